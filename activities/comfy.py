@@ -1,0 +1,169 @@
+"""ComfyActivities: run one graph on a ComfyUI backend, exactly once, and put its outputs into storage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from PIL import Image
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from comfy_platform.comfyui import (
+    ComfyClient,
+    ComfyError,
+    ComfyExecutionError,
+    ComfyInterrupted,
+    ComfyValidationError,
+    Progress,
+    PromptResult,
+)
+from comfy_platform.comfyui.graph import rename_image_inputs
+from comfy_platform.comfyui.pool import BackendPool
+from comfy_platform.comfyui.preflight import preflight
+from comfy_platform.storage import Storage
+from workflows.shared import JobOutputRef, JobProgress, RunGraphInput, RunGraphOutput
+
+log = logging.getLogger(__name__)
+
+# prompt ids are derived from the activity's identity, so every attempt of one activity names the same prompt.
+PROMPT_NAMESPACE = uuid.UUID("6f1d3c1e-4c55-4e3a-9f0b-9c2f4cbb7a10")
+
+
+class ComfyActivities:
+    """Bound to one backend (`backend`); knows the others through `pool` to re-attach to prompts queued there."""
+
+    def __init__(self, backend: str, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 1.0,
+                 heartbeat_every_s: float = 2.0) -> None:
+        self.backend = backend.rstrip("/")
+        self.pool = pool
+        self.storage = storage
+        self.progress_interval_s = progress_interval_s
+        self.heartbeat_every_s = heartbeat_every_s
+
+    @activity.defn
+    async def run_graph(self, job: RunGraphInput) -> RunGraphOutput:
+        info = activity.info()
+        prompt_id = str(uuid.uuid5(PROMPT_NAMESPACE, f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"))
+        context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "prompt_id": prompt_id}
+        backend, where = await self._find_prompt(prompt_id, info)
+        client = self.pool.get(backend)
+        context["backend"] = backend
+        reporter = _ProgressReporter(job.workflow_id, backend, prompt_id, self.progress_interval_s)
+        ticker = asyncio.create_task(self._heartbeat_forever(backend, prompt_id, reporter))
+        try:
+            if where in ("running", "pending", "finished"):
+                log.info("re-attaching to prompt queued by an earlier attempt", extra={**context, "attempt": info.attempt})
+                result = await client.attach(prompt_id, job.graph, on_progress=reporter.report)
+            else:
+                graph, uploaded = await self._upload_inputs(client, job)
+                preflight(graph, await client.object_info(), uploaded)
+                log.info("queuing prompt", extra={**context, "attempt": info.attempt})
+                result = await client.run(graph, prompt_id=prompt_id, on_progress=reporter.report)
+            outputs = await self._store_outputs(client, result, job.output_prefix)
+        except asyncio.CancelledError:
+            outcome = await asyncio.shield(_cancel_quietly(client, prompt_id))
+            log.info("job cancelled; prompt %s", outcome, extra=context)
+            raise
+        except ComfyError as exc:
+            log.warning("ComfyUI: %s", exc.message, extra=context)
+            raise ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc),
+                                   non_retryable=not exc.retryable) from exc
+        finally:
+            ticker.cancel()
+        log.info("prompt finished with %d outputs", len(outputs), extra=context)
+        return RunGraphOutput(backend, prompt_id, outputs, result.started_at_ms, result.finished_at_ms)
+
+    async def _find_prompt(self, prompt_id: str, info: activity.Info) -> tuple[str, str]:
+        """(backend, where the prompt is). A first attempt has queued nothing; a retry looks where it may have."""
+        if info.attempt == 1:
+            return self.backend, "unknown"
+        details = info.heartbeat_details[0] if info.heartbeat_details else None
+        candidates = [details["backend"]] if isinstance(details, dict) and details.get("backend") else self.pool.urls
+        for backend in candidates:
+            where = await self.pool.get(backend).locate(prompt_id)
+            if where != "unknown":
+                return backend, where
+        return self.backend, "unknown"
+
+    async def _upload_inputs(self, client: ComfyClient, job: RunGraphInput) -> tuple[dict, set[str]]:
+        """Copy stored inputs to the backend under a per-job folder and point the graph's loaders at them."""
+        names = {}
+        for name, key in job.inputs.items():
+            data = await self.storage.read_bytes(key)
+            names[name] = await client.upload_image(data, name, subfolder=f"cp-{job.job_id}")
+        return rename_image_inputs(job.graph, names), set(names.values())
+
+    async def _store_outputs(self, client: ComfyClient, result: PromptResult, prefix: str) -> list[JobOutputRef]:
+        stored = []
+        with tempfile.TemporaryDirectory(prefix="comfy-out-") as tmp:
+            for image in result.images():
+                suffix = Path(image["filename"]).suffix or ".png"
+                path = Path(tmp) / f"{image['node_id']}_{image['index']}{suffix}"
+                with path.open("wb") as out:
+                    async for chunk in client.download(image):
+                        out.write(chunk)
+                width, height = _image_size(path)
+                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                key = f"{prefix}/{path.name}"
+                obj = await self.storage.put_file(key, path, content_type)
+                stored.append(JobOutputRef(image["node_id"], image["index"], key, image["filename"], content_type,
+                                           obj.size, width, height))
+                activity.heartbeat({"backend": client.base_url, "prompt_id": result.prompt_id, "progress": 1.0})
+        return stored
+
+    async def _heartbeat_forever(self, backend: str, prompt_id: str, reporter: _ProgressReporter) -> None:
+        # Heartbeats say "this worker is alive" (a dead one is noticed within heartbeat_timeout) and are the
+        # only way a cancel reaches the activity; the details let a retry re-attach to the same prompt.
+        while True:
+            activity.heartbeat({"backend": backend, "prompt_id": prompt_id, "progress": reporter.last.progress})
+            await asyncio.sleep(self.heartbeat_every_s)
+
+
+class _ProgressReporter:
+    """Signals the job's workflow as the prompt moves: at once on a status change, else at most once per interval."""
+
+    def __init__(self, workflow_id: str, backend: str, prompt_id: str, interval_s: float) -> None:
+        self.handle = activity.client().get_workflow_handle(workflow_id)
+        self.backend, self.prompt_id, self.interval_s = backend, prompt_id, interval_s
+        self.last = JobProgress(status="queued", backend=backend, prompt_id=prompt_id)
+        self._sent_at = 0.0
+
+    async def report(self, update: Progress) -> None:
+        state = JobProgress(update.status, update.progress, update.queue_position, self.backend, self.prompt_id)
+        changed = (state.status, state.queue_position) != (self.last.status, self.last.queue_position)
+        if state == self.last or (not changed and time.monotonic() - self._sent_at < self.interval_s):
+            return
+        self.last, self._sent_at = state, time.monotonic()
+        try:
+            await self.handle.signal("report_progress", state)
+        except Exception as exc:  # progress is a courtesy; the job goes on without it
+            log.debug("progress signal failed: %s", exc)
+
+
+async def _cancel_quietly(client: ComfyClient, prompt_id: str) -> str:
+    try:
+        return await client.cancel(prompt_id)
+    except ComfyError as exc:
+        return f"not reached ({exc.message})"
+
+
+def _image_size(path: Path) -> tuple[int | None, int | None]:
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # a non-image output (text, video) has no pixel size
+        return None, None
+
+
+def _error_type(exc: ComfyError) -> str:
+    """The failure type the workflow's retry policy and error mapping key on."""
+    for kind in (ComfyValidationError, ComfyExecutionError, ComfyInterrupted):
+        if isinstance(exc, kind):
+            return kind.__name__
+    return type(exc).__name__

@@ -1,0 +1,36 @@
+"""JobActivities: the job's row, its outputs and its usage record in the database."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from db import jobs as job_queries
+from workflows.shared import FinishJobInput
+
+
+class JobActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    @activity.defn
+    async def finish_job(self, record: FinishJobInput) -> None:
+        """Idempotent: a retry finds the job already final and the usage row already there."""
+        async with self.sessionmaker() as session, session.begin():
+            # A run started outside the API or CLI (an operator's `temporal workflow start`) has no row yet.
+            await job_queries.create_job(
+                session, id=record.job_id, workflow_id=record.workflow_id, product=record.product,
+                preset=record.preset, user_id=record.user_id, source="graph", status="queued")
+            await job_queries.finish_job(
+                session, record.job_id, status=record.status, outputs=[asdict(o) for o in record.outputs],
+                error=record.error, backend=record.backend, prompt_id=record.prompt_id,
+                comfy_started_at=_from_ms(record.comfy_started_at_ms),
+                comfy_finished_at=_from_ms(record.comfy_finished_at_ms),
+                finished_at=datetime.now(timezone.utc))
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, timezone.utc) if value is not None else None

@@ -1,0 +1,57 @@
+"""Dependencies routes declare as typed parameters; long-lived clients come from the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from comfy_platform.settings import Settings
+from comfy_platform.storage import Storage
+
+
+class TemporalConnector:
+    """Connects on first use and again after a failure, so the API starts even while Temporal does not answer."""
+
+    def __init__(self, address: str, namespace: str) -> None:
+        self.address, self.namespace = address, namespace
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                self._client = await Client.connect(self.address, namespace=self.namespace)
+            return self._client
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def _temporal(request: Request) -> Client:
+    return await request.app.state.temporal.get()
+
+
+def _storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+TemporalDep = Annotated[Client, Depends(_temporal)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -1,0 +1,67 @@
+"""Health: 200 once every part of the stack answers (Temporal, workers, database, storage, a ComfyUI)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from workflows.shared import COMFY_TASK_QUEUE, IO_TASK_QUEUE
+
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT_S = 3.0
+
+
+@router.get("/health", summary="Is the whole stack ready?")
+async def read_health(request: Request) -> JSONResponse:
+    """200 when Temporal, both worker queues, the database, storage and at least one ComfyUI answer; else 503."""
+    state = request.app.state
+    checks = dict(zip(("temporal", "database", "storage", "comfyui"), await asyncio.gather(
+        _check(_temporal_workers(state)), _check(_database(state)), _check(state.storage.ping()),
+        _check(_any_comfyui(state)))))
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def _check(probe) -> dict[str, Any]:
+    try:
+        detail = await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+        return {"ok": True, "detail": detail}
+    except Exception as exc:  # a failed probe is reported, never raised
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+
+
+async def _temporal_workers(state) -> str:
+    client = await state.temporal.get()
+    for queue in (IO_TASK_QUEUE, COMFY_TASK_QUEUE):
+        for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+            if queue == COMFY_TASK_QUEUE and kind == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW:
+                continue
+            reply = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+                namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+            if not reply.pollers:
+                raise RuntimeError(f"no worker polls task queue '{queue}'")
+    return "workers polling io and comfy"
+
+
+async def _database(state) -> str:
+    async with state.sessionmaker() as session:
+        await session.execute(text("SELECT 1"))
+    return "ok"
+
+
+async def _any_comfyui(state) -> str:
+    errors = []
+    for url in state.settings.comfyui_urls:
+        try:
+            stats = await state.comfy.get(url).system_stats()
+            return f"{url} ({stats.get('system', {}).get('comfyui_version', '?')})"
+        except Exception as exc:
+            errors.append(f"{url}: {exc}")
+    raise RuntimeError("; ".join(errors))

@@ -1,0 +1,69 @@
+"""`comfy-platform`: one console script, a subcommand per process or task."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from comfy_platform.logs import configure_logging
+from comfy_platform.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="comfy-platform", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help="run the whole stack on embedded defaults (Temporal, emulator, worker, API)")
+    worker = commands.add_parser("worker", help="run a Temporal worker")
+    worker.add_argument("--role", choices=["all", "io", "comfy"], default="all",
+                        help="io: workflows, storage and database activities; comfy: ComfyUI activities")
+    commands.add_parser("api", help="run the HTTP API")
+    commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("emulator", help="run the ComfyUI emulator (a stand-in, not a real ComfyUI)", add_help=False)
+    from comfy_platform.submit_cli import add_submit_parser
+
+    add_submit_parser(commands)
+
+    # The emulator parses its own flags.
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["emulator"]:
+        from comfy_emulator.cli import main as emulator_main
+
+        return emulator_main(argv[1:]) or 0
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, service=args.command)
+
+    if args.command == "dev":
+        from comfy_platform.devstack import run_dev
+
+        return run_dev(settings)
+    if args.command == "worker":
+        from workers.main import run_worker
+
+        asyncio.run(run_worker(settings, args.role))
+        return 0
+    if args.command == "api":
+        import uvicorn
+
+        from api.main import create_app
+
+        uvicorn.run(create_app(settings), host=settings.API_HOST, port=settings.API_PORT, log_config=None,
+                    access_log=False)
+        return 0
+    if args.command == "migrate":
+        from db.session import migrate
+
+        asyncio.run(migrate(settings.database_url))
+        return 0
+    if args.command == "submit":
+        from comfy_platform.submit_cli import run_submit
+
+        return run_submit(settings, args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

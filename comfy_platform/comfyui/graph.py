@@ -1,0 +1,80 @@
+"""Pure functions over API-format graphs: shape checks, which nodes run, and input-name rewriting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from comfy_platform.comfyui.errors import ComfyValidationError
+
+# Node classes whose `image` input names an uploaded input file.
+IMAGE_LOADERS = ("LoadImage", "LoadImageMask", "LoadImageOutput")
+
+
+def is_link(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
+            and isinstance(value[1], int) and not isinstance(value[1], bool))
+
+
+def check_shape(graph: Any) -> dict[str, Any]:
+    """Refuse what ComfyUI would answer with an unexplained 500: not an object, UI format, nodes that are not objects."""
+    if not isinstance(graph, dict):
+        raise ComfyValidationError(f"graph must be a JSON object of nodes, not {type(graph).__name__}",
+                                   {"type": "invalid_graph"})
+    if "nodes" in graph and "links" in graph:
+        raise ComfyValidationError(
+            "graph is a UI-format workflow (it has 'nodes' and 'links'); export it from ComfyUI with "
+            "'Export (API)' and send that", {"type": "ui_format_graph"})
+    if not graph:
+        raise ComfyValidationError("graph has no nodes", {"type": "prompt_no_outputs"})
+    for node_id, node in graph.items():
+        if not isinstance(node, dict):
+            raise ComfyValidationError(f"node {node_id} must be an object with class_type and inputs",
+                                       {"type": "invalid_graph", "node_id": node_id})
+        if not isinstance(node.get("class_type"), str):
+            raise ComfyValidationError(f"node {node_id} has no class_type",
+                                       {"type": "missing_node_type", "node_id": node_id})
+        if not isinstance(node.get("inputs", {}), dict):
+            raise ComfyValidationError(f"node {node_id} inputs must be an object",
+                                       {"type": "invalid_graph", "node_id": node_id})
+    return graph
+
+
+def nodes_to_execute(graph: dict[str, Any], output_nodes: set[str] | None = None) -> set[str]:
+    """The nodes ComfyUI will run: output nodes and their ancestors. Without object_info, sinks count as outputs."""
+    if output_nodes is None:
+        linked = {str(value[0]) for node in graph.values() if isinstance(node, dict)
+                  for value in (node.get("inputs") or {}).values() if is_link(value)}
+        output_nodes = {node_id for node_id in graph if node_id not in linked}
+    seen: set[str] = set()
+    stack = [n for n in output_nodes if n in graph]
+    while stack:
+        node_id = stack.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        node = graph.get(node_id)
+        if not isinstance(node, dict):
+            continue
+        for value in (node.get("inputs") or {}).values():
+            if is_link(value) and str(value[0]) in graph:
+                stack.append(str(value[0]))
+    return seen
+
+
+def image_input_names(graph: dict[str, Any]) -> dict[str, str]:
+    """node id -> the input file name its loader reads."""
+    return {node_id: node["inputs"]["image"] for node_id, node in graph.items()
+            if node.get("class_type") in IMAGE_LOADERS and isinstance(node.get("inputs", {}).get("image"), str)}
+
+
+def rename_image_inputs(graph: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A copy of `graph` whose loaders read `names[old]` instead of `old` (uploaded names on the backend)."""
+    renamed = {}
+    for node_id, node in graph.items():
+        node = dict(node)
+        inputs = dict(node.get("inputs") or {})
+        if node.get("class_type") in IMAGE_LOADERS and inputs.get("image") in names:
+            inputs["image"] = names[inputs["image"]]
+        node["inputs"] = inputs
+        renamed[node_id] = node
+    return renamed

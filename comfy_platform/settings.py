@@ -1,0 +1,91 @@
+"""The one settings object. Nothing else in the project reads os.environ."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    # --- general
+    DATA_DIR: Path = Path("./var")
+    ENVIRONMENT: str = "development"  # development | production
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "json"  # json | console
+    SECRET_KEY: str = "dev-insecure-secret-change-me"  # signs local-disk file URLs
+
+    # --- Temporal
+    TEMPORAL_PORT: int = 7233
+    TEMPORAL_UI_PORT: int = 8233
+    TEMPORAL_ADDRESS: str = ""  # host:port; default 127.0.0.1:TEMPORAL_PORT
+    TEMPORAL_NAMESPACE: str = "default"
+
+    # --- database
+    DATABASE_URL: str = ""  # default sqlite+aiosqlite under DATA_DIR
+
+    # --- object storage
+    STORAGE_URL: str = ""  # "" = local disk under DATA_DIR/blobs; "s3://bucket[/prefix]" = S3
+    S3_ENDPOINT: str = "127.0.0.1:9000"  # host:port of the S3 API
+    S3_ACCESS_KEY: str = ""
+    S3_SECRET_KEY: str = ""
+    S3_REGION: str = "us-east-1"
+    S3_SECURE: bool = False
+    OUTPUT_URL_TTL_S: int = 3600
+
+    # --- ComfyUI
+    COMFYUI_URL: str = ""  # comma-separated base URLs; "" = the bundled emulator on EMULATOR_PORT
+    COMFY_SLOTS_PER_BACKEND: int = 2  # prompts kept queued on each backend (2 keeps the GPU busy between jobs)
+    COMFY_HEARTBEAT_TIMEOUT_S: float = 20.0
+    COMFY_JOB_TIMEOUT_S: float = 3600.0
+    EMULATOR_PORT: int = 8188
+
+    # --- API
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = 8000
+    PUBLIC_BASE_URL: str = ""  # how clients reach the API; default http://API_HOST:API_PORT
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _use_async_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value.split(":///", 1)[1]
+        return value
+
+    @property
+    def temporal_address(self) -> str:
+        return self.TEMPORAL_ADDRESS or f"127.0.0.1:{self.TEMPORAL_PORT}"
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite+aiosqlite:///{(self.DATA_DIR / 'platform.db').resolve()}"
+
+    @property
+    def comfyui_urls(self) -> list[str]:
+        urls = [u.strip().rstrip("/") for u in self.COMFYUI_URL.split(",") if u.strip()]
+        return urls or [f"http://127.0.0.1:{self.EMULATOR_PORT}"]
+
+    @property
+    def uses_emulator(self) -> bool:
+        return not self.COMFYUI_URL.strip()
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.PUBLIC_BASE_URL or f"http://{self.API_HOST}:{self.API_PORT}").rstrip("/")
+
+    def check_production_secrets(self) -> None:
+        if self.ENVIRONMENT == "production" and self.SECRET_KEY.startswith("dev-insecure"):
+            raise ValueError("SECRET_KEY must be set to a real secret when ENVIRONMENT=production")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.check_production_secrets()
+    return settings

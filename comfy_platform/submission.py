@@ -1,0 +1,91 @@
+"""Submitting a job: the one place the CLI, the API and the creator flow start a GenerationWorkflow.
+
+Inputs are stored first, then the job row is written, then the workflow is started under `gen-<job id>`;
+a repeated start with the same job id attaches to the run already going instead of starting another.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from comfy_platform.storage import Storage
+from db import jobs as job_queries
+from presets import ResolvedJob
+from workflows.shared import IO_TASK_QUEUE, GenerationInput, generation_workflow_id
+
+JOB_ID = SearchAttributeKey.for_keyword("JobId")
+PRODUCT = SearchAttributeKey.for_keyword("Product")
+PRESET = SearchAttributeKey.for_keyword("Preset")
+USER_ID = SearchAttributeKey.for_keyword("UserId")
+
+
+def new_job_id() -> str:
+    """Time-ordered and unguessable: 12 hex digits of milliseconds, then 16 random ones."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(8).hex()}"
+
+
+@dataclass
+class JobOptions:
+    product: str = "api"
+    user_id: str | None = None
+    api_key_id: str | None = None
+    metadata: dict | None = None
+    idempotency_key: str | None = None
+    heartbeat_timeout_s: float = 20.0
+    job_timeout_s: float = 3600.0
+
+
+async def submit_job(
+    temporal: Client,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    job: ResolvedJob,
+    images: dict[str, Path | bytes],
+    options: JobOptions,
+    job_id: str | None = None,
+) -> WorkflowHandle:
+    """Store `images` (keyed by the user's image names), record the job and start its workflow."""
+    job_id = job_id or new_job_id()
+    inputs: dict[str, str] = {}
+    input_rows = []
+    for name, source in images.items():
+        file_name = job.image_files[name]
+        key = f"jobs/{job_id}/inputs/{file_name}"
+        content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        if isinstance(source, Path):
+            stored = await storage.put_file(key, source, content_type)
+        else:
+            stored = await storage.put_bytes(key, source, content_type)
+        inputs[file_name] = key
+        input_rows.append({"name": file_name, "storage_key": key, "content_type": content_type, "size": stored.size})
+
+    workflow_id = generation_workflow_id(job_id)
+    async with sessionmaker() as session, session.begin():
+        await job_queries.create_job(
+            session, id=job_id, workflow_id=workflow_id, status="queued", product=options.product,
+            preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
+            api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
+            idempotency_key=options.idempotency_key, inputs=input_rows)
+
+    attributes = [SearchAttributePair(JOB_ID, job_id), SearchAttributePair(PRODUCT, options.product)]
+    if job.preset:
+        attributes.append(SearchAttributePair(PRESET, job.preset))
+    if options.user_id:
+        attributes.append(SearchAttributePair(USER_ID, options.user_id))
+    return await temporal.start_workflow(
+        "GenerationWorkflow",
+        GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
+                        options.heartbeat_timeout_s, options.job_timeout_s),
+        id=workflow_id,
+        task_queue=IO_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(attributes),
+    )

@@ -1,0 +1,156 @@
+"""`comfy-platform submit`: run a template, preset or raw graph through the platform and save its outputs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+
+from comfy_platform.settings import Settings
+from comfy_platform.storage import storage_from_settings
+from comfy_platform.submission import JobOptions, submit_job
+from db.session import create_engine, create_sessionmaker, migrate
+from presets import InvalidJobRequest, get_preset, get_template, resolve_graph, resolve_preset, resolve_template
+from workflows.shared import GenerationResult, JobProgress
+
+err = Console(stderr=True)
+
+
+def add_submit_parser(commands: argparse._SubParsersAction) -> None:
+    submit = commands.add_parser("submit", help="run a job and save its outputs")
+    what = submit.add_mutually_exclusive_group(required=True)
+    what.add_argument("--graph", type=Path, help="a ComfyUI API-format graph (JSON file)")
+    what.add_argument("--preset", help="a preset name (see presets/)")
+    what.add_argument("--workflow", help="a template name (see comfy_workflows/)")
+    submit.add_argument("--image", action="append", default=[], metavar="[NAME=]PATH",
+                        help="an input image; NAME is the template's image or the file name a graph loads")
+    submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
+    submit.add_argument("--out", type=Path, required=True, help="folder to write the outputs into")
+    submit.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_submit(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_submit(settings, args))
+    except InvalidJobRequest as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _submit(settings: Settings, args: argparse.Namespace) -> int:
+    images = _parse_images(args)
+    names = set(images)
+    if args.graph is not None:
+        job = resolve_graph(_read_graph(args.graph), names)
+    elif args.preset:
+        job = resolve_preset(args.preset, _parse_params(args.param, get_preset(args.preset).template), names)
+    else:
+        job = resolve_template(args.workflow, _parse_params(args.param, args.workflow), names)
+
+    await migrate(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
+        storage = storage_from_settings(settings)
+        handle = await submit_job(client, create_sessionmaker(engine), storage, job, images,
+                                  JobOptions(product="cli", heartbeat_timeout_s=settings.COMFY_HEARTBEAT_TIMEOUT_S,
+                                             job_timeout_s=settings.COMFY_JOB_TIMEOUT_S))
+        err.print(f"job {handle.id.removeprefix('gen-')} submitted (workflow {handle.id})")
+        try:
+            result = await _follow(handle, show=not args.no_progress)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            await handle.cancel()
+            err.print("cancelled")
+            return 130
+        except WorkflowFailureError as exc:
+            err.print(f"[red]error:[/red] {_failure_message(exc)}")
+            return 1
+        args.out.mkdir(parents=True, exist_ok=True)
+        for output in result.outputs:
+            target = args.out / f"{output.node_id}_{output.index}{Path(output.storage_key).suffix}"
+            await storage.get_to_file(output.storage_key, target)
+            print(target)
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
+    """Wait for the job, drawing its status and progress from the workflow's query."""
+    result_task = asyncio.ensure_future(handle.result(result_type=GenerationResult))
+    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, disable=not show, transient=False) as bar:
+        task = bar.add_task("queued", total=1.0)
+        while not result_task.done():
+            try:
+                state: JobProgress = await handle.query("get_status", result_type=JobProgress)
+                where = f" (position {state.queue_position})" if state.queue_position is not None else ""
+                bar.update(task, completed=state.progress, description=f"{state.status}{where}")
+            except Exception:  # the query is a progress hint; the result is what counts
+                pass
+            await asyncio.wait([result_task], timeout=0.25)
+        result = result_task.result()
+        bar.update(task, completed=1.0, description=result.status)
+    return result
+
+
+def _failure_message(exc: WorkflowFailureError) -> str:
+    cause = exc.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        return f"{details.get('code', cause.type)}: {details.get('message', cause.message)}"
+    return str(exc.cause or exc)
+
+
+def _read_graph(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidJobRequest(f"graph file {path} does not exist", "graph") from None
+    except ValueError as exc:
+        raise InvalidJobRequest(f"graph file {path} is not JSON: {exc}", "graph") from None
+
+
+def _parse_images(args: argparse.Namespace) -> dict[str, Path]:
+    images = {}
+    for spec in args.image:
+        name, _, path = spec.rpartition("=")
+        if not name:
+            template = get_template(get_preset(args.preset).template if args.preset else args.workflow) \
+                if (args.preset or args.workflow) else None
+            if template is None or len(template.images) != 1:
+                raise InvalidJobRequest(f"--image {spec}: give it as NAME=PATH", "image")
+            name = next(iter(template.images))
+        if not Path(path).is_file():
+            raise InvalidJobRequest(f"--image {spec}: {path} is not a file", f"images.{name}")
+        images[name] = Path(path)
+    return images
+
+
+def _parse_params(pairs: list[str], template_name: str) -> dict[str, Any]:
+    """KEY=VALUE strings, converted to each declared parameter's type."""
+    declared = get_template(template_name).params
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise InvalidJobRequest(f"--param {pair}: expected KEY=VALUE", "params")
+        kind = declared[key].type if key in declared else "string"
+        try:
+            params[key] = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes"),
+                           "string": str}[kind](raw)
+        except ValueError:
+            raise InvalidJobRequest(f"--param {key}: '{raw}' is not a {kind}", f"params.{key}") from None
+    return params

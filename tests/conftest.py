@@ -1,0 +1,8 @@
+"""Real servers as session fixtures: each lives in its own module under tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.temporal",
+    "tests.fixtures.emulator",
+    "tests.fixtures.s3",
+    "tests.fixtures.database",
+]

@@ -1,0 +1,70 @@
+"""The worker process: settings -> clients -> activity instances -> one Worker per task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.comfy import ComfyActivities
+from activities.jobs import JobActivities
+from activities.storage import StorageActivities
+from comfy_platform.comfyui.pool import BackendPool
+from comfy_platform.settings import Settings
+from comfy_platform.storage import storage_from_settings
+from db.session import create_engine, create_sessionmaker, migrate
+from workflows.generation import GenerationWorkflow
+from workflows.shared import COMFY_TASK_QUEUE, IO_TASK_QUEUE
+
+log = logging.getLogger(__name__)
+
+
+async def build_workers(client: Client, settings: Settings, role: str = "all") -> tuple[list[Worker], list]:
+    """The Workers this process runs, and what to close after them. `role`: all | io | comfy."""
+    storage = storage_from_settings(settings)
+    workers, closers = [], []
+    if role in ("all", "io"):
+        engine = create_engine(settings.database_url)
+        closers.append(engine.dispose)
+        jobs = JobActivities(create_sessionmaker(engine))
+        workers.append(Worker(client, task_queue=IO_TASK_QUEUE, workflows=[GenerationWorkflow],
+                              activities=[StorageActivities(storage).check_inputs, jobs.finish_job]))
+    if role in ("all", "comfy"):
+        pool = BackendPool(settings.comfyui_urls)
+        closers.append(pool.close)
+        # One Worker per backend, each with as many slots as prompts we keep queued on it: a second prompt
+        # waits in ComfyUI's own queue, so the GPU starts it the moment the first one ends.
+        for url in pool.urls:
+            workers.append(Worker(client, task_queue=COMFY_TASK_QUEUE,
+                                  activities=[ComfyActivities(url, pool, storage).run_graph],
+                                  max_concurrent_activities=settings.COMFY_SLOTS_PER_BACKEND,
+                                  graceful_shutdown_timeout=timedelta(seconds=5)))
+            log.info("serving ComfyUI backend %s with %d slots", url, settings.COMFY_SLOTS_PER_BACKEND,
+                     extra={"backend": url})
+    return workers, closers
+
+
+async def run_worker(settings: Settings, role: str = "all") -> None:
+    if role in ("all", "io"):
+        await migrate(settings.database_url)
+    client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
+    workers, closers = await build_workers(client, settings, role)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started (role=%s, temporal=%s)", role, settings.temporal_address)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await asyncio.wait([asyncio.create_task(stop.wait()), *tasks], return_when=asyncio.FIRST_COMPLETED)
+    log.info("worker stopping")
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    for close in closers:
+        await close()
+    for task in tasks:
+        if task.done() and task.exception():
+            raise task.exception()
+

@@ -1,0 +1,109 @@
+"""GenerationWorkflow: one ComfyUI job, from stored inputs to stored outputs and a job record, exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from activities.comfy import ComfyActivities
+    from activities.jobs import JobActivities
+    from activities.storage import StorageActivities
+    from workflows.shared import (
+        COMFY_TASK_QUEUE,
+        IO_TASK_QUEUE,
+        CheckInputsInput,
+        FinishJobInput,
+        GenerationInput,
+        GenerationResult,
+        JobProgress,
+        RunGraphInput,
+        RunGraphOutput,
+    )
+
+# Faults of the moment (ComfyUI down, a dropped socket, storage hiccups) retry with backoff; these never do.
+NON_RETRYABLE = ["InvalidInput", "ComfyValidationError", "ComfyExecutionError", "ComfyInterrupted"]
+INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                          maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE)
+
+
+@workflow.defn(name="GenerationWorkflow")
+class GenerationWorkflow:
+    """Query `get_status` for status and progress; the ComfyUI activity signals `report_progress` as it runs."""
+
+    def __init__(self) -> None:
+        self._state = JobProgress()
+
+    @workflow.run
+    async def run(self, job: GenerationInput) -> GenerationResult:
+        workflow_id = workflow.info().workflow_id
+        try:
+            # 1. Refuse inputs that are not images before any GPU time is spent.
+            if job.inputs:
+                await workflow.execute_activity_method(
+                    StorageActivities.check_inputs, CheckInputsInput(job.job_id, job.inputs),
+                    task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=INFRA_RETRY)
+            # 2. Run the graph on a ComfyUI backend; outputs land in storage.
+            ran: RunGraphOutput = await workflow.execute_activity_method(
+                ComfyActivities.run_graph,
+                RunGraphInput(job.job_id, workflow_id, job.graph, job.inputs, f"jobs/{job.job_id}/outputs"),
+                task_queue=COMFY_TASK_QUEUE,
+                start_to_close_timeout=timedelta(seconds=job.job_timeout_s),
+                schedule_to_close_timeout=timedelta(seconds=job.job_timeout_s),
+                heartbeat_timeout=timedelta(seconds=job.heartbeat_timeout_s),
+                retry_policy=INFRA_RETRY,
+                # Wait for the activity to dequeue or interrupt its prompt before the job is called cancelled.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        except Exception as err:  # noqa: BLE001 - every failure is recorded on the job, then re-raised
+            if is_cancelled_exception(err):
+                await self._finish(job, "cancelled", error={"code": "cancelled", "message": "the job was cancelled"})
+                raise
+            error = _error_of(err)
+            await self._finish(job, "failed", error=error)
+            raise ApplicationError(error["message"], error, type=error["code"], non_retryable=True) from err
+        # 3. Record the job, its outputs and one usage row.
+        await self._finish(job, "succeeded", ran=ran)
+        return GenerationResult(job.job_id, "succeeded", ran.outputs)
+
+    @workflow.signal
+    def report_progress(self, update: JobProgress) -> None:
+        if self._state.status in ("queued", "running"):
+            self._state = update
+
+    @workflow.query
+    def get_status(self) -> JobProgress:
+        return self._state
+
+    async def _finish(self, job: GenerationInput, status: str, *, ran: RunGraphOutput | None = None,
+                      error: dict | None = None) -> None:
+        record = FinishJobInput(
+            job.job_id, status, workflow.info().workflow_id, job.product, job.preset, job.user_id,
+            outputs=ran.outputs if ran else [], error=error,
+            backend=ran.backend if ran else self._state.backend,
+            prompt_id=ran.prompt_id if ran else self._state.prompt_id,
+            comfy_started_at_ms=ran.comfy_started_at_ms if ran else None,
+            comfy_finished_at_ms=ran.comfy_finished_at_ms if ran else None)
+        # A local activity: a short database write in this worker, without another round trip to the server.
+        await workflow.execute_local_activity_method(
+            JobActivities.finish_job, record, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
+        self._state = JobProgress(status=status, progress=1.0 if status == "succeeded" else self._state.progress,
+                                  backend=record.backend, prompt_id=record.prompt_id, error=error)
+
+
+def _error_of(err: BaseException) -> dict:
+    """The {code, message, details} a user sees, from the failure an activity raised."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else {}
+        if isinstance(details, dict) and "code" in details:
+            return {"code": details["code"], "message": details.get("message", cause.message),
+                    "details": details.get("details")}
+        return {"code": cause.type or "error", "message": cause.message, "details": None}
+    if cause is not None and type(cause).__name__ == "TimeoutError":
+        return {"code": "timeout", "message": f"the job did not finish in time ({cause})", "details": None}
+    return {"code": "internal_error", "message": str(cause or err), "details": None}
