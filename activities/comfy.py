@@ -38,8 +38,8 @@ PROMPT_NAMESPACE = uuid.UUID("6f1d3c1e-4c55-4e3a-9f0b-9c2f4cbb7a10")
 class ComfyActivities:
     """Bound to one backend (`backend`); knows the others through `pool` to re-attach to prompts queued there."""
 
-    def __init__(self, backend: str, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 1.0,
-                 heartbeat_every_s: float = 2.0) -> None:
+    def __init__(self, backend: str, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 0.5,
+                 heartbeat_every_s: float = 1.0) -> None:
         self.backend = backend.rstrip("/")
         self.pool = pool
         self.storage = storage
@@ -121,34 +121,42 @@ class ComfyActivities:
         # Heartbeats say "this worker is alive" (a dead one is noticed within heartbeat_timeout) and are the
         # only way a cancel reaches the activity; the details let a retry re-attach to the same prompt.
         while True:
-            activity.heartbeat({"backend": backend, "prompt_id": prompt_id, "progress": reporter.last.progress})
+            activity.heartbeat({"backend": backend, "prompt_id": prompt_id, "progress": reporter.latest.progress})
+            await reporter.flush()
             await asyncio.sleep(self.heartbeat_every_s)
 
 
 class _ProgressReporter:
-    """Signals the job's workflow as the prompt moves: at once on a status change, else at most once per interval."""
+    """Signals the job's workflow as the prompt moves: at once on a status change, else at most once per
+    interval; `flush` (called on every heartbeat tick) sends an update the interval held back."""
 
     def __init__(self, workflow_id: str, backend: str, prompt_id: str, interval_s: float) -> None:
         self.handle = activity.client().get_workflow_handle(workflow_id)
         self.backend, self.prompt_id, self.interval_s = backend, prompt_id, interval_s
-        self.last = JobProgress(status="queued", backend=backend, prompt_id=prompt_id)
+        self.sent = JobProgress(status="queued", backend=backend, prompt_id=prompt_id)
+        self.latest = self.sent
         self._sent_at = 0.0
 
     async def report(self, update: Progress) -> None:
-        state = JobProgress(update.status, update.progress, update.queue_position, self.backend, self.prompt_id)
-        changed = (state.status, state.queue_position) != (self.last.status, self.last.queue_position)
-        if state == self.last or (not changed and time.monotonic() - self._sent_at < self.interval_s):
+        self.latest = JobProgress(update.status, update.progress, update.queue_position, self.backend, self.prompt_id)
+        moved = (self.latest.status, self.latest.queue_position) != (self.sent.status, self.sent.queue_position)
+        if moved or time.monotonic() - self._sent_at >= self.interval_s:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.latest == self.sent:
             return
-        self.last, self._sent_at = state, time.monotonic()
+        self.sent, self._sent_at = self.latest, time.monotonic()
         try:
-            await self.handle.signal("report_progress", state)
+            await self.handle.signal("report_progress", self.sent)
         except Exception as exc:  # progress is a courtesy; the job goes on without it
             log.debug("progress signal failed: %s", exc)
 
 
 async def _cancel_quietly(client: ComfyClient, prompt_id: str) -> str:
     try:
-        return await client.cancel(prompt_id)
+        # A cancelled job should mean a free GPU, so wait (a little) for the interrupt to land.
+        return await client.cancel(prompt_id, wait_s=10.0)
     except ComfyError as exc:
         return f"not reached ({exc.message})"
 

@@ -24,10 +24,13 @@ class JobActivities:
             await job_queries.create_job(
                 session, id=record.job_id, workflow_id=record.workflow_id, product=record.product,
                 preset=record.preset, user_id=record.user_id, source="graph", status="queued")
+            if record.backend and record.prompt_id:
+                await job_queries.mark_job_running(
+                    session, record.job_id, backend=record.backend, prompt_id=record.prompt_id,
+                    started_at=_from_ms(record.comfy_started_at_ms))
             await job_queries.finish_job(
                 session, record.job_id, status=record.status, outputs=[asdict(o) for o in record.outputs],
-                error=record.error, backend=record.backend, prompt_id=record.prompt_id,
-                comfy_started_at=_from_ms(record.comfy_started_at_ms),
+                error=record.error, comfy_started_at=_from_ms(record.comfy_started_at_ms),
                 comfy_finished_at=_from_ms(record.comfy_finished_at_ms),
                 finished_at=datetime.now(timezone.utc))
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
 
     # --- ComfyUI
     COMFYUI_URL: str = ""  # comma-separated base URLs; "" = the bundled emulator on EMULATOR_PORT
+    COMFY_TASK_QUEUE: str = "comfy"  # the task queue this deployment's ComfyUI workers poll
     COMFY_SLOTS_PER_BACKEND: int = 2  # prompts kept queued on each backend (2 keeps the GPU busy between jobs)
     COMFY_HEARTBEAT_TIMEOUT_S: float = 20.0
     COMFY_JOB_TIMEOUT_S: float = 3600.0

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from db import jobs as job_queries
 from presets import ResolvedJob
-from workflows.shared import IO_TASK_QUEUE, GenerationInput, generation_workflow_id
+from workflows.generation import GenerationWorkflow
+from workflows.shared import COMFY_TASK_QUEUE, IO_TASK_QUEUE, GenerationInput, GenerationResult, generation_workflow_id
 
 JOB_ID = SearchAttributeKey.for_keyword("JobId")
 PRODUCT = SearchAttributeKey.for_keyword("Product")
@@ -41,6 +43,13 @@ class JobOptions:
     idempotency_key: str | None = None
     heartbeat_timeout_s: float = 20.0
     job_timeout_s: float = 3600.0
+    comfy_task_queue: str = COMFY_TASK_QUEUE
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **fields: object) -> JobOptions:
+        defaults = {"heartbeat_timeout_s": settings.COMFY_HEARTBEAT_TIMEOUT_S,
+                    "job_timeout_s": settings.COMFY_JOB_TIMEOUT_S, "comfy_task_queue": settings.COMFY_TASK_QUEUE}
+        return cls(**{**defaults, **fields})
 
 
 async def submit_job(
@@ -51,7 +60,7 @@ async def submit_job(
     images: dict[str, Path | bytes],
     options: JobOptions,
     job_id: str | None = None,
-) -> WorkflowHandle:
+) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
     """Store `images` (keyed by the user's image names), record the job and start its workflow."""
     job_id = job_id or new_job_id()
     inputs: dict[str, str] = {}
@@ -81,9 +90,9 @@ async def submit_job(
     if options.user_id:
         attributes.append(SearchAttributePair(USER_ID, options.user_id))
     return await temporal.start_workflow(
-        "GenerationWorkflow",
+        GenerationWorkflow.run,
         GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
-                        options.heartbeat_timeout_s, options.job_timeout_s),
+                        options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue),
         id=workflow_id,
         task_queue=IO_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

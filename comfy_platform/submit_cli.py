@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +62,7 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
         client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
         storage = storage_from_settings(settings)
         handle = await submit_job(client, create_sessionmaker(engine), storage, job, images,
-                                  JobOptions(product="cli", heartbeat_timeout_s=settings.COMFY_HEARTBEAT_TIMEOUT_S,
-                                             job_timeout_s=settings.COMFY_JOB_TIMEOUT_S))
+                                  JobOptions.from_settings(settings, product="cli"))
         err.print(f"job {handle.id.removeprefix('gen-')} submitted (workflow {handle.id})")
         try:
             result = await _follow(handle, show=not args.no_progress)
@@ -87,7 +85,7 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
     """Wait for the job, drawing its status and progress from the workflow's query."""
-    result_task = asyncio.ensure_future(handle.result(result_type=GenerationResult))
+    result_task = asyncio.ensure_future(handle.result())
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not show, transient=False) as bar:
         task = bar.add_task("queued", total=1.0)

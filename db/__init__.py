@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy models, engine and sessions, migrations, and the queries the API and activities share."""

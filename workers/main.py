@@ -18,7 +18,7 @@ from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from db.session import create_engine, create_sessionmaker, migrate
 from workflows.generation import GenerationWorkflow
-from workflows.shared import COMFY_TASK_QUEUE, IO_TASK_QUEUE
+from workflows.shared import IO_TASK_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,12 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
         # One Worker per backend, each with as many slots as prompts we keep queued on it: a second prompt
         # waits in ComfyUI's own queue, so the GPU starts it the moment the first one ends.
         for url in pool.urls:
-            workers.append(Worker(client, task_queue=COMFY_TASK_QUEUE,
+            workers.append(Worker(client, task_queue=settings.COMFY_TASK_QUEUE,
                                   activities=[ComfyActivities(url, pool, storage).run_graph],
                                   max_concurrent_activities=settings.COMFY_SLOTS_PER_BACKEND,
+                                  # A cancel reaches an activity only with a heartbeat reply; without this cap the
+                                  # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.
+                                  max_heartbeat_throttle_interval=timedelta(seconds=1),
                                   graceful_shutdown_timeout=timedelta(seconds=5)))
             log.info("serving ComfyUI backend %s with %d slots", url, settings.COMFY_SLOTS_PER_BACKEND,
                      extra={"backend": url})

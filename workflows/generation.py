@@ -13,7 +13,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from activities.storage import StorageActivities
     from workflows.shared import (
-        COMFY_TASK_QUEUE,
         IO_TASK_QUEUE,
         CheckInputsInput,
         FinishJobInput,
@@ -50,7 +49,7 @@ class GenerationWorkflow:
             ran: RunGraphOutput = await workflow.execute_activity_method(
                 ComfyActivities.run_graph,
                 RunGraphInput(job.job_id, workflow_id, job.graph, job.inputs, f"jobs/{job.job_id}/outputs"),
-                task_queue=COMFY_TASK_QUEUE,
+                task_queue=job.comfy_task_queue,
                 start_to_close_timeout=timedelta(seconds=job.job_timeout_s),
                 schedule_to_close_timeout=timedelta(seconds=job.job_timeout_s),
                 heartbeat_timeout=timedelta(seconds=job.heartbeat_timeout_s),

@@ -33,6 +33,8 @@ class GenerationInput:
     user_id: str | None = None
     heartbeat_timeout_s: float = 20.0
     job_timeout_s: float = 3600.0
+    # Which pool of ComfyUI workers runs it; a deployment may keep several (one per GPU type, say).
+    comfy_task_queue: str = COMFY_TASK_QUEUE
 
 
 @dataclass

@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from workflows.shared import COMFY_TASK_QUEUE, IO_TASK_QUEUE
+from workflows.shared import IO_TASK_QUEUE
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 3.0
@@ -39,9 +39,10 @@ async def _check(probe) -> dict[str, Any]:
 
 async def _temporal_workers(state) -> str:
     client = await state.temporal.get()
-    for queue in (IO_TASK_QUEUE, COMFY_TASK_QUEUE):
+    comfy_queue = state.settings.COMFY_TASK_QUEUE
+    for queue in (IO_TASK_QUEUE, comfy_queue):
         for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-            if queue == COMFY_TASK_QUEUE and kind == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW:
+            if queue == comfy_queue and kind == TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW:
                 continue
             reply = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
                 namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))

@@ -178,11 +178,12 @@ class ComfyClient:
     async def interrupt(self, prompt_id: str | None = None) -> None:
         await self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
 
-    async def cancel(self, prompt_id: str) -> str:
+    async def cancel(self, prompt_id: str, wait_s: float = 0.0) -> str:
         """Stop a prompt wherever it is: delete it while pending, interrupt it while running.
 
         Returns "dequeued", "interrupted" or "not_queued". Checked twice because a pending prompt can
-        start between our look at /queue and the delete.
+        start between our look at /queue and the delete. An interrupt takes effect at the next node
+        boundary; with `wait_s` the call waits that long for the prompt to actually stop.
         """
         for _ in range(2):
             running, pending = await self.queue()
@@ -193,6 +194,9 @@ class ComfyClient:
                     return "dequeued"
             if prompt_id in running:
                 await self.interrupt(prompt_id)
+                deadline = time.monotonic() + wait_s
+                while time.monotonic() < deadline and prompt_id in (await self.queue())[0]:
+                    await asyncio.sleep(self.poll_interval_s)
                 return "interrupted"
         return "not_queued"
 

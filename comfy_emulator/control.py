@@ -1,0 +1,82 @@
+"""/_emulator/*: control endpoints for tests and benchmarks. Not part of ComfyUI.
+
+POST   /_emulator/faults  {"fail_node": "ImageBlur", "fail_message": "...", "fail_times": N,
+                           "drop_sockets": true, "drop_socket_after_start": true,
+                           "silent_socket": true, "stall_s": 5, "http_500": N,
+                           "node_latency": {"KSampler": 0.5}, "prompt_latency_s": 0.2}
+GET    /_emulator/faults  current faults and latency
+DELETE /_emulator/faults  clear all faults, latency back to the start-up config
+GET    /_emulator/stats   {"executions": {prompt_id: n}, "prompts": [...], "busy_seconds", "uptime_s"}
+POST   /_emulator/reset   clear faults, queue, history and cache (stats are kept)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .faults import Faults
+from .state import state_of
+
+log = logging.getLogger("comfy_emulator.control")
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return web.json_response(state_of(request).faults.as_dict())
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    state = state_of(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    try:
+        unknown = state.faults.update(body)
+    except (TypeError, ValueError) as error:
+        return web.json_response({"error": str(error)}, status=400)
+    if unknown:
+        return web.json_response({"error": f"unknown fault(s): {', '.join(unknown)}"}, status=400)
+    log.warning("EMULATOR FAULTS set: %s", body)
+    if body.get("drop_sockets"):
+        await state.hub.drop_all()
+    return web.json_response(state.faults.as_dict())
+
+
+def _clear(state) -> None:
+    fresh = Faults.from_config(state.config)
+    for name in fresh.__dataclass_fields__:
+        setattr(state.faults, name, getattr(fresh, name))
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    state = state_of(request)
+    _clear(state)
+    return web.json_response(state.faults.as_dict())
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return web.json_response(state_of(request).stats.as_dict())
+
+
+async def reset(request: web.Request) -> web.Response:
+    state = state_of(request)
+    _clear(state)
+    for prompt_id in state.queue.wipe():
+        state.stats.removed(prompt_id)
+    state.executor.interrupt()
+    state.queue.wipe_history()
+    state.executor.cache.clear()
+    return web.Response(status=200)
+
+
+ROUTES = [
+    ("GET", "/_emulator/faults", get_faults),
+    ("POST", "/_emulator/faults", set_faults),
+    ("DELETE", "/_emulator/faults", clear_faults),
+    ("GET", "/_emulator/stats", get_stats),
+    ("POST", "/_emulator/reset", reset),
+]

@@ -1,0 +1,135 @@
+"""Starting and stopping the emulator: in-process (tests, dev) or as a blocking CLI server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .config import EmulatorConfig
+from .faults import Stats
+from .server import create_app
+from .state import STATE
+
+log = logging.getLogger("comfy_emulator")
+
+
+class RunningEmulator:
+    """A listening emulator. stop()/start() really close and reopen the port (same port), so
+    tests can make "ComfyUI" go down for a while; history is lost across that, like a real
+    restart, while stats are carried over so executions can be counted across restarts."""
+
+    def __init__(self, host: str, port: int, config: EmulatorConfig) -> None:
+        self.host, self.port, self.config = host, port, config
+        self._stats = Stats()  # carried across stop()/start()
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def state(self):
+        """The in-process EmulatorState (queue, hub, executor, faults), for white-box checks."""
+        return self.app[STATE] if self.app is not None else None
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        self.app = create_app(self.config, stats=self._stats)
+        runner = web.AppRunner(self.app, shutdown_timeout=1.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        if self.port == 0:  # pick up the OS-chosen port
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.warning("ComfyUI EMULATOR (not a real ComfyUI) listening on %s (data dir %s)",
+                    self.url, self.config.data_dir)
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        log.warning("ComfyUI EMULATOR on %s stopped", self.url)
+
+    async def restart(self, down_for: float = 0.0) -> None:
+        await self.stop()
+        if down_for > 0:
+            await asyncio.sleep(down_for)
+        await self.start()
+
+    # --- control helpers (over HTTP, exactly what an out-of-process test would do)
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        async with aiohttp.ClientSession() as session:
+            async with session.request(method, self.url + path, json=body) as resp:
+                resp.raise_for_status()
+                return await resp.json() if resp.content_type == "application/json" else None
+
+    async def set_faults(self, **faults: Any) -> dict:
+        return await self._call("POST", "/_emulator/faults", faults)
+
+    async def clear_faults(self) -> dict:
+        return await self._call("DELETE", "/_emulator/faults")
+
+    async def set_latency(self, node_latency: dict[str, float] | None = None, prompt_latency_s: float | None = None) -> dict:
+        body: dict[str, Any] = {}
+        if node_latency is not None:
+            body["node_latency"] = node_latency
+        if prompt_latency_s is not None:
+            body["prompt_latency_s"] = prompt_latency_s
+        return await self._call("POST", "/_emulator/faults", body)
+
+    async def stats(self) -> dict:
+        """GET /_emulator/stats: executions per prompt id, prompt timings, busy seconds."""
+        return await self._call("GET", "/_emulator/stats")
+
+    async def reset(self) -> None:
+        await self._call("POST", "/_emulator/reset")
+
+
+async def start_emulator(host: str = "127.0.0.1", port: int = 8188, config: EmulatorConfig | None = None) -> RunningEmulator:
+    emulator = RunningEmulator(host, port, config or EmulatorConfig())
+    await emulator.start()
+    return emulator
+
+
+def run(host: str = "127.0.0.1", port: int = 8188, config: EmulatorConfig | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (the CLI entry point)."""
+
+    async def serve() -> None:
+        emulator = await start_emulator(host, port, config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await stop.wait()
+        finally:
+            await emulator.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,218 @@
+"""Job queries shared by the API and the activities. Each takes an AsyncSession and flushes; the caller commits.
+
+Writes are safe to repeat, because Temporal retries activities: create_job returns the existing row, finish_job
+never moves a job out of a terminal state, upserts outputs and bills a job at most once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import (
+    TERMINAL_STATUSES,
+    Job,
+    JobInput,
+    JobOutput,
+    JobStatus,
+    UtcDateTime,
+    new_id,
+    utcnow,
+)
+from db.session import dialect_insert
+from db.usage import owner_filters, record_usage, usage_summary
+
+__all__ = [
+    "InvalidCursor", "JobConflict", "JobNotFound", "create_job", "finish_job", "get_job", "list_job_inputs",
+    "list_job_outputs", "list_jobs", "mark_job_running", "set_job_progress", "usage_summary",
+]
+
+OUTPUT_FIELDS = ("storage_key", "filename", "content_type", "size", "width", "height")
+
+
+class JobNotFound(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} does not exist")
+        self.job_id = job_id
+
+
+class JobConflict(Exception):
+    """A new job collided with another job's unique workflow_id."""
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+async def create_job(session: AsyncSession, *, inputs: Iterable[Mapping[str, Any]] = (), **fields: Any) -> Job:
+    """Insert a job (and its inputs: dicts of name, storage_key, content_type, size). An existing job with the same
+    id, or with the same (api_key_id, idempotency_key), is returned instead of a new one."""
+    fields.setdefault("id", new_id())
+    insert = dialect_insert(session, Job).values(**fields).on_conflict_do_nothing().returning(Job.id)
+    inserted = await session.execute(insert)
+    if inserted.scalar_one_or_none() is not None:
+        rows = [{"job_id": fields["id"], **item} for item in inputs]
+        if rows:
+            await session.execute(dialect_insert(session, JobInput).values(rows).on_conflict_do_nothing())
+    job = await session.get(Job, fields["id"], populate_existing=True)
+    if job is None and fields.get("idempotency_key") is not None:
+        same_request = (Job.api_key_id == fields.get("api_key_id"), Job.idempotency_key == fields["idempotency_key"])
+        job = await session.scalar(select(Job).where(*same_request))
+    if job is None:
+        raise JobConflict(f"workflow_id {fields.get('workflow_id')!r} already belongs to another job")
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: str) -> Job | None:
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def list_job_inputs(session: AsyncSession, job_id: str) -> list[JobInput]:
+    return list(await session.scalars(select(JobInput).where(JobInput.job_id == job_id).order_by(JobInput.name)))
+
+
+async def list_job_outputs(session: AsyncSession, job_id: str) -> list[JobOutput]:
+    query = select(JobOutput).where(JobOutput.job_id == job_id).order_by(JobOutput.node_id, JobOutput.index)
+    return list(await session.scalars(query))
+
+
+async def mark_job_running(
+    session: AsyncSession, job_id: str, *, backend: str, prompt_id: str, started_at: datetime | None = None
+) -> Job:
+    """Record where the job runs. A finished job is left alone; a retried start keeps the first started_at."""
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
+        .values(
+            status=JobStatus.RUNNING.value,
+            backend=backend,
+            prompt_id=prompt_id,
+            started_at=func.coalesce(Job.started_at, _time(started_at or utcnow())),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return await _reloaded(session, job_id)
+
+
+async def set_job_progress(session: AsyncSession, job_id: str, progress: float) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
+        .values(progress=min(max(progress, 0.0), 1.0))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish_job(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    status: str,
+    outputs: Iterable[Mapping[str, Any]] = (),
+    error: dict[str, Any] | None = None,
+    comfy_started_at: datetime | None = None,
+    comfy_finished_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> Job:
+    """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput) and its usage row."""
+    if status not in TERMINAL_STATUSES:
+        raise ValueError(f"finish_job needs a terminal status, not {status!r}")
+    # One conditional UPDATE decides the race on both databases: the first finish wins, so a late "succeeded"
+    # cannot undo a cancel and a retry cannot rewrite the result. No read-then-write, no row lock needed.
+    changes: dict[str, Any] = {"status": status, "error": error, "finished_at": finished_at or utcnow()}
+    if status == JobStatus.SUCCEEDED:
+        changes["progress"] = 1.0
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    # The execution window is kept from whichever call first knew it.
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            comfy_started_at=func.coalesce(Job.comfy_started_at, _time(comfy_started_at)),
+            comfy_finished_at=func.coalesce(Job.comfy_finished_at, _time(comfy_finished_at)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    job = await _reloaded(session, job_id)
+    outputs = list(outputs)
+    await _upsert_outputs(session, job_id, outputs)
+    await record_usage(session, job, images=len(outputs))
+    return job
+
+
+def _time(value: datetime | None):
+    # Typed bind, so the UTC conversion of UtcDateTime applies inside coalesce() too.
+    return literal(value, UtcDateTime())
+
+
+async def _reloaded(session: AsyncSession, job_id: str) -> Job:
+    job = await session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+async def _upsert_outputs(session: AsyncSession, job_id: str, outputs: list[Mapping[str, Any]]) -> None:
+    if not outputs:
+        return
+    rows = [{"width": None, "height": None, **item, "id": new_id(), "job_id": job_id} for item in outputs]
+    insert = dialect_insert(session, JobOutput).values(rows)
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["job_id", "node_id", "index"],
+            set_={name: insert.excluded[name] for name in OUTPUT_FIELDS},
+        )
+    )
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    api_key_id: str | None = None,
+    user_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """Newest first. Keyset pagination on (created_at, id): pages stay stable while new jobs arrive."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    query = query.where(*owner_filters(Job, api_key_id, user_id))
+    if status is not None:
+        query = query.where(Job.status == status)
+    if cursor:
+        created_at, job_id = _decode_cursor(cursor)
+        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, _encode_cursor(rows[-1])
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        parsed = datetime.fromisoformat(created_at)
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursor(f"invalid cursor {cursor!r}") from exc
+    if parsed.tzinfo is None or not isinstance(job_id, str):
+        raise InvalidCursor(f"invalid cursor {cursor!r}")
+    return parsed, job_id

@@ -1,0 +1,89 @@
+"""Engines, sessions and migrations, for SQLite (aiosqlite) and PostgreSQL (asyncpg) alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any constant works; it only has to be the same in every process that migrates.
+MIGRATION_LOCK_ID = 0x636F6D6679
+
+
+def create_engine(url: str, **kwargs) -> AsyncEngine:
+    if make_url(url).get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url, **kwargs)
+    # pre_ping drops connections a restarted server has closed instead of failing the next request with them.
+    options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True, "pool_recycle": 1800, **kwargs}
+    return create_async_engine(url, **options)
+
+
+def _create_sqlite_engine(url: str, **kwargs) -> AsyncEngine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, **kwargs.pop("connect_args", {})}
+    engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # WAL lets the API read while a worker writes; foreign keys are off in SQLite unless asked for per
+        # connection; the busy timeout makes a writer wait for the lock instead of failing at once.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False keeps rows readable after commit without a hidden reload (I/O) on attribute access.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(session: AsyncSession, model: type):
+    """INSERT for the session's database; both dialects spell insert-if-absent and upsert as ON CONFLICT, each
+    with its own construct (.on_conflict_do_nothing / .on_conflict_do_update)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def alembic_config() -> Config:
+    """Alembic's config built in code, so no alembic.ini has to sit in the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+async def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database to `revision`; safe to call on every start, from a running event loop."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            # The API and workers may start together: one migrates, the others wait, then find nothing to do.
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            elif connection.dialect.name == "sqlite":
+                # Take the write lock before reading alembic_version; the driver would only begin at the first DML.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            await connection.run_sync(_upgrade, revision)
+    finally:
+        await engine.dispose()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    # env.py migrates over this connection instead of opening its own (and its own event loop).
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

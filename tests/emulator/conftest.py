@@ -1,0 +1,10 @@
+import aiohttp
+import pytest_asyncio
+
+from tests.emulator.comfy import Comfy
+
+
+@pytest_asyncio.fixture
+async def comfy(clean_emulator):
+    async with aiohttp.ClientSession() as session:
+        yield Comfy(session, clean_emulator.url)

@@ -1,0 +1,43 @@
+"""Determinism: recorded GenerationWorkflow histories replay against today's code.
+
+A change that would break runs in flight (reordered activities, a new step without versioning) raises a
+NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
+histories of the new shape (`(await handle.fetch_history()).to_json()`), named `<status>-<what>.json`.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from presets import resolve_graph, resolve_preset
+from tests.helpers.images import empty_image_graph, png_bytes
+from workflows.generation import GenerationWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await Replayer(workflows=[GenerationWorkflow]).replay_workflow(history)
+
+
+def test_histories_are_recorded_for_success_and_failure():
+    assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled"}
+
+
+async def test_fresh_runs_replay(platform):
+    ok = await platform.submit(resolve_preset("quick_enhance", {}, {"image"}), {"image": png_bytes()})
+    await ok.result()
+    bad = await platform.submit(resolve_graph(empty_image_graph(color=random.randrange(1 << 24)) | {
+        "3": {"class_type": "NoSuchNode", "inputs": {}}}, set()))
+    with pytest.raises(Exception):
+        await bad.result()
+    replayer = Replayer(workflows=[GenerationWorkflow])
+    for handle in (ok, bad):
+        await replayer.replay_workflow(await handle.fetch_history())
