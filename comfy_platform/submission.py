@@ -14,7 +14,14 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
@@ -78,17 +85,29 @@ async def submit_job(
 
     workflow_id = generation_workflow_id(job_id)
     async with sessionmaker() as session, session.begin():
-        await job_queries.create_job(
+        row = await job_queries.create_job(
             session, id=job_id, workflow_id=workflow_id, status="queued", product=options.product,
             preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
             api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
             idempotency_key=options.idempotency_key, inputs=input_rows)
+    if row.id != job_id:
+        # The idempotency key names a job submitted before: that job, not a second one.
+        job_id, workflow_id = row.id, row.workflow_id
 
     attributes = [SearchAttributePair(JOB_ID, job_id), SearchAttributePair(PRODUCT, options.product)]
     if job.preset:
         attributes.append(SearchAttributePair(PRESET, job.preset))
     if options.user_id:
         attributes.append(SearchAttributePair(USER_ID, options.user_id))
+    try:
+        return await _start(temporal, job, job_id, workflow_id, inputs, options, attributes)
+    except WorkflowAlreadyStartedError:
+        # The job's run already ended: a workflow id is an idempotency key, so hand back that run.
+        return temporal.get_workflow_handle_for(GenerationWorkflow.run, workflow_id)
+
+
+async def _start(temporal: Client, job: ResolvedJob, job_id: str, workflow_id: str, inputs: dict[str, str],
+                 options: JobOptions, attributes: list) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
     return await temporal.start_workflow(
         GenerationWorkflow.run,
         GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
@@ -96,5 +115,6 @@ async def submit_job(
         id=workflow_id,
         task_queue=IO_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(attributes),
     )

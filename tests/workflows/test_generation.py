@@ -9,6 +9,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
+from comfy_platform.submission import JobOptions, submit_job
 from presets import resolve_graph, resolve_preset, resolve_template
 from tests.helpers.images import empty_image_graph, invert_graph, open_png, png_bytes, slow_graph
 from workflows.shared import GenerationResult, JobProgress
@@ -167,15 +168,29 @@ async def test_job_waits_out_a_comfyui_outage_and_succeeds(platform, clean_emula
     assert attempt >= 2
 
 
-async def test_same_job_id_started_twice_is_one_run(platform):
-    from comfy_platform.submission import JobOptions, submit_job
-
+async def test_same_job_id_started_twice_is_one_run_even_after_it_ended(platform, emulator):
     job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
     options = JobOptions.from_settings(platform.settings, product="cli")
-    first = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id="dup1" + str(random.randrange(1 << 40)))
-    second = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
-                              job_id=first.id.removeprefix("gen-"))
-    assert first.result_run_id == second.result_run_id
+    job_id = f"dup{random.randrange(1 << 40)}"
+    first = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+    again = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+    assert again.result_run_id == first.result_run_id
+    await first.result()
+    prompts_before = len((await emulator.stats())["prompts"])
+    after_end = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+                                 job_id=job_id)
+    assert (await after_end.describe()).run_id == first.result_run_id
+    assert len((await emulator.stats())["prompts"]) == prompts_before
+
+
+async def test_idempotency_key_returns_the_job_submitted_before(platform):
+    job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
+    key = f"idem-{random.randrange(1 << 40)}"
+    first = await platform.submit(job, idempotency_key=key, api_key_id="key-1")
+    second = await platform.submit(job, idempotency_key=key, api_key_id="key-1")
+    assert second.id == first.id
+    other_key = await platform.submit(job, idempotency_key=key, api_key_id="key-2")
+    assert other_key.id != first.id
     await first.result()
 
 
