@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return emulator_main(argv[1:]) or 0
     args = parser.parse_args(argv)
     settings = get_settings()
-    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, service=args.command)
+    # `submit` talks to a person: its progress bar and result are the output, not the service logs.
+    level = "WARNING" if args.command == "submit" and settings.LOG_LEVEL.upper() == "INFO" else settings.LOG_LEVEL
+    configure_logging(level, settings.LOG_FORMAT, service=args.command)
 
     if args.command == "dev":
         from comfy_platform.devstack import run_dev
