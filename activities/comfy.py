@@ -19,6 +19,7 @@ from comfy_platform.comfyui import (
     ComfyError,
     ComfyExecutionError,
     ComfyInterrupted,
+    ComfyUnavailable,
     ComfyValidationError,
     Progress,
     PromptResult,
@@ -36,11 +37,10 @@ PROMPT_NAMESPACE = uuid.UUID("6f1d3c1e-4c55-4e3a-9f0b-9c2f4cbb7a10")
 
 
 class ComfyActivities:
-    """Bound to one backend (`backend`); knows the others through `pool` to re-attach to prompts queued there."""
+    """Runs prompts on the backends of `pool`; a retry finds the prompt an earlier attempt queued, wherever."""
 
-    def __init__(self, backend: str, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 0.5,
+    def __init__(self, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 0.5,
                  heartbeat_every_s: float = 1.0) -> None:
-        self.backend = backend.rstrip("/")
         self.pool = pool
         self.storage = storage
         self.progress_interval_s = progress_interval_s
@@ -50,46 +50,61 @@ class ComfyActivities:
     async def run_graph(self, job: RunGraphInput) -> RunGraphOutput:
         info = activity.info()
         prompt_id = str(uuid.uuid5(PROMPT_NAMESPACE, f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"))
-        context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "prompt_id": prompt_id}
-        backend, where = await self._find_prompt(prompt_id, info)
-        client = self.pool.get(backend)
-        context["backend"] = backend
-        reporter = _ProgressReporter(job.workflow_id, backend, prompt_id, self.progress_interval_s)
-        ticker = asyncio.create_task(self._heartbeat_forever(backend, prompt_id, reporter))
-        try:
-            if where in ("running", "pending", "finished"):
-                log.info("re-attaching to prompt queued by an earlier attempt", extra={**context, "attempt": info.attempt})
-                result = await client.attach(prompt_id, job.graph, on_progress=reporter.report)
-            else:
-                graph, uploaded = await self._upload_inputs(client, job)
-                preflight(graph, await client.object_info(), uploaded)
-                log.info("queuing prompt", extra={**context, "attempt": info.attempt})
-                result = await client.run(graph, prompt_id=prompt_id, on_progress=reporter.report)
-            outputs = await self._store_outputs(client, result, job.output_prefix)
-        except asyncio.CancelledError:
-            outcome = await asyncio.shield(_cancel_quietly(client, prompt_id))
-            log.info("job cancelled; prompt %s", outcome, extra=context)
-            raise
-        except ComfyError as exc:
-            log.warning("ComfyUI: %s", exc.message, extra=context)
-            raise ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc),
-                                   non_retryable=not exc.retryable) from exc
-        finally:
-            ticker.cancel()
+        found_on, where = await self._find_prompt(prompt_id, info)
+        async with self.pool.lease(found_on) as backend:
+            client = self.pool.get(backend)
+            context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "prompt_id": prompt_id,
+                       "backend": backend, "attempt": info.attempt}
+            reporter = _ProgressReporter(job.workflow_id, backend, prompt_id, self.progress_interval_s)
+            ticker = asyncio.create_task(self._heartbeat_forever(backend, prompt_id, reporter))
+            try:
+                if found_on:
+                    log.info("re-attaching to the prompt an earlier attempt queued (%s)", where, extra=context)
+                    result = await client.attach(prompt_id, job.graph, on_progress=reporter.report)
+                else:
+                    graph, uploaded = await self._upload_inputs(client, job)
+                    preflight(graph, await client.object_info(), uploaded)
+                    log.info("queuing prompt", extra=context)
+                    result = await client.run(graph, prompt_id=prompt_id, on_progress=reporter.report)
+                outputs = await self._store_outputs(client, result, job.output_prefix)
+            except asyncio.CancelledError:
+                outcome = await asyncio.shield(_cancel_quietly(client, prompt_id))
+                log.info("job cancelled; prompt %s", outcome, extra=context)
+                raise
+            except ComfyError as exc:
+                if isinstance(exc, ComfyUnavailable):
+                    self.pool.mark_down(backend)  # the retry should go elsewhere if it can
+                log.warning("ComfyUI: %s", exc.message, extra=context)
+                raise ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc),
+                                       non_retryable=not exc.retryable) from exc
+            finally:
+                ticker.cancel()
+        self.pool.mark_up(backend)
         log.info("prompt finished with %d outputs", len(outputs), extra=context)
         return RunGraphOutput(backend, prompt_id, outputs, result.started_at_ms, result.finished_at_ms)
 
-    async def _find_prompt(self, prompt_id: str, info: activity.Info) -> tuple[str, str]:
-        """(backend, where the prompt is). A first attempt has queued nothing; a retry looks where it may have."""
+    async def _find_prompt(self, prompt_id: str, info: activity.Info) -> tuple[str | None, str]:
+        """(backend holding the prompt, where it is there) or (None, "unknown") when it must be queued.
+
+        A first attempt has queued nothing. A retry looks on the backend its last heartbeat names, or on every
+        backend when the attempt died before its first heartbeat (the prompt id is the same for every attempt).
+        A backend that does not answer has lost its in-memory queue (ComfyUI keeps none across a restart), so
+        its prompt counts as gone and the job is queued again on a backend that answers.
+        """
         if info.attempt == 1:
-            return self.backend, "unknown"
+            return None, "unknown"
         details = info.heartbeat_details[0] if info.heartbeat_details else None
         candidates = [details["backend"]] if isinstance(details, dict) and details.get("backend") else self.pool.urls
         for backend in candidates:
-            where = await self.pool.get(backend).locate(prompt_id)
+            try:
+                where = await self.pool.get(backend).locate(prompt_id)
+            except ComfyUnavailable as exc:
+                log.warning("cannot look for prompt %s: %s", prompt_id, exc.message, extra={"backend": backend})
+                self.pool.mark_down(backend)
+                continue
             if where != "unknown":
                 return backend, where
-        return self.backend, "unknown"
+        return None, "unknown"
 
     async def _upload_inputs(self, client: ComfyClient, job: RunGraphInput) -> tuple[dict, set[str]]:
         """Copy stored inputs to the backend under a per-job folder and point the graph's loaders at them."""
@@ -127,24 +142,26 @@ class ComfyActivities:
 
 
 class _ProgressReporter:
-    """Signals the job's workflow as the prompt moves: at once on a status change, else at most once per
-    interval; `flush` (called on every heartbeat tick) sends an update the interval held back."""
+    """Signals the job's workflow as the prompt moves, at most once per interval; `flush` (called on every
+    heartbeat tick) sends an update the interval held back.
+
+    Each signal costs the workflow a task, so nothing is sent during the first interval: a job shorter than
+    that finishes without any, and its result says more than its progress could have."""
 
     def __init__(self, workflow_id: str, backend: str, prompt_id: str, interval_s: float) -> None:
         self.handle = activity.client().get_workflow_handle(workflow_id)
         self.backend, self.prompt_id, self.interval_s = backend, prompt_id, interval_s
         self.sent = JobProgress(status="queued", backend=backend, prompt_id=prompt_id)
         self.latest = self.sent
-        self._sent_at = 0.0
+        self._sent_at = time.monotonic()
 
     async def report(self, update: Progress) -> None:
         self.latest = JobProgress(update.status, update.progress, update.queue_position, self.backend, self.prompt_id)
-        moved = (self.latest.status, self.latest.queue_position) != (self.sent.status, self.sent.queue_position)
-        if moved or time.monotonic() - self._sent_at >= self.interval_s:
+        if time.monotonic() - self._sent_at >= self.interval_s:
             await self.flush()
 
     async def flush(self) -> None:
-        if self.latest == self.sent:
+        if self.latest == self.sent or time.monotonic() - self._sent_at < self.interval_s:
             return
         self.sent, self._sent_at = self.latest, time.monotonic()
         try:

@@ -20,19 +20,22 @@ class JobActivities:
     async def finish_job(self, record: FinishJobInput) -> None:
         """Idempotent: a retry finds the job already final and the usage row already there."""
         async with self.sessionmaker() as session, session.begin():
-            # A run started outside the API or CLI (an operator's `temporal workflow start`) has no row yet.
-            await job_queries.create_job(
-                session, id=record.job_id, workflow_id=record.workflow_id, product=record.product,
-                preset=record.preset, user_id=record.user_id, source="graph", status="queued")
-            if record.backend and record.prompt_id:
-                await job_queries.mark_job_running(
-                    session, record.job_id, backend=record.backend, prompt_id=record.prompt_id,
-                    started_at=_from_ms(record.comfy_started_at_ms))
-            await job_queries.finish_job(
-                session, record.job_id, status=record.status, outputs=[asdict(o) for o in record.outputs],
-                error=record.error, comfy_started_at=_from_ms(record.comfy_started_at_ms),
-                comfy_finished_at=_from_ms(record.comfy_finished_at_ms),
-                finished_at=datetime.now(timezone.utc))
+            try:
+                await self._finish(session, record)
+            except job_queries.JobNotFound:
+                # A run started outside the API or CLI (an operator's `temporal workflow start`) has no row yet.
+                await job_queries.create_job(
+                    session, id=record.job_id, workflow_id=record.workflow_id, product=record.product,
+                    preset=record.preset, user_id=record.user_id, source="graph", status="queued")
+                await self._finish(session, record)
+
+    @staticmethod
+    async def _finish(session: AsyncSession, record: FinishJobInput) -> None:
+        await job_queries.finish_job(
+            session, record.job_id, status=record.status, outputs=[asdict(o) for o in record.outputs],
+            error=record.error, backend=record.backend, prompt_id=record.prompt_id,
+            comfy_started_at=_from_ms(record.comfy_started_at_ms),
+            comfy_finished_at=_from_ms(record.comfy_finished_at_ms), finished_at=datetime.now(timezone.utc))
 
 
 def _from_ms(value: int | None) -> datetime | None:

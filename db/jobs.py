@@ -119,8 +119,12 @@ async def finish_job(
     comfy_started_at: datetime | None = None,
     comfy_finished_at: datetime | None = None,
     finished_at: datetime | None = None,
+    backend: str | None = None,
+    prompt_id: str | None = None,
 ) -> Job:
-    """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput) and its usage row."""
+    """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput) and its usage row.
+
+    `backend` and `prompt_id` say where it ran, for a job that was never marked running."""
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"finish_job needs a terminal status, not {status!r}")
     # One conditional UPDATE decides the race on both databases: the first finish wins, so a late "succeeded"
@@ -134,13 +138,16 @@ async def finish_job(
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
-    # The execution window is kept from whichever call first knew it.
+    # Where and when it ran is kept from whichever call first knew it.
     await session.execute(
         update(Job)
         .where(Job.id == job_id)
         .values(
             comfy_started_at=func.coalesce(Job.comfy_started_at, _time(comfy_started_at)),
             comfy_finished_at=func.coalesce(Job.comfy_finished_at, _time(comfy_finished_at)),
+            started_at=func.coalesce(Job.started_at, _time(comfy_started_at)),
+            backend=func.coalesce(Job.backend, backend),
+            prompt_id=func.coalesce(Job.prompt_id, prompt_id),
         )
         .execution_options(synchronize_session=False)
     )

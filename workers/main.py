@@ -34,20 +34,18 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
         workers.append(Worker(client, task_queue=IO_TASK_QUEUE, workflows=[GenerationWorkflow],
                               activities=[StorageActivities(storage).check_inputs, jobs.finish_job]))
     if role in ("all", "comfy"):
-        pool = BackendPool(settings.comfyui_urls)
+        pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
         closers.append(pool.close)
-        # One Worker per backend, each with as many slots as prompts we keep queued on it: a second prompt
-        # waits in ComfyUI's own queue, so the GPU starts it the moment the first one ends.
-        for url in pool.urls:
-            workers.append(Worker(client, task_queue=settings.COMFY_TASK_QUEUE,
-                                  activities=[ComfyActivities(url, pool, storage).run_graph],
-                                  max_concurrent_activities=settings.COMFY_SLOTS_PER_BACKEND,
-                                  # A cancel reaches an activity only with a heartbeat reply; without this cap the
-                                  # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.
-                                  max_heartbeat_throttle_interval=timedelta(seconds=1),
-                                  graceful_shutdown_timeout=timedelta(seconds=5)))
-            log.info("serving ComfyUI backend %s with %d slots", url, settings.COMFY_SLOTS_PER_BACKEND,
-                     extra={"backend": url})
+        # As many activity slots as prompts we keep on all backends together: the second prompt on a backend
+        # waits in ComfyUI's own queue, so its GPU starts it the moment the first one ends.
+        workers.append(Worker(client, task_queue=settings.COMFY_TASK_QUEUE,
+                              activities=[ComfyActivities(pool, storage).run_graph],
+                              max_concurrent_activities=pool.capacity,
+                              # A cancel reaches an activity only with a heartbeat reply; without this cap the
+                              # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.
+                              max_heartbeat_throttle_interval=timedelta(seconds=1),
+                              graceful_shutdown_timeout=timedelta(seconds=5)))
+        log.info("serving ComfyUI backends %s with %d slots each", ", ".join(pool.urls), pool.slots)
     return workers, closers
 
 

@@ -1,0 +1,222 @@
+"""Engine benchmark: what the platform adds over calling ComfyUI directly, measured side by side in one run.
+
+(a) added latency at concurrency 1: a job through the platform (DB row, Temporal workflow, ComfyUI activity,
+    outputs into storage, job record) against the same graph sent straight to the emulator (queue, wait,
+    download), both against one emulator with a fixed per-prompt time;
+(b) GPU busy ratio (time executing / wall time, summed over two emulator backends) while 40 jobs of 500 ms
+    run through the platform, against submitting the same 40 prompts straight to the two backends.
+
+Everything runs as real processes on loopback: the Temporal dev server (tuned as `make dev` runs it), two
+emulators, and `comfy-platform worker` processes on the embedded defaults (SQLite, local disk).
+
+    make bench            # writes bench/results/engine.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from temporalio.client import Client
+
+from comfy_platform.comfyui import ComfyClient
+from comfy_platform.devstack import temporal_dev_command
+from comfy_platform.settings import Settings
+from comfy_platform.storage import storage_from_settings
+from comfy_platform.submission import JobOptions, submit_job
+from db.session import create_engine, create_sessionmaker, migrate
+from presets import resolve_graph
+
+RESULTS = Path(__file__).parent / "results" / "engine.json"
+LATENCY_PROMPT_S = 0.2  # fixed per-prompt time for (a)
+LATENCY_SAMPLES = int(os.environ.get("BENCH_SAMPLES", 40))
+BUSY_JOBS = 40
+BUSY_PROMPT_S = 0.5  # per-prompt time for (b)
+CLI = [sys.executable, "-m", "comfy_platform.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graph() -> dict:
+    """A small model-free graph with a fresh colour, so ComfyUI's cache never serves it."""
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1,
+                                                      "color": random.randrange(1 << 24)}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen] = []
+        self.log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
+
+    def start(self, command: list[str], env: dict | None = None) -> None:
+        self.running.append(subprocess.Popen(command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=self.log))
+
+    def stop(self) -> None:
+        for process in reversed(self.running):
+            process.terminate()
+        for process in self.running:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def wait_for_port(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"port {port} never opened")
+
+
+async def emulator_control(url: str, method: str, path: str, body: dict | None = None) -> dict:
+    async with aiohttp.ClientSession() as http, http.request(method, url + path, json=body) as resp:
+        return await resp.json() if resp.content_type == "application/json" else {}
+
+
+async def busy_seconds(urls: list[str]) -> float:
+    return sum([(await emulator_control(url, "GET", "/_emulator/stats"))["busy_seconds"] for url in urls])
+
+
+class Bench:
+    def __init__(self, settings: Settings, client: Client, backends: list[str]) -> None:
+        self.settings, self.client, self.backends = settings, client, backends
+        self.sessionmaker = create_sessionmaker(create_engine(settings.database_url))
+        self.storage = storage_from_settings(settings)
+
+    async def platform_job(self, queue: str) -> float:
+        started = time.perf_counter()
+        handle = await submit_job(self.client, self.sessionmaker, self.storage, resolve_graph(graph(), set()), {},
+                                  JobOptions.from_settings(self.settings, product="cli", comfy_task_queue=queue))
+        result = await handle.result()
+        assert result.status == "succeeded" and result.outputs
+        return time.perf_counter() - started
+
+    async def direct_job(self, comfy: ComfyClient) -> float:
+        started = time.perf_counter()
+        result = await comfy.run(graph())
+        for image in result.images():
+            async for _ in comfy.download(image):
+                pass
+        return time.perf_counter() - started
+
+    async def added_latency(self, queue: str) -> dict:
+        await emulator_control(self.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": LATENCY_PROMPT_S})
+        platform, direct = [], []
+        async with ComfyClient(self.backends[0]) as comfy:
+            for _ in range(5):  # warm-up: connections, caches, the first workflow task
+                await self.platform_job(queue)
+                await self.direct_job(comfy)
+            for _ in range(LATENCY_SAMPLES):  # interleaved, so both see the same machine
+                platform.append(await self.platform_job(queue))
+                direct.append(await self.direct_job(comfy))
+        ms = {name: {"p50": percentile(v, 0.5) * 1000, "p95": percentile(v, 0.95) * 1000}
+              for name, v in (("platform", platform), ("direct", direct))}
+        return {
+            "added_latency_p50_ms": round(ms["platform"]["p50"] - ms["direct"]["p50"], 1),
+            "added_latency_p95_ms": round(ms["platform"]["p95"] - ms["direct"]["p95"], 1),
+            "platform_latency_p50_ms": round(ms["platform"]["p50"], 1),
+            "platform_latency_p95_ms": round(ms["platform"]["p95"], 1),
+            "direct_latency_p50_ms": round(ms["direct"]["p50"], 1),
+            "direct_latency_p95_ms": round(ms["direct"]["p95"], 1),
+            "fixed_prompt_time_ms": LATENCY_PROMPT_S * 1000,
+            "latency_samples": LATENCY_SAMPLES,
+        }
+
+    async def busy_ratio(self, queue: str) -> dict:
+        for url in self.backends:
+            await emulator_control(url, "POST", "/_emulator/faults", {"prompt_latency_s": BUSY_PROMPT_S})
+        # Direct: every prompt queued at once, half on each backend; ComfyUI's own queue keeps each GPU busy.
+        clients = [ComfyClient(url) for url in self.backends]
+        busy_before, started = await busy_seconds(self.backends), time.perf_counter()
+        await asyncio.gather(*(self.direct_job(clients[i % 2]) for i in range(BUSY_JOBS)))
+        direct_wall = time.perf_counter() - started
+        direct_busy = await busy_seconds(self.backends) - busy_before
+        for client in clients:
+            await client.close()
+        # Platform: the same load as 40 jobs submitted at once.
+        busy_before, started = await busy_seconds(self.backends), time.perf_counter()
+        await asyncio.gather(*(self.platform_job(queue) for _ in range(BUSY_JOBS)))
+        platform_wall = time.perf_counter() - started
+        platform_busy = await busy_seconds(self.backends) - busy_before
+        capacity = len(self.backends)
+        return {
+            "busy_ratio_platform": round(platform_busy / (capacity * platform_wall), 4),
+            "busy_ratio_direct": round(direct_busy / (capacity * direct_wall), 4),
+            "busy_wall_s_platform": round(platform_wall, 3),
+            "busy_wall_s_direct": round(direct_wall, 3),
+            "busy_jobs": BUSY_JOBS,
+            "busy_prompt_time_ms": BUSY_PROMPT_S * 1000,
+            "backends": capacity,
+        }
+
+
+async def main() -> dict:
+    data = Path(tempfile.mkdtemp(prefix="comfy-bench-"))
+    temporal_port, emulator_ports = free_port(), [free_port(), free_port()]
+    backends = [f"http://127.0.0.1:{port}" for port in emulator_ports]
+    settings = Settings(DATA_DIR=data, TEMPORAL_PORT=temporal_port, TEMPORAL_UI_PORT=free_port(),
+                        COMFYUI_URL=",".join(backends), LOG_LEVEL="WARNING")
+    processes = Processes()
+    try:
+        processes.start([*temporal_dev_command(settings, data / "temporal.db"), "--headless"])
+        for index, port in enumerate(emulator_ports):
+            processes.start([*CLI, "emulator", "--port", str(port), "--data-dir", str(data / f"emulator{index}"),
+                             "--log-level", "WARNING"])
+        for port in (temporal_port, *emulator_ports):
+            await wait_for_port(port)
+        await migrate(settings.database_url)
+        env = {"DATA_DIR": str(data), "TEMPORAL_ADDRESS": settings.temporal_address, "LOG_LEVEL": "WARNING"}
+        # One process runs workflows and the single-backend queue for (a); another serves both backends for (b).
+        processes.start([*CLI, "worker"], {**env, "COMFYUI_URL": backends[0], "COMFY_TASK_QUEUE": "bench-one"})
+        processes.start([*CLI, "worker", "--role", "comfy"],
+                        {**env, "COMFYUI_URL": ",".join(backends), "COMFY_TASK_QUEUE": "bench-two"})
+        client = await Client.connect(settings.temporal_address)
+        bench = Bench(settings, client, backends)
+        figures = {**await bench.added_latency("bench-one"), **await bench.busy_ratio("bench-two")}
+    finally:
+        processes.stop()
+    figures["targets"] = {"added_latency_p50_ms": "<= 60", "busy_ratio_platform": ">= 0.95"}
+    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    return figures
+
+
+def run() -> None:
+    figures = asyncio.run(main())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"{'added latency p50 / p95 (ms)':34} {figures['added_latency_p50_ms']:>8} / {figures['added_latency_p95_ms']}")
+    print(f"{'  platform p50 / direct p50 (ms)':34} {figures['platform_latency_p50_ms']:>8} / "
+          f"{figures['direct_latency_p50_ms']}")
+    print(f"{'busy ratio platform / direct':34} {figures['busy_ratio_platform']:>8} / {figures['busy_ratio_direct']}")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    run()
