@@ -129,16 +129,17 @@ class ComfyActivities:
                 obj = await self.storage.put_file(key, path, content_type)
                 stored.append(JobOutputRef(image["node_id"], image["index"], key, image["filename"], content_type,
                                            obj.size, width, height))
-                activity.heartbeat({"backend": client.base_url, "prompt_id": result.prompt_id, "progress": 1.0})
         return stored
 
     async def _heartbeat_forever(self, backend: str, prompt_id: str, reporter: _ProgressReporter) -> None:
         # Heartbeats say "this worker is alive" (a dead one is noticed within heartbeat_timeout) and are the
-        # only way a cancel reaches the activity; the details let a retry re-attach to the same prompt.
+        # only way a cancel reaches the activity; the details let a retry re-attach to the same prompt. The first
+        # waits a tick: a short job then costs the server no heartbeat write, and a retry that finds no details
+        # still finds the prompt, whose id every attempt shares.
         while True:
+            await asyncio.sleep(self.heartbeat_every_s)
             activity.heartbeat({"backend": backend, "prompt_id": prompt_id, "progress": reporter.latest.progress})
             await reporter.flush()
-            await asyncio.sleep(self.heartbeat_every_s)
 
 
 class _ProgressReporter:

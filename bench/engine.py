@@ -38,7 +38,7 @@ from presets import resolve_graph
 
 RESULTS = Path(__file__).parent / "results" / "engine.json"
 LATENCY_PROMPT_S = 0.2  # fixed per-prompt time for (a)
-LATENCY_SAMPLES = int(os.environ.get("BENCH_SAMPLES", 40))
+LATENCY_SAMPLES = int(os.environ.get("BENCH_SAMPLES", 60))
 BUSY_JOBS = 40
 BUSY_PROMPT_S = 0.5  # per-prompt time for (b)
 CLI = [sys.executable, "-m", "comfy_platform.cli"]
