@@ -10,8 +10,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.errors import ApiError, Forbidden
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
+from db.api_keys import authenticate
+from db.models import ApiKey
 
 
 class TemporalConnector:
@@ -55,3 +58,36 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+
+async def _api_key(request: Request, session: SessionDep) -> ApiKey:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer sk_...'", headers=challenge)
+    key = await authenticate(session, secret.strip())
+    if key is None:
+        raise Unauthorized("unknown, expired or revoked API key", headers=challenge)
+    request.state.api_key = key
+    return key
+
+
+def require_scope(scope: str):
+    """A dependency that admits keys holding `scope`: `generate` creates work, `jobs` reads and cancels it."""
+
+    async def _scoped(key: Annotated[ApiKey, Depends(_api_key)]) -> ApiKey:
+        if scope not in key.scopes:
+            raise Forbidden(f"this API key lacks the '{scope}' scope", details={"scope": scope})
+        return key
+
+    return _scoped
+
+
+CurrentApiKey = Annotated[ApiKey, Depends(_api_key)]
+GenerateKey = Annotated[ApiKey, Depends(require_scope("generate"))]
+JobsKey = Annotated[ApiKey, Depends(require_scope("jobs"))]

@@ -11,6 +11,7 @@ from api.deps import TemporalConnector
 from api.errors import install_error_handlers
 from api.routes import files, health
 from comfy_platform.comfyui.pool import BackendPool
+from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
 from comfy_platform.storage import storage_from_settings
 from db.session import create_engine, create_sessionmaker, migrate
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.storage = storage_from_settings(settings)
         app.state.temporal = TemporalConnector(settings.temporal_address, settings.TEMPORAL_NAMESPACE)
         app.state.comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
+        app.state.encryptor = Encryptor.from_settings(settings)
         yield
         await app.state.comfy.close()
         await engine.dispose()

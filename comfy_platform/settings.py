@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "json"  # json | console
     SECRET_KEY: str = "dev-insecure-secret-change-me"  # signs local-disk file URLs
+    # Fernet keys (comma-separated; the first encrypts, all decrypt, so keys can be rotated) for secrets kept
+    # at rest. Empty: one derived from SECRET_KEY, which production refuses.
+    ENCRYPTION_KEY: str = ""
 
     # --- Temporal
     TEMPORAL_PORT: int = 7233
@@ -49,6 +52,18 @@ class Settings(BaseSettings):
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
     PUBLIC_BASE_URL: str = ""  # how clients reach the API; default http://API_HOST:API_PORT
+
+    # --- developer API limits
+    API_RATE_LIMIT_PER_MINUTE: int = 120  # requests per key per minute, unless the key sets its own
+    API_MAX_CONCURRENT_JOBS: int = 10  # unfinished jobs per key, unless the key sets its own
+    MAX_INPUT_BYTES: int = 20 * 1024 * 1024  # one input image (upload, base64 or URL)
+    MAX_IMAGES_PER_JOB: int = 8
+    MAX_REQUEST_BYTES: int = 32 * 1024 * 1024  # a whole request body (base64 inputs included)
+    # Hosts or CIDRs that URL inputs and webhooks may reach although they are loopback, private or link-local
+    # (comma-separated; empty: none). Tests and on-premise deployments set it.
+    URL_ALLOWLIST: str = ""
+    URL_FETCH_TIMEOUT_S: float = 20.0
+    WEBHOOK_TIMEOUT_S: float = 10.0
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -83,6 +98,8 @@ class Settings(BaseSettings):
     def check_production_secrets(self) -> None:
         if self.ENVIRONMENT == "production" and self.SECRET_KEY.startswith("dev-insecure"):
             raise ValueError("SECRET_KEY must be set to a real secret when ENVIRONMENT=production")
+        if self.ENVIRONMENT == "production" and not self.ENCRYPTION_KEY:
+            raise ValueError("ENCRYPTION_KEY must be set when ENVIRONMENT=production")
 
 
 @lru_cache

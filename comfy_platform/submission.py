@@ -48,6 +48,7 @@ class JobOptions:
     api_key_id: str | None = None
     metadata: dict | None = None
     idempotency_key: str | None = None
+    webhook_url: str | None = None
     heartbeat_timeout_s: float = 20.0
     job_timeout_s: float = 3600.0
     comfy_task_queue: str = COMFY_TASK_QUEUE
@@ -89,7 +90,7 @@ async def submit_job(
             session, id=job_id, workflow_id=workflow_id, status="queued", product=options.product,
             preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
             api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
-            idempotency_key=options.idempotency_key, inputs=input_rows)
+            idempotency_key=options.idempotency_key, webhook_url=options.webhook_url, inputs=input_rows)
     if row.id != job_id:
         # The idempotency key names a job submitted before: that job, not a second one.
         job_id, workflow_id = row.id, row.workflow_id
@@ -111,7 +112,8 @@ async def _start(temporal: Client, job: ResolvedJob, job_id: str, workflow_id: s
     return await temporal.start_workflow(
         GenerationWorkflow.run,
         GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
-                        options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue),
+                        options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue,
+                        options.api_key_id, options.webhook_url),
         id=workflow_id,
         task_queue=IO_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -35,6 +35,9 @@ class GenerationInput:
     job_timeout_s: float = 3600.0
     # Which pool of ComfyUI workers runs it; a deployment may keep several (one per GPU type, say).
     comfy_task_queue: str = COMFY_TASK_QUEUE
+    # Developer API: the key that owns the job (its webhook secret signs deliveries) and where to POST the end.
+    api_key_id: str | None = None
+    webhook_url: str | None = None
 
 
 @dataclass

@@ -1,0 +1,62 @@
+"""API key queries: create (returns the only copy of the secret), authenticate, list, revoke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from comfy_platform.secrets import Encryptor, hash_api_key, new_api_key, new_webhook_secret
+from db.models import ApiKey, utcnow
+
+SCOPES = ("generate", "jobs")
+
+
+@dataclass
+class CreatedKey:
+    key: ApiKey
+    secret: str  # shown once; only its hash is stored
+    webhook_secret: str
+
+
+async def create_key(session: AsyncSession, encryptor: Encryptor, *, name: str, scopes: list[str] | None = None,
+                     expires_in_days: int | None = None, rate_limit_per_minute: int | None = None,
+                     max_concurrent_jobs: int | None = None) -> CreatedKey:
+    scopes = list(scopes or SCOPES)
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}")
+    secret, webhook_secret = new_api_key(), new_webhook_secret()
+    key = ApiKey(name=name, prefix=secret[:10], secret_hash=hash_api_key(secret), scopes=scopes,
+                 webhook_secret_encrypted=encryptor.encrypt(webhook_secret),
+                 expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
+                 rate_limit_per_minute=rate_limit_per_minute, max_concurrent_jobs=max_concurrent_jobs)
+    session.add(key)
+    await session.flush()
+    return CreatedKey(key, secret, webhook_secret)
+
+
+async def authenticate(session: AsyncSession, secret: str, now: datetime | None = None) -> ApiKey | None:
+    """The live key whose secret this is, or None for unknown, revoked or expired keys."""
+    key = await session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_api_key(secret)))
+    now = now or utcnow()
+    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    return key
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+async def revoke_key(session: AsyncSession, key_id: str) -> bool:
+    """True when a live key was revoked; revoking twice is harmless."""
+    result = await session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                                   .values(revoked_at=utcnow()))
+    return result.rowcount > 0
+
+
+async def get_key(session: AsyncSession, key_id: str) -> ApiKey | None:
+    return await session.get(ApiKey, key_id)
