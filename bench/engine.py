@@ -18,22 +18,18 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 from temporalio.client import Client
 
+from bench.stack import CLI, LocalStack, emulator_control, percentile
 from comfy_platform.comfyui import ComfyClient
-from comfy_platform.devstack import temporal_dev_command
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.submission import JobOptions, submit_job
-from db.session import create_engine, create_sessionmaker, migrate
+from db.session import create_engine, create_sessionmaker
 from presets import resolve_graph
 
 RESULTS = Path(__file__).parent / "results" / "engine.json"
@@ -41,13 +37,6 @@ LATENCY_PROMPT_S = 0.2  # fixed per-prompt time for (a)
 LATENCY_SAMPLES = int(os.environ.get("BENCH_SAMPLES", 60))
 BUSY_JOBS = 40
 BUSY_PROMPT_S = 0.5  # per-prompt time for (b)
-CLI = [sys.executable, "-m", "comfy_platform.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graph() -> dict:
@@ -57,47 +46,6 @@ def graph() -> dict:
                                                       "color": random.randrange(1 << 24)}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-class Processes:
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen] = []
-        self.log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
-
-    def start(self, command: list[str], env: dict | None = None) -> None:
-        self.running.append(subprocess.Popen(command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=self.log))
-
-    def stop(self) -> None:
-        for process in reversed(self.running):
-            process.terminate()
-        for process in self.running:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-async def wait_for_port(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened")
-
-
-async def emulator_control(url: str, method: str, path: str, body: dict | None = None) -> dict:
-    async with aiohttp.ClientSession() as http, http.request(method, url + path, json=body) as resp:
-        return await resp.json() if resp.content_type == "application/json" else {}
 
 
 async def busy_seconds(urls: list[str]) -> float:
@@ -178,30 +126,15 @@ class Bench:
 
 
 async def main() -> dict:
-    data = Path(tempfile.mkdtemp(prefix="comfy-bench-"))
-    temporal_port, emulator_ports = free_port(), [free_port(), free_port()]
-    backends = [f"http://127.0.0.1:{port}" for port in emulator_ports]
-    settings = Settings(DATA_DIR=data, TEMPORAL_PORT=temporal_port, TEMPORAL_UI_PORT=free_port(),
-                        COMFYUI_URL=",".join(backends), LOG_LEVEL="WARNING")
-    processes = Processes()
-    try:
-        processes.start([*temporal_dev_command(settings, data / "temporal.db"), "--headless"])
-        for index, port in enumerate(emulator_ports):
-            processes.start([*CLI, "emulator", "--port", str(port), "--data-dir", str(data / f"emulator{index}"),
-                             "--log-level", "WARNING"])
-        for port in (temporal_port, *emulator_ports):
-            await wait_for_port(port)
-        await migrate(settings.database_url)
-        env = {"DATA_DIR": str(data), "TEMPORAL_ADDRESS": settings.temporal_address, "LOG_LEVEL": "WARNING"}
+    async with LocalStack(emulators=2) as stack:
+        backends = stack.backends
         # One process runs workflows and the single-backend queue for (a); another serves both backends for (b).
-        processes.start([*CLI, "worker"], {**env, "COMFYUI_URL": backends[0], "COMFY_TASK_QUEUE": "bench-one"})
-        processes.start([*CLI, "worker", "--role", "comfy"],
-                        {**env, "COMFYUI_URL": ",".join(backends), "COMFY_TASK_QUEUE": "bench-two"})
-        client = await Client.connect(settings.temporal_address)
-        bench = Bench(settings, client, backends)
+        stack.start([*CLI, "worker"], {"COMFYUI_URL": backends[0], "COMFY_TASK_QUEUE": "bench-one"})
+        stack.start([*CLI, "worker", "--role", "comfy"],
+                    {"COMFYUI_URL": ",".join(backends), "COMFY_TASK_QUEUE": "bench-two"})
+        client = await Client.connect(stack.settings.temporal_address)
+        bench = Bench(stack.settings, client, backends)
         figures = {**await bench.added_latency("bench-one"), **await bench.busy_ratio("bench-two")}
-    finally:
-        processes.stop()
     figures["targets"] = {"added_latency_p50_ms": "<= 60", "busy_ratio_platform": ">= 0.95"}
     figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     return figures

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     URL_FETCH_TIMEOUT_S: float = 20.0
     WEBHOOK_TIMEOUT_S: float = 10.0
 
+    # --- CLI as a client of a remote API (`comfy-platform submit --api URL`)
+    COMFY_API_KEY: str = ""
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _use_async_driver(cls, value: str) -> str:

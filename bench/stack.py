@@ -1,0 +1,91 @@
+"""The stack benchmarks run against: real processes on loopback, embedded defaults (SQLite, local disk).
+
+A Temporal dev server tuned as `make dev` runs it, N ComfyUI emulators, and `comfy-platform` workers/API
+started with whatever environment a benchmark asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from comfy_platform.devstack import temporal_dev_command
+from comfy_platform.settings import Settings
+from db.session import migrate
+
+CLI = [sys.executable, "-m", "comfy_platform.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def wait_for_port(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"port {port} never opened")
+
+
+async def emulator_control(url: str, method: str, path: str, body: dict | None = None) -> dict:
+    async with aiohttp.ClientSession() as http, http.request(method, url + path, json=body) as resp:
+        return await resp.json() if resp.content_type == "application/json" else {}
+
+
+class LocalStack:
+    """`async with LocalStack(emulators=2) as stack:` then `stack.start(...)` more processes as needed."""
+
+    def __init__(self, emulators: int = 1) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="comfy-bench-"))
+        self.emulator_ports = [free_port() for _ in range(emulators)]
+        self.backends = [f"http://127.0.0.1:{port}" for port in self.emulator_ports]
+        self.settings = Settings(DATA_DIR=self.data, TEMPORAL_PORT=free_port(), TEMPORAL_UI_PORT=free_port(),
+                                 COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING")
+        self.env = {"DATA_DIR": str(self.data), "TEMPORAL_ADDRESS": self.settings.temporal_address,
+                    "LOG_LEVEL": "WARNING"}
+        self._log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
+        self._running: list[subprocess.Popen] = []
+
+    def start(self, command: list[str], env: dict | None = None) -> None:
+        self._running.append(subprocess.Popen(command, env={**os.environ, **self.env, **(env or {})},
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log))
+
+    async def __aenter__(self) -> LocalStack:
+        self.start([*temporal_dev_command(self.settings, self.data / "temporal.db"), "--headless"])
+        for index, port in enumerate(self.emulator_ports):
+            self.start([*CLI, "emulator", "--port", str(port), "--data-dir", str(self.data / f"emulator{index}"),
+                        "--log-level", "WARNING"])
+        for port in (self.settings.TEMPORAL_PORT, *self.emulator_ports):
+            await wait_for_port(port)
+        await migrate(self.settings.database_url)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for process in reversed(self._running):
+            process.terminate()
+        for process in self._running:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._log.close()
