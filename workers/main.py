@@ -13,11 +13,14 @@ from temporalio.worker import Worker
 from activities.comfy import ComfyActivities
 from activities.jobs import JobActivities
 from activities.storage import StorageActivities
+from activities.webhooks import WebhookActivities
 from comfy_platform.comfyui.pool import BackendPool
+from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from db.session import create_engine, create_sessionmaker, migrate
 from workflows.generation import GenerationWorkflow
+from workflows.webhook import WebhookDeliveryWorkflow
 from workflows.shared import IO_TASK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -30,9 +33,14 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
     if role in ("all", "io"):
         engine = create_engine(settings.database_url)
         closers.append(engine.dispose)
-        jobs = JobActivities(create_sessionmaker(engine))
-        workers.append(Worker(client, task_queue=IO_TASK_QUEUE, workflows=[GenerationWorkflow],
-                              activities=[StorageActivities(storage).check_inputs, jobs.finish_job]))
+        sessionmaker = create_sessionmaker(engine)
+        jobs = JobActivities(sessionmaker)
+        webhooks = WebhookActivities(sessionmaker, storage, Encryptor.from_settings(settings),
+                                     url_ttl_s=settings.OUTPUT_URL_TTL_S, timeout_s=settings.WEBHOOK_TIMEOUT_S,
+                                     allowlist=settings.URL_ALLOWLIST)
+        workers.append(Worker(client, task_queue=IO_TASK_QUEUE, workflows=[GenerationWorkflow, WebhookDeliveryWorkflow],
+                              activities=[StorageActivities(storage).check_inputs, jobs.finish_job,
+                                          webhooks.deliver_webhook]))
     if role in ("all", "comfy"):
         pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
         closers.append(pool.close)

@@ -6,7 +6,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    WorkflowAlreadyStartedError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.comfy import ComfyActivities
@@ -15,19 +20,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows.shared import (
         IO_TASK_QUEUE,
         CheckInputsInput,
+        DeliverWebhookInput,
         FinishJobInput,
         GenerationInput,
         GenerationResult,
         JobProgress,
         RunGraphInput,
         RunGraphOutput,
+        webhook_id_of,
+        webhook_workflow_id,
     )
+    from workflows.webhook import WebhookDeliveryWorkflow
 
 # Faults of the moment (ComfyUI down, a dropped socket, storage hiccups) retry with backoff; these never do.
 NON_RETRYABLE = ["InvalidInput", "ComfyValidationError", "ComfyExecutionError", "ComfyInterrupted"]
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                           maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE)
-
 
 # Not sandboxed: the sandbox re-creates this module for every run, which measured ~15 ms of a 60 ms budget per
 # job (bench/engine.py). The workflow is small, imports only passed-through modules and does no I/O; the replay
@@ -63,12 +71,16 @@ class GenerationWorkflow:
         except Exception as err:  # noqa: BLE001 - every failure is recorded on the job, then re-raised
             if is_cancelled_exception(err):
                 await self._finish(job, "cancelled", error={"code": "cancelled", "message": "the job was cancelled"})
+                await self._notify(job)
                 raise
             error = _error_of(err)
             await self._finish(job, "failed", error=error)
+            await self._notify(job)
             raise ApplicationError(error["message"], error, type=error["code"], non_retryable=True) from err
         # 3. Record the job, its outputs and one usage row.
         await self._finish(job, "succeeded", ran=ran)
+        # 4. Tell the job's webhook, if it has one.
+        await self._notify(job)
         return GenerationResult(job.job_id, "succeeded", ran.outputs)
 
     @workflow.signal
@@ -95,6 +107,18 @@ class GenerationWorkflow:
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
         self._state = JobProgress(status=status, progress=1.0 if status == "succeeded" else self._state.progress,
                                   backend=record.backend, prompt_id=record.prompt_id, error=error)
+
+    async def _notify(self, job: GenerationInput) -> None:
+        """Hand the finished job to its webhook's own workflow, which outlives this one."""
+        if not job.webhook_url:
+            return  # no command: histories recorded before webhooks existed replay unchanged
+        try:
+            await workflow.start_child_workflow(
+                WebhookDeliveryWorkflow.run, DeliverWebhookInput(job.job_id, webhook_id_of(job.job_id)),
+                id=webhook_workflow_id(job.job_id), task_queue=IO_TASK_QUEUE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+        except WorkflowAlreadyStartedError:
+            pass  # a reset run: the delivery was handed over already
 
 
 def _error_of(err: BaseException) -> dict:

@@ -115,3 +115,18 @@ class FinishJobInput:
     prompt_id: str | None = None
     comfy_started_at_ms: int | None = None
     comfy_finished_at_ms: int | None = None
+
+
+def webhook_id_of(job_id: str) -> str:
+    """The `webhook-id` header: the same on every attempt, so receivers can drop duplicates."""
+    return f"wh_{job_id}"
+
+
+def webhook_workflow_id(job_id: str) -> str:
+    return f"webhook-{job_id}"
+
+
+@dataclass
+class DeliverWebhookInput:
+    job_id: str
+    webhook_id: str

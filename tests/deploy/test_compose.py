@@ -33,10 +33,11 @@ DOCKERFILE = ROOT / "Dockerfile"
 # What a deployer exports before `docker compose up`; everything else has a default.
 DEPLOYER_ENV = {
     "SECRET_KEY": "x" * 64,
+    "ENCRYPTION_KEY": "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=",
     "COMFYUI_URL_1": "http://gpu-1:8188",
     "COMFYUI_URL_2": "http://gpu-2:8188",
 }
-REQUIRED_VARIABLES = ("SECRET_KEY", "COMFYUI_URL_1")
+REQUIRED_VARIABLES = ("SECRET_KEY", "ENCRYPTION_KEY", "COMFYUI_URL_1")
 
 INFRA_SERVICES = {"postgresql", "temporal", "temporal-ui", "temporal-search-attributes", "minio", "minio-setup"}
 # app service -> the `comfy-platform` arguments it runs
@@ -249,7 +250,8 @@ def test_each_comfy_worker_serves_its_own_backend(services, monkeypatch):
         urls[name] = settings.comfyui_urls[0]
     assert len(set(urls.values())) == len(urls)
     # With one GPU only COMFYUI_URL_1 is needed: the second worker then serves the same backend.
-    one_backend = {"SECRET_KEY": DEPLOYER_ENV["SECRET_KEY"], "COMFYUI_URL_1": "http://gpu:8188"}
+    one_backend = {**DEPLOYER_ENV, "COMFYUI_URL_1": "http://gpu:8188"}
+    one_backend.pop("COMFYUI_URL_2")
     assert resolved_env(services["worker-comfy-2"], one_backend)["COMFYUI_URL"] == "http://gpu:8188"
 
 

@@ -17,6 +17,9 @@ from temporalio.worker import Replayer
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
 from workflows.generation import GenerationWorkflow
+from workflows.webhook import WebhookDeliveryWorkflow
+
+WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow]
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -24,11 +27,11 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await Replayer(workflows=[GenerationWorkflow]).replay_workflow(history)
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
 
 
-def test_histories_are_recorded_for_success_and_failure():
-    assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled"}
+def test_histories_are_recorded_for_every_outcome_and_the_webhook_workflow():
+    assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook"}
 
 
 async def test_fresh_runs_replay(platform):
@@ -38,6 +41,6 @@ async def test_fresh_runs_replay(platform):
         "3": {"class_type": "NoSuchNode", "inputs": {}}}, set()))
     with pytest.raises(Exception):
         await bad.result()
-    replayer = Replayer(workflows=[GenerationWorkflow])
+    replayer = Replayer(workflows=WORKFLOWS)
     for handle in (ok, bad):
         await replayer.replay_workflow(await handle.fetch_history())
