@@ -19,6 +19,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.engine
+	$(VENV)/bin/python -m bench.api
 
 clean:
 	rm -rf $(VENV) var

@@ -13,7 +13,8 @@ from temporalio.client import Client
 from api.errors import ApiError, Forbidden
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
-from db.api_keys import authenticate
+from api.limits import enforce_rate_limit
+from db.api_keys import authenticate, touch_key
 from db.models import ApiKey
 
 
@@ -74,6 +75,8 @@ async def _api_key(request: Request, session: SessionDep) -> ApiKey:
     if key is None:
         raise Unauthorized("unknown, expired or revoked API key", headers=challenge)
     request.state.api_key = key
+    await enforce_rate_limit(request, key, request.app.state.settings)  # every authenticated request counts
+    await touch_key(session, key)
     return key
 
 

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from presets.errors import InvalidJobRequest
+
 
 class ApiError(Exception):
     status_code = 400
@@ -34,6 +36,30 @@ class Forbidden(ApiError):
     code = "forbidden"
 
 
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class InvalidInput(ApiError):
+    """An input the request names that cannot be used: not an image, truncated, not base64, not fetchable."""
+
+    status_code = 400
+    code = "invalid_input"
+
+
+def field_details(field: str | None, details: Any = None) -> dict[str, Any]:
+    """Every input error names its field in details; extra details (ComfyUI node_errors...) sit beside it."""
+    if isinstance(details, dict):
+        return {"field": field, **details}
+    return {"field": field} if details is None else {"field": field, "details": details}
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -42,6 +68,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(InvalidJobRequest)
+    async def _invalid_job(_: Request, exc: InvalidJobRequest) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, field_details(exc.field, exc.details)), 422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

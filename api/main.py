@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import TemporalConnector
 from api.errors import install_error_handlers
-from api.routes import files, health
+from api.errors import error_body
+from api.routes import catalog, files, generate, health, jobs, ready, uploads, usage
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
@@ -37,6 +40,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan,
                   description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.")
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
     app.include_router(health.router, prefix="/api")
+    app.include_router(ready.router, prefix="/api")
     app.include_router(files.router, prefix="/api")
+    for resource in (jobs, generate, uploads, catalog, usage):
+        app.include_router(resource.router, prefix="/api/v1")
     return app
+
+
+class BodySizeLimit:
+    """413 for a request body over `max_bytes`, announced (Content-Length) or streamed, before a route reads it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        # Buffered (the route would buffer it anyway), so a body that lies about its size is refused up front too.
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Read what the client is still sending (up to a bound), so it sees the 413 rather than a reset connection.
+        drained = 0
+        while drained < 4 * self.max_bytes:
+            message = await receive()
+            drained += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = error_body("payload_too_large", f"request body is larger than {self.max_bytes} bytes",
+                          {"max_bytes": self.max_bytes})
+        await JSONResponse(body, 413)(scope, receive, send)

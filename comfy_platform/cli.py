@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     from comfy_platform.submit_cli import add_submit_parser
 
     add_submit_parser(commands)
+    from comfy_platform.keys_cli import add_keys_parser
+
+    add_keys_parser(commands)
 
     # The emulator parses its own flags.
     if argv is None:
@@ -33,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         return emulator_main(argv[1:]) or 0
     args = parser.parse_args(argv)
     settings = get_settings()
-    # `submit` talks to a person: its progress bar and result are the output, not the service logs.
-    level = "WARNING" if args.command == "submit" and settings.LOG_LEVEL.upper() == "INFO" else settings.LOG_LEVEL
+    # `submit` and `keys` talk to a person: their output is the result, not the service logs.
+    quiet = args.command in ("submit", "keys") and settings.LOG_LEVEL.upper() == "INFO"
+    level = "WARNING" if quiet else settings.LOG_LEVEL
     configure_logging(level, settings.LOG_FORMAT, service=args.command)
 
     if args.command == "dev":
@@ -63,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         from comfy_platform.submit_cli import run_submit
 
         return run_submit(settings, args)
+    if args.command == "keys":
+        from comfy_platform.keys_cli import run_keys
+
+        return run_keys(settings, args)
     parser.error(f"unknown command {args.command}")
     return 2
 

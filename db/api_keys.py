@@ -60,3 +60,11 @@ async def revoke_key(session: AsyncSession, key_id: str) -> bool:
 
 async def get_key(session: AsyncSession, key_id: str) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
+
+
+async def touch_key(session: AsyncSession, key: ApiKey, every: timedelta = timedelta(minutes=1)) -> None:
+    """Record when a key was last used; at most once a minute, so busy keys do not write on every request."""
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= every:
+        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        key.last_used_at = now

@@ -38,3 +38,12 @@ async def test_key_without_the_scope_gets_403(api_server, make_key):
         reply = await http.get("/api/v1/jobs")
     assert reply.status_code == 403
     assert reply.json()["error"]["details"] == {"scope": "jobs"}
+
+
+async def test_a_used_key_shows_when_it_was_last_used(api_server, make_key, platform):
+    created = await make_key()
+    async with api_server.client(created.secret) as http:
+        assert (await http.get("/api/v1/presets")).status_code == 200
+    async with platform.sessionmaker() as session:
+        key = await session.get(ApiKey, created.key.id)
+    assert key.last_used_at is not None and utcnow() - key.last_used_at < timedelta(minutes=1)

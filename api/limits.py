@@ -1,0 +1,102 @@
+"""Per-key limits: a request rate (token bucket) and a cap on unfinished jobs, both answered with 429.
+
+The rate limit lives in this process's memory. With several API processes behind a load balancer each keeps its own
+buckets, so a key can make up to N x its rate per minute across N processes; give keys a proportionally smaller
+`rate_limit_per_minute` (or API_RATE_LIMIT_PER_MINUTE) there, or put the limit in a shared store. The concurrent-jobs
+limit counts rows in the database, so it holds across processes; two creates racing past the count at the same
+instant can both get through, which makes it a soft cap by one or two jobs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import ApiError
+from comfy_platform.settings import Settings
+from db.models import ApiKey, Job, JobStatus
+
+# A client told to come back later than this is better off retrying sooner and being told again.
+MAX_RETRY_AFTER_S = 60
+# There is no knowing when a running job ends; this is how often it is worth asking again.
+JOBS_RETRY_AFTER_S = 5
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class TooManyJobs(ApiError):
+    status_code = 429
+    code = "too_many_jobs"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """Token buckets per key: `per_minute` tokens at most, refilled evenly over a minute, one spent per request."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key_id: str, per_minute: int) -> float:
+        """Spend a token: 0.0 when allowed, otherwise the seconds until one is available."""
+        now = self._clock()
+        bucket = self._buckets.setdefault(key_id, _Bucket(tokens=float(per_minute), updated=now))
+        rate = per_minute / 60.0
+        # min(): a key whose limit was lowered does not keep a bucket larger than its new limit.
+        bucket.tokens = min(float(per_minute), bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / rate
+
+
+def _limiter(request: Request) -> RateLimiter:
+    # One limiter per app, made on first use, so each test app (and each process) starts with full buckets.
+    state = request.app.state
+    if getattr(state, "rate_limiter", None) is None:
+        state.rate_limiter = RateLimiter()
+    return state.rate_limiter
+
+
+async def enforce_rate_limit(request: Request, key: ApiKey, settings: Settings) -> None:
+    """Spend one of the key's requests; a request is counted once however many places call this."""
+    if getattr(request.state, "rate_limited", False):
+        return
+    request.state.rate_limited = True
+    per_minute = key.rate_limit_per_minute or settings.API_RATE_LIMIT_PER_MINUTE
+    wait = _limiter(request).take(key.id, per_minute)
+    if wait > 0:
+        retry_after = min(math.ceil(wait), MAX_RETRY_AFTER_S)
+        raise RateLimited(f"this API key is limited to {per_minute} requests per minute; retry in {retry_after} s",
+                          details={"limit_per_minute": per_minute, "retry_after": retry_after},
+                          headers={"Retry-After": str(retry_after)})
+
+
+async def enforce_job_limits(request: Request, key: ApiKey, session: AsyncSession, settings: Settings) -> None:
+    """Refuse a new job while the key already has its maximum of queued or running jobs.
+
+    The request's rate is checked first (once per request: authentication already charged it)."""
+    await enforce_rate_limit(request, key, settings)
+    limit = key.max_concurrent_jobs or settings.API_MAX_CONCURRENT_JOBS
+    unfinished = await session.scalar(
+        select(func.count(Job.id)).where(Job.api_key_id == key.id,
+                                         Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+    if unfinished >= limit:
+        raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
+                          "wait for one to finish or cancel one",
+                          details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
+                          headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})

@@ -1,0 +1,29 @@
+"""Synchronous generation: start a job and wait for it, up to a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+
+from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.routes.jobs import IdempotencyKey, job_response, start_job
+from api.schemas import GenerateCreate, JobPublic
+from db import jobs as job_queries
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.post("/generate", response_model=JobPublic, summary="Run a job and wait for it",
+             responses={202: {"description": "not finished within `timeout`: the job so far, and its Location"}})
+async def create_generation(request: Request, body: GenerateCreate, key: GenerateKey, session: SessionDep,
+                            temporal: TemporalDep, storage: StorageDep, settings: SettingsDep,
+                            idempotency_key: IdempotencyKey = None):
+    """The job's body plus `timeout`: 200 with the finished job, or 202 with it (and Location) if still running."""
+    job, _ = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
+    try:
+        await asyncio.wait_for(temporal.get_workflow_handle(job.workflow_id).result(), body.timeout)
+    except Exception:  # noqa: BLE001 - timed out, failed or cancelled: the job row tells which
+        pass
+    job = await job_queries.get_job(session, job.id)
+    return await job_response(job, session, storage, settings, temporal, status_code=200 if job.is_terminal else 202)

@@ -1,0 +1,207 @@
+"""The jobs resource: create (202), read with live progress, list, cancel, and follow as events."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api import limits
+from api.deps import GenerateKey, JobsKey, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.errors import ApiError, Conflict, NotFound
+from api.inputs import prepare_job
+from api.schemas import REQUEST_HASH_KEY, JobCreate, JobPublic, JobsPublic, job_public
+from comfy_platform.settings import Settings
+from comfy_platform.storage import Storage
+from comfy_platform.submission import JobOptions, submit_job
+from db import jobs as job_queries
+from db.api_keys import authenticate
+from db.models import ApiKey, Job, JobStatus, WebhookDelivery
+from workflows.shared import JobProgress
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+LIVE_QUERY_TIMEOUT_S = 2.0
+EVENT_POLL_S = 0.2
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
+                                              description="a retry with the same key and body returns the same job")]
+
+
+@router.post("", status_code=202, response_model=JobPublic, summary="Start a job",
+             responses={200: {"description": "an Idempotency-Key retry: the job started before"},
+                        409: {"description": "the Idempotency-Key was used with another body"}})
+async def create_job(request: Request, body: JobCreate, key: GenerateKey, session: SessionDep, temporal: TemporalDep,
+                     storage: StorageDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None):
+    """Start a job from a preset, a workflow template or a ComfyUI graph; 202 with the job and its Location."""
+    job, created = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
+    return await job_response(job, session, storage, settings, temporal, status_code=202 if created else 200)
+
+
+@router.get("", response_model=JobsPublic, summary="List jobs")
+async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, settings: SettingsDep,
+                    temporal: TemporalDep, status: JobStatus | None = None,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> JobsPublic:
+    """This key's jobs, newest first; follow `next_cursor` for the next page."""
+    try:
+        jobs, next_cursor = await job_queries.list_jobs(session, api_key_id=key.id, status=status,
+                                                        limit=limit, cursor=cursor)
+    except job_queries.InvalidCursor as exc:
+        raise ApiError(str(exc), code="invalid_cursor", details={"field": "cursor"}) from None
+    data = await asyncio.gather(*(present_job(j, session, storage, settings, temporal) for j in jobs))
+    return JobsPublic(data=list(data), count=len(data), next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobPublic, summary="Read a job")
+async def read_job(job_id: str, key: JobsKey, session: SessionDep, storage: StorageDep, settings: SettingsDep,
+                   temporal: TemporalDep) -> JobPublic:
+    """The job with live progress while it runs, and output URLs once it succeeded."""
+    return await present_job(await owned_job(session, job_id, key), session, storage, settings, temporal)
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job",
+             responses={200: {"description": "the job had already ended; it is returned unchanged"}})
+async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: StorageDep, settings: SettingsDep,
+                     temporal: TemporalDep):
+    """Ask a queued or running job to stop (202); a finished job is returned unchanged (200)."""
+    job = await owned_job(session, job_id, key)
+    if job.is_terminal:
+        return await job_response(job, session, storage, settings, temporal, status_code=200)
+    try:
+        await temporal.get_workflow_handle(job.workflow_id).cancel()
+    except Exception:  # noqa: BLE001 - the run ended meanwhile: the job then shows how it ended
+        pass
+    return await job_response(job, session, storage, settings, temporal, status_code=202)
+
+
+@router.get("/{job_id}/events", summary="Follow a job (Server-Sent Events)",
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`progress` events {status, progress, queue_position}, then one `job` "
+                                            "event with the finished job. The same path speaks WebSocket."}})
+async def read_job_events(request: Request, job_id: str, key: JobsKey, session: SessionDep) -> StreamingResponse:
+    """Progress as Server-Sent Events until the job ends; a WebSocket on this path streams the same messages."""
+    await owned_job(session, job_id, key)
+    await session.commit()  # the stream outlives this request's transaction
+
+    async def stream() -> AsyncIterator[str]:
+        async for kind, data in job_events(request.app.state, job_id):
+            yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.websocket("/{job_id}/events")
+async def follow_job(websocket: WebSocket, job_id: str) -> None:
+    state = websocket.app.state
+    scheme, _, secret = websocket.headers.get("authorization", "").partition(" ")
+    async with state.sessionmaker() as session:
+        key = await authenticate(session, secret.strip()) if scheme.lower() == "bearer" else None
+        job = await job_queries.get_job(session, job_id) if key else None
+    if key is None or "jobs" not in key.scopes:
+        await websocket.close(code=4401 if key is None else 4403)
+        return
+    if job is None or job.api_key_id != key.id:
+        await websocket.close(code=4404)
+        return
+    await websocket.accept()
+    try:
+        async for kind, data in job_events(state, job_id):
+            await websocket.send_json(data if kind == "progress" else {"job": data})
+        await websocket.close()
+    except WebSocketDisconnect:
+        pass
+
+
+async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]:
+    """("progress", {status, progress, queue_position}) on every change, then ("job", the finished job)."""
+    temporal: Client = await state.temporal.get()
+    last = None
+    while True:
+        async with state.sessionmaker() as session:
+            job = await job_queries.get_job(session, job_id)
+            if job.is_terminal:
+                final = {"status": job.status, "progress": job.progress, "queue_position": None}
+                if final != last:
+                    yield "progress", final
+                public = await present_job(job, session, state.storage, state.settings, temporal)
+                yield "job", public.model_dump(mode="json")
+                return
+        live = await live_status(temporal, job)
+        now = {"status": live.status if live else job.status, "progress": live.progress if live else job.progress,
+               "queue_position": live.queue_position if live else None}
+        if now != last and now["status"] in ("queued", "running"):
+            yield "progress", now
+            last = now
+        await asyncio.sleep(EVENT_POLL_S)
+
+
+# --- shared with /generate ----------------------------------------------------------------------------------
+
+async def start_job(request: Request, body: JobCreate, key: ApiKey, session: AsyncSession, temporal: Client,
+                    storage: Storage, settings: Settings, idempotency_key: str | None) -> tuple[Job, bool]:
+    """(job, created): a new job, or the one an earlier request with this Idempotency-Key started."""
+    body_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json", exclude={"timeout"}),
+                                          sort_keys=True).encode()).hexdigest()
+    if idempotency_key is not None:
+        earlier = await session.scalar(select(Job).where(Job.api_key_id == key.id,
+                                                         Job.idempotency_key == idempotency_key))
+        if earlier is not None:
+            return _same_request(earlier, body_hash), False
+    await limits.enforce_job_limits(request, key, session, settings)
+    prepared = await prepare_job(body, key, session, storage, settings, request.app.state.comfy)
+    metadata = {**body.metadata, REQUEST_HASH_KEY: body_hash} if idempotency_key else body.metadata
+    options = JobOptions.from_settings(settings, product="api", api_key_id=key.id, metadata=metadata,
+                                       idempotency_key=idempotency_key, webhook_url=body.webhook_url)
+    handle = await submit_job(temporal, request.app.state.sessionmaker, storage, prepared.job, prepared.images,
+                              options)
+    job = await job_queries.get_job(session, handle.id.removeprefix("gen-"))
+    if idempotency_key is not None and (job.metadata_ or {}).get(REQUEST_HASH_KEY) != body_hash:
+        return _same_request(job, body_hash), False  # a concurrent request with this key won the race
+    return job, True
+
+
+def _same_request(job: Job, body_hash: str) -> Job:
+    if (job.metadata_ or {}).get(REQUEST_HASH_KEY) != body_hash:
+        raise Conflict("this Idempotency-Key was used with a different request body", code="idempotency_conflict",
+                       details={"job_id": job.id})
+    return job
+
+
+async def owned_job(session: AsyncSession, job_id: str, key: ApiKey) -> Job:
+    job = await job_queries.get_job(session, job_id)
+    if job is None or job.api_key_id != key.id:  # another key's job is as unknown as one that never existed
+        raise NotFound(f"job '{job_id}' does not exist", code="job_not_found")
+    return job
+
+
+async def live_status(temporal: Client, job: Job) -> JobProgress | None:
+    """The workflow's own view while the job runs; None when it cannot answer (a job is still readable)."""
+    if job.is_terminal:
+        return None
+    try:
+        handle = temporal.get_workflow_handle(job.workflow_id)
+        return await asyncio.wait_for(handle.query("get_status", result_type=JobProgress), LIVE_QUERY_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - not started yet, ended meanwhile or Temporal slow: the row stands
+        return None
+
+
+async def present_job(job: Job, session: AsyncSession, storage: Storage, settings: Settings,
+                      temporal: Client) -> JobPublic:
+    outputs = await job_queries.list_job_outputs(session, job.id)
+    deliveries = list(await session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == job.id)
+                                            .order_by(WebhookDelivery.attempt)))
+    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, await live_status(temporal, job),
+                            deliveries)
+
+
+async def job_response(job: Job, session: AsyncSession, storage: Storage, settings: Settings, temporal: Client,
+                       status_code: int) -> JSONResponse:
+    public = await present_job(job, session, storage, settings, temporal)
+    return JSONResponse(public.model_dump(mode="json"), status_code,
+                        headers={"Location": f"/api/v1/jobs/{job.id}"})

@@ -1,0 +1,20 @@
+"""Uploads: input images sent ahead of a job and named by id in it (`{"upload_id": ...}`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, UploadFile
+
+from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep
+from api.inputs import store_upload
+from api.schemas import UploadPublic
+
+router = APIRouter(prefix="/uploads", tags=["uploads"])
+
+
+@router.post("", status_code=201, response_model=UploadPublic, summary="Upload an input image")
+async def create_upload(file: UploadFile, key: GenerateKey, session: SessionDep, storage: StorageDep,
+                        settings: SettingsDep) -> UploadPublic:
+    """A multipart `file` that must decode as an image; use its id as `{"upload_id": ...}` in a job."""
+    upload = await store_upload(file, key, session, storage, settings)
+    return UploadPublic(id=upload.id, filename=upload.filename, content_type=upload.content_type, size=upload.size,
+                        width=upload.width, height=upload.height)

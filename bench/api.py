@@ -1,0 +1,150 @@
+"""Developer API benchmark: what the HTTP API adds over calling ComfyUI directly, and how fast it takes jobs.
+
+(a) added latency of a job through the API to its result (POST /api/v1/generate, which answers with the
+    finished job) over the same graph sent straight to the emulator, p50/p95, at concurrency 1 and 10;
+(b) sustained submissions (POST /api/v1/jobs answered 202) per second and the p99 submit latency with 50
+    concurrent clients for 20 s, while the worker runs the jobs.
+
+Real processes on loopback: Temporal dev server, one emulator, `comfy-platform worker` and `comfy-platform api`
+on the embedded defaults (SQLite, local disk).
+
+    make bench            # writes bench/results/api.json (and engine.json)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.stack import CLI, LocalStack, emulator_control, free_port, percentile, wait_for_port
+from comfy_platform.comfyui import ComfyClient
+from comfy_platform.secrets import Encryptor
+from db.api_keys import create_key
+from db.session import create_engine, create_sessionmaker
+
+RESULTS = Path(__file__).parent / "results" / "api.json"
+PROMPT_S = 0.1  # fixed per-prompt time on the emulator
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", 30))
+SUSTAIN_CLIENTS = 50
+SUSTAIN_S = float(os.environ.get("BENCH_SUSTAIN_S", 20))
+
+
+def graph() -> dict:
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1,
+                                                      "color": random.randrange(1 << 24)}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
+    }
+
+
+async def through_api(http: httpx.AsyncClient) -> float:
+    started = time.perf_counter()
+    reply = await http.post("/api/v1/generate", json={"graph": graph(), "timeout": 60})
+    assert reply.status_code == 200 and reply.json()["status"] == "succeeded", reply.text
+    return time.perf_counter() - started
+
+
+async def direct(comfy: ComfyClient) -> float:
+    started = time.perf_counter()
+    result = await comfy.run(graph())
+    for image in result.images():
+        async for _ in comfy.download(image):
+            pass
+    return time.perf_counter() - started
+
+
+async def latency(http: httpx.AsyncClient, backend: str, concurrency: int) -> dict:
+    """Each of `concurrency` clients runs jobs back to back, through the API and then directly."""
+    per_client = max(1, SAMPLES // concurrency) if concurrency > 1 else SAMPLES
+
+    async def loop(run) -> list[float]:
+        return [await run() for _ in range(per_client)]
+
+    async with ComfyClient(backend) as comfy:
+        await through_api(http)  # warm-up: connections, caches, the first workflow task
+        await direct(comfy)
+        api = [t for ts in await asyncio.gather(*(loop(lambda: through_api(http)) for _ in range(concurrency)))
+               for t in ts]
+        raw = [t for ts in await asyncio.gather(*(loop(lambda: direct(comfy)) for _ in range(concurrency)))
+               for t in ts]
+    return {"p50": (percentile(api, 0.5) - percentile(raw, 0.5)) * 1000,
+            "p95": (percentile(api, 0.95) - percentile(raw, 0.95)) * 1000,
+            "api_p50": percentile(api, 0.5) * 1000, "direct_p50": percentile(raw, 0.5) * 1000}
+
+
+async def sustained(http: httpx.AsyncClient) -> dict:
+    """50 clients submit as fast as the API answers, for SUSTAIN_S seconds."""
+    latencies: list[float] = []
+    refused = 0
+    deadline = time.perf_counter() + SUSTAIN_S
+
+    async def client() -> None:
+        nonlocal refused
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            reply = await http.post("/api/v1/jobs", json={"graph": graph()})
+            if reply.status_code == 202:
+                latencies.append(time.perf_counter() - started)
+            else:
+                refused += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(SUSTAIN_CLIENTS)))
+    wall = time.perf_counter() - started
+    return {"submissions_per_s": round(len(latencies) / wall, 1),
+            "submit_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+            "submit_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+            "submissions_refused": refused, "sustain_s": SUSTAIN_S, "clients": SUSTAIN_CLIENTS}
+
+
+async def main() -> dict:
+    async with LocalStack(emulators=1) as stack:
+        api_port = free_port()
+        stack.start([*CLI, "worker"])
+        stack.start([*CLI, "api"], {"API_PORT": str(api_port)})
+        await wait_for_port(api_port)
+        engine = create_engine(stack.settings.database_url)
+        async with create_sessionmaker(engine)() as session, session.begin():
+            key = await create_key(session, Encryptor.from_settings(stack.settings), name="bench",
+                                   rate_limit_per_minute=1_000_000, max_concurrent_jobs=1_000_000)
+        await engine.dispose()
+        await emulator_control(stack.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": PROMPT_S})
+        headers = {"Authorization": f"Bearer {key.secret}"}
+        limits = httpx.Limits(max_connections=SUSTAIN_CLIENTS + 10)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=120,
+                                     limits=limits) as http:
+            c1 = await latency(http, stack.backends[0], 1)
+            c10 = await latency(http, stack.backends[0], 10)
+            await emulator_control(stack.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": 0.0})
+            load = await sustained(http)
+    return {
+        "added_latency_p50_ms_c1": round(c1["p50"], 1), "added_latency_p95_ms_c1": round(c1["p95"], 1),
+        "added_latency_p50_ms_c10": round(c10["p50"], 1), "added_latency_p95_ms_c10": round(c10["p95"], 1),
+        "api_latency_p50_ms_c1": round(c1["api_p50"], 1), "direct_latency_p50_ms_c1": round(c1["direct_p50"], 1),
+        **load,
+        "fixed_prompt_time_ms": PROMPT_S * 1000,
+        "targets": {"added_latency_p50_ms": "<= 80", "submissions_per_s": ">= 50 for 20 s",
+                    "submit_p99_ms": "< 300"},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+
+
+def run() -> None:
+    figures = asyncio.run(main())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"{'added latency p50 c1 / c10 (ms)':34} {figures['added_latency_p50_ms_c1']:>8} / "
+          f"{figures['added_latency_p50_ms_c10']}")
+    print(f"{'submissions/s, p99 submit (ms)':34} {figures['submissions_per_s']:>8} / {figures['submit_p99_ms']}")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,121 @@
+"""`comfy-platform keys`: create, list and revoke developer API keys.
+
+`keys create` prints the key's secret alone on its last line, so a script can take it with `tail -1`;
+the secret is shown this once and only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from comfy_platform.secrets import Encryptor
+from comfy_platform.settings import Settings
+from db import api_keys
+from db.session import create_engine, create_sessionmaker, migrate
+
+err = Console(stderr=True)
+
+
+def add_keys_parser(commands: argparse._SubParsersAction) -> None:
+    keys = commands.add_parser("keys", help="manage developer API keys")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="create a key; its secret is printed once, on the last line")
+    create.add_argument("--name", required=True, help="what the key is for")
+    create.add_argument("--scopes", type=_scopes, default=list(api_keys.SCOPES),
+                        help=f"comma-separated, from {', '.join(api_keys.SCOPES)} (default: all)")
+    create.add_argument("--expires-in", type=_positive_int, metavar="DAYS",
+                        help="days until it expires (default: never)")
+    create.add_argument("--rate-limit", type=_positive_int, metavar="N",
+                        help="requests per minute (default: the deployment's API_RATE_LIMIT_PER_MINUTE)")
+    create.add_argument("--max-concurrent", type=_positive_int, metavar="N",
+                        help="unfinished jobs at once (default: the deployment's API_MAX_CONCURRENT_JOBS)")
+    actions.add_parser("list", help="list keys (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a key; revoking twice is harmless")
+    revoke.add_argument("key_id", metavar="ID")
+
+
+def run_keys(settings: Settings, args: argparse.Namespace) -> int:
+    command = {"create": _create, "list": _list, "revoke": _revoke}[args.keys_command]
+    return asyncio.run(_with_session(settings, args, command))
+
+
+async def _with_session(settings: Settings, args: argparse.Namespace, command) -> int:
+    await migrate(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            return await command(session, settings, args)
+    finally:
+        await engine.dispose()
+
+
+async def _create(session, settings: Settings, args: argparse.Namespace) -> int:
+    created = await api_keys.create_key(
+        session, Encryptor.from_settings(settings), name=args.name, scopes=args.scopes,
+        expires_in_days=args.expires_in, rate_limit_per_minute=args.rate_limit,
+        max_concurrent_jobs=args.max_concurrent)
+    key = created.key
+    print(f"id:             {key.id}")
+    print(f"name:           {key.name}")
+    print(f"scopes:         {','.join(key.scopes)}")
+    print(f"expires:        {_when(key.expires_at, 'never')}")
+    print(f"rate limit:     {_limit(key.rate_limit_per_minute, settings.API_RATE_LIMIT_PER_MINUTE)} requests/minute")
+    print(f"max concurrent: {_limit(key.max_concurrent_jobs, settings.API_MAX_CONCURRENT_JOBS)} jobs")
+    print(f"webhook secret: {created.webhook_secret}")
+    print("API key (shown once, store it now):")
+    print(created.secret)
+    return 0
+
+
+async def _list(session, settings: Settings, args: argparse.Namespace) -> int:
+    table = Table("id", "name", "prefix", "scopes", "created", "expires", "revoked", "last used", box=None)
+    for key in await api_keys.list_keys(session):
+        table.add_row(key.id, key.name, key.prefix, ",".join(key.scopes), _when(key.created_at),
+                      _when(key.expires_at, "never"), _when(key.revoked_at, "no"), _when(key.last_used_at, "never"))
+    # Wide enough that ids are never folded: scripts grep this output.
+    Console(width=240, soft_wrap=True).print(table)
+    return 0
+
+
+async def _revoke(session, settings: Settings, args: argparse.Namespace) -> int:
+    if await api_keys.get_key(session, args.key_id) is None:
+        err.print(f"[red]error:[/red] no API key with id {args.key_id!r}")
+        return 1
+    if await api_keys.revoke_key(session, args.key_id):
+        print(f"revoked {args.key_id}")
+    else:
+        print(f"{args.key_id} was already revoked")
+    return 0
+
+
+def _scopes(value: str) -> list[str]:
+    scopes = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in api_keys.SCOPES]
+    if unknown or not scopes:
+        raise argparse.ArgumentTypeError(
+            f"unknown scope {unknown[0]!r}; scopes are {', '.join(api_keys.SCOPES)}" if unknown
+            else f"give at least one scope of {', '.join(api_keys.SCOPES)}")
+    return scopes
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def _when(value: datetime | None, none: str = "") -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else none
+
+
+def _limit(own: int | None, default: int) -> str:
+    return str(own) if own is not None else f"{default} (deployment default)"
