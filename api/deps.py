@@ -76,7 +76,10 @@ async def _api_key(request: Request, session: SessionDep) -> ApiKey:
         raise Unauthorized("unknown, expired or revoked API key", headers=challenge)
     request.state.api_key = key
     await enforce_rate_limit(request, key, request.app.state.settings)  # every authenticated request counts
-    await touch_key(session, key)
+    if await touch_key(session, key):
+        # SQLite has a single writer: holding this write until the request ends would lock out the job's
+        # own insert (made in a session of its own) for the whole busy timeout.
+        await session.commit()
     return key
 
 

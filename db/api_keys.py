@@ -62,9 +62,12 @@ async def get_key(session: AsyncSession, key_id: str) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 
 
-async def touch_key(session: AsyncSession, key: ApiKey, every: timedelta = timedelta(minutes=1)) -> None:
-    """Record when a key was last used; at most once a minute, so busy keys do not write on every request."""
+async def touch_key(session: AsyncSession, key: ApiKey, every: timedelta = timedelta(minutes=1)) -> bool:
+    """Record when a key was last used; at most once a minute, so busy keys do not write on every request.
+    True when it wrote (the caller commits)."""
     now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at >= every:
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        key.last_used_at = now
+    if key.last_used_at is not None and now - key.last_used_at < every:
+        return False
+    await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    key.last_used_at = now
+    return True

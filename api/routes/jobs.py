@@ -23,8 +23,9 @@ from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from comfy_platform.submission import JobOptions, submit_job
 from db import jobs as job_queries
+from db import webhooks as webhook_queries
 from db.api_keys import authenticate
-from db.models import ApiKey, Job, JobStatus, WebhookDelivery
+from db.models import ApiKey, Job, JobStatus
 from workflows.shared import JobProgress
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -194,8 +195,7 @@ async def live_status(temporal: Client, job: Job) -> JobProgress | None:
 async def present_job(job: Job, session: AsyncSession, storage: Storage, settings: Settings,
                       temporal: Client) -> JobPublic:
     outputs = await job_queries.list_job_outputs(session, job.id)
-    deliveries = list(await session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == job.id)
-                                            .order_by(WebhookDelivery.attempt)))
+    deliveries = await webhook_queries.list_deliveries(session, job.id)
     return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, await live_status(temporal, job),
                             deliveries)
 
