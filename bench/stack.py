@@ -62,7 +62,7 @@ class LocalStack:
         self.settings = Settings(DATA_DIR=self.data, TEMPORAL_PORT=free_port(), TEMPORAL_UI_PORT=free_port(),
                                  COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING")
         self.env = {"DATA_DIR": str(self.data), "TEMPORAL_ADDRESS": self.settings.temporal_address,
-                    "LOG_LEVEL": "WARNING"}
+                    "COMFYUI_URL": self.settings.COMFYUI_URL, "LOG_LEVEL": "WARNING"}
         self._log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
         self._running: list[subprocess.Popen] = []
 

@@ -159,6 +159,10 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
     metadata = {**body.metadata, REQUEST_HASH_KEY: body_hash} if idempotency_key else body.metadata
     options = JobOptions.from_settings(settings, product="api", api_key_id=key.id, metadata=metadata,
                                        idempotency_key=idempotency_key, webhook_url=body.webhook_url)
+    # One pool connection per request at a time: end this session's transaction (returning its connection)
+    # before the job's insert takes one; 50 requests each holding one and waiting for a second would
+    # exhaust the pool.
+    await session.commit()
     handle = await submit_job(temporal, request.app.state.sessionmaker, storage, prepared.job, prepared.images,
                               options)
     job = await job_queries.get_job(session, handle.id.removeprefix("gen-"))
