@@ -5,7 +5,7 @@
 (b) sustained submissions (POST /api/v1/jobs answered 202) per second and the p99 submit latency with 50
     concurrent clients for 20 s, while the worker runs the jobs.
 
-Real processes on loopback: Temporal dev server, one emulator, `comfy-platform worker` and `comfy-platform api`
+Real processes on loopback: Temporal dev server, five emulators, `comfy-platform worker` and `comfy-platform api`
 on the embedded defaults (SQLite, local disk).
 
     make bench            # writes bench/results/api.json (and engine.json)
@@ -60,20 +60,23 @@ async def direct(comfy: ComfyClient) -> float:
     return time.perf_counter() - started
 
 
-async def latency(http: httpx.AsyncClient, backend: str, concurrency: int) -> dict:
-    """Each of `concurrency` clients runs jobs back to back, through the API and then directly."""
-    per_client = max(1, SAMPLES // concurrency) if concurrency > 1 else SAMPLES
+async def latency(http: httpx.AsyncClient, backends: list[str], concurrency: int) -> dict:
+    """Each of `concurrency` clients runs jobs back to back, through the API and then directly (client i on
+    backend i mod n). With as many prompt slots as clients, neither side waits in a ComfyUI queue."""
+    per_client = max(3, SAMPLES // concurrency)
+    comfies = [ComfyClient(url) for url in backends]
 
     async def loop(run) -> list[float]:
         return [await run() for _ in range(per_client)]
 
-    async with ComfyClient(backend) as comfy:
-        await through_api(http)  # warm-up: connections, caches, the first workflow task
-        await direct(comfy)
-        api = [t for ts in await asyncio.gather(*(loop(lambda: through_api(http)) for _ in range(concurrency)))
-               for t in ts]
-        raw = [t for ts in await asyncio.gather(*(loop(lambda: direct(comfy)) for _ in range(concurrency)))
-               for t in ts]
+    await through_api(http)  # warm-up: connections, caches, the first workflow task
+    await direct(comfies[0])
+    api = [t for ts in await asyncio.gather(*(loop(lambda: through_api(http)) for _ in range(concurrency)))
+           for t in ts]
+    raw = [t for ts in await asyncio.gather(*(loop(lambda i=i: direct(comfies[i % len(comfies)]))
+                                             for i in range(concurrency))) for t in ts]
+    for comfy in comfies:
+        await comfy.close()
     return {"p50": (percentile(api, 0.5) - percentile(raw, 0.5)) * 1000,
             "p95": (percentile(api, 0.95) - percentile(raw, 0.95)) * 1000,
             "api_p50": percentile(api, 0.5) * 1000, "direct_p50": percentile(raw, 0.5) * 1000}
@@ -105,7 +108,8 @@ async def sustained(http: httpx.AsyncClient) -> dict:
 
 
 async def main() -> dict:
-    async with LocalStack(emulators=1) as stack:
+    # Five backends with two slots each: ten prompts at once, so concurrency 10 measures the platform, not a queue.
+    async with LocalStack(emulators=5) as stack:
         api_port = free_port()
         stack.start([*CLI, "worker"])
         stack.start([*CLI, "api"], {"API_PORT": str(api_port)})
@@ -115,14 +119,14 @@ async def main() -> dict:
             key = await create_key(session, Encryptor.from_settings(stack.settings), name="bench",
                                    rate_limit_per_minute=1_000_000, max_concurrent_jobs=1_000_000)
         await engine.dispose()
-        await emulator_control(stack.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": PROMPT_S})
+        for backend in stack.backends:
+            await emulator_control(backend, "POST", "/_emulator/faults", {"prompt_latency_s": PROMPT_S})
         headers = {"Authorization": f"Bearer {key.secret}"}
         limits = httpx.Limits(max_connections=SUSTAIN_CLIENTS + 10)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=120,
                                      limits=limits) as http:
-            c1 = await latency(http, stack.backends[0], 1)
-            c10 = await latency(http, stack.backends[0], 10)
-            await emulator_control(stack.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": 0.0})
+            c1 = await latency(http, stack.backends[:1], 1)
+            c10 = await latency(http, stack.backends, 10)
             load = await sustained(http)
     return {
         "added_latency_p50_ms_c1": round(c1["p50"], 1), "added_latency_p95_ms_c1": round(c1["p95"], 1),
