@@ -29,7 +29,7 @@ from db.models import ApiKey, Job, JobStatus
 from workflows.shared import JobProgress
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-LIVE_QUERY_TIMEOUT_S = 2.0
+LIVE_QUERY_TIMEOUT_S = 0.5  # a busy worker must not hold up a read: the stored status stands in
 EVENT_POLL_S = 0.2
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
                                               description="a retry with the same key and body returns the same job")]
@@ -42,7 +42,9 @@ async def create_job(request: Request, body: JobCreate, key: GenerateKey, sessio
                      storage: StorageDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None):
     """Start a job from a preset, a workflow template or a ComfyUI graph; 202 with the job and its Location."""
     job, created = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
-    return await job_response(job, session, storage, settings, temporal, status_code=202 if created else 200)
+    # No live query: a new job is queued, and asking its workflow would wait for a worker to take it.
+    return await job_response(job, session, storage, settings, temporal if not created else None,
+                              status_code=202 if created else 200)
 
 
 @router.get("", response_model=JobsPublic, summary="List jobs")
@@ -55,8 +57,10 @@ async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, sett
                                                         limit=limit, cursor=cursor)
     except job_queries.InvalidCursor as exc:
         raise ApiError(str(exc), code="invalid_cursor", details={"field": "cursor"}) from None
-    data = await asyncio.gather(*(present_job(j, session, storage, settings, temporal) for j in jobs))
-    return JobsPublic(data=list(data), count=len(data), next_cursor=next_cursor)
+    # Live status of the unfinished ones in parallel; database reads in turn (a session is not shared by tasks).
+    lives = await asyncio.gather(*(live_status(temporal, j) for j in jobs))
+    data = [await present_job(j, session, storage, settings, None, live) for j, live in zip(jobs, lives)]
+    return JobsPublic(data=data, count=len(data), next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobPublic, summary="Read a job")
@@ -197,15 +201,18 @@ async def live_status(temporal: Client, job: Job) -> JobProgress | None:
 
 
 async def present_job(job: Job, session: AsyncSession, storage: Storage, settings: Settings,
-                      temporal: Client) -> JobPublic:
+                      temporal: Client | None, live: JobProgress | None = None) -> JobPublic:
+    """The job as clients see it. With `temporal`, an unfinished job's live status is asked of its workflow;
+    without, the stored status stands (a job just created is queued, and nothing more is known yet)."""
     outputs = await job_queries.list_job_outputs(session, job.id)
     deliveries = await webhook_queries.list_deliveries(session, job.id)
-    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, await live_status(temporal, job),
-                            deliveries)
+    if temporal is not None and live is None:
+        live = await live_status(temporal, job)
+    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, live, deliveries)
 
 
-async def job_response(job: Job, session: AsyncSession, storage: Storage, settings: Settings, temporal: Client,
-                       status_code: int) -> JSONResponse:
+async def job_response(job: Job, session: AsyncSession, storage: Storage, settings: Settings,
+                       temporal: Client | None, status_code: int) -> JSONResponse:
     public = await present_job(job, session, storage, settings, temporal)
     return JSONResponse(public.model_dump(mode="json"), status_code,
                         headers={"Location": f"/api/v1/jobs/{job.id}"})
