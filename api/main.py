@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import TemporalConnector
 from api.errors import install_error_handlers
 from api.errors import error_body
-from api.routes import catalog, files, generate, health, jobs, ready, uploads, usage
+from api.routes import catalog, files, generate, health, jobs, uploads, usage
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
@@ -42,7 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
     app.include_router(health.router, prefix="/api")
-    app.include_router(ready.router, prefix="/api")
     app.include_router(files.router, prefix="/api")
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")

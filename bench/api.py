@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.stack import CLI, LocalStack, emulator_control, free_port, percentile, wait_for_port
+from bench.stack import CLI, LocalStack, direct_job, emulator_control, free_port, graph, percentile, wait_for_port
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.secrets import Encryptor
 from db.api_keys import create_key
@@ -36,27 +35,10 @@ SUSTAIN_CLIENTS = 50
 SUSTAIN_S = float(os.environ.get("BENCH_SUSTAIN_S", 20))
 
 
-def graph() -> dict:
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1,
-                                                      "color": random.randrange(1 << 24)}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
-    }
-
-
 async def through_api(http: httpx.AsyncClient) -> float:
     started = time.perf_counter()
     reply = await http.post("/api/v1/generate", json={"graph": graph(), "timeout": 60})
     assert reply.status_code == 200 and reply.json()["status"] == "succeeded", reply.text
-    return time.perf_counter() - started
-
-
-async def direct(comfy: ComfyClient) -> float:
-    started = time.perf_counter()
-    result = await comfy.run(graph())
-    for image in result.images():
-        async for _ in comfy.download(image):
-            pass
     return time.perf_counter() - started
 
 
@@ -70,10 +52,10 @@ async def latency(http: httpx.AsyncClient, backends: list[str], concurrency: int
         return [await run() for _ in range(per_client)]
 
     await through_api(http)  # warm-up: connections, caches, the first workflow task
-    await direct(comfies[0])
+    await direct_job(comfies[0])
     api = [t for ts in await asyncio.gather(*(loop(lambda: through_api(http)) for _ in range(concurrency)))
            for t in ts]
-    raw = [t for ts in await asyncio.gather(*(loop(lambda i=i: direct(comfies[i % len(comfies)]))
+    raw = [t for ts in await asyncio.gather(*(loop(lambda i=i: direct_job(comfies[i % len(comfies)]))
                                              for i in range(concurrency))) for t in ts]
     for comfy in comfies:
         await comfy.close()

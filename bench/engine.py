@@ -17,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.stack import CLI, LocalStack, emulator_control, percentile
+from bench.stack import CLI, LocalStack, direct_job, emulator_control, graph, percentile
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
@@ -37,15 +36,6 @@ LATENCY_PROMPT_S = 0.2  # fixed per-prompt time for (a)
 LATENCY_SAMPLES = int(os.environ.get("BENCH_SAMPLES", 60))
 BUSY_JOBS = 40
 BUSY_PROMPT_S = 0.5  # per-prompt time for (b)
-
-
-def graph() -> dict:
-    """A small model-free graph with a fresh colour, so ComfyUI's cache never serves it."""
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1,
-                                                      "color": random.randrange(1 << 24)}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
-    }
 
 
 async def busy_seconds(urls: list[str]) -> float:
@@ -66,24 +56,16 @@ class Bench:
         assert result.status == "succeeded" and result.outputs
         return time.perf_counter() - started
 
-    async def direct_job(self, comfy: ComfyClient) -> float:
-        started = time.perf_counter()
-        result = await comfy.run(graph())
-        for image in result.images():
-            async for _ in comfy.download(image):
-                pass
-        return time.perf_counter() - started
-
     async def added_latency(self, queue: str) -> dict:
         await emulator_control(self.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": LATENCY_PROMPT_S})
         platform, direct = [], []
         async with ComfyClient(self.backends[0]) as comfy:
             for _ in range(5):  # warm-up: connections, caches, the first workflow task
                 await self.platform_job(queue)
-                await self.direct_job(comfy)
+                await direct_job(comfy)
             for _ in range(LATENCY_SAMPLES):  # interleaved, so both see the same machine
                 platform.append(await self.platform_job(queue))
-                direct.append(await self.direct_job(comfy))
+                direct.append(await direct_job(comfy))
         ms = {name: {"p50": percentile(v, 0.5) * 1000, "p95": percentile(v, 0.95) * 1000}
               for name, v in (("platform", platform), ("direct", direct))}
         return {
@@ -103,7 +85,7 @@ class Bench:
         # Direct: every prompt queued at once, half on each backend; ComfyUI's own queue keeps each GPU busy.
         clients = [ComfyClient(url) for url in self.backends]
         busy_before, started = await busy_seconds(self.backends), time.perf_counter()
-        await asyncio.gather(*(self.direct_job(clients[i % 2]) for i in range(BUSY_JOBS)))
+        await asyncio.gather(*(direct_job(clients[i % 2]) for i in range(BUSY_JOBS)))
         direct_wall = time.perf_counter() - started
         direct_busy = await busy_seconds(self.backends) - busy_before
         for client in clients:

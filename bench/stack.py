@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
+from comfy_platform.comfyui import ComfyClient
 from comfy_platform.devstack import temporal_dev_command
 from comfy_platform.settings import Settings
 from db.session import migrate
@@ -28,6 +30,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def graph() -> dict:
+    """A small model-free graph with a fresh colour, so ComfyUI's cache never serves it."""
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1,
+                                                      "color": random.randrange(1 << 24)}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "bench"}},
+    }
+
+
+async def direct_job(comfy: ComfyClient) -> float:
+    """The baseline: the same graph straight to ComfyUI, queued, waited for and its output downloaded."""
+    started = time.perf_counter()
+    result = await comfy.run(graph())
+    for image in result.images():
+        async for _ in comfy.download(image):
+            pass
+    return time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -21,12 +21,22 @@ CHECK_TIMEOUT_S = 3.0
 @router.get("/health", summary="Is the whole stack ready?")
 async def read_health(request: Request) -> JSONResponse:
     """200 when Temporal, both worker queues, the database, storage and at least one ComfyUI answer; else 503."""
-    state = request.app.state
+    return await _report(request.app.state, _temporal_workers(request.app.state), ok_status="ok")
+
+
+@router.get("/ready", summary="Can the API take jobs?")
+async def read_ready(request: Request) -> JSONResponse:
+    """200 when Temporal, the database, storage and at least one ComfyUI answer; 503 naming what does not."""
+    return await _report(request.app.state, _temporal(request.app.state), ok_status="ready")
+
+
+async def _report(state, temporal_probe, ok_status: str) -> JSONResponse:
     checks = dict(zip(("temporal", "database", "storage", "comfyui"), await asyncio.gather(
-        _check(_temporal_workers(state)), _check(_database(state)), _check(state.storage.ping()),
+        _check(temporal_probe), _check(_database(state)), _check(state.storage.ping()),
         _check(_any_comfyui(state)))))
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"status": ok_status if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503)
 
 
 async def _check(probe) -> dict[str, Any]:
@@ -49,6 +59,12 @@ async def _temporal_workers(state) -> str:
             if not reply.pollers:
                 raise RuntimeError(f"no worker polls task queue '{queue}'")
     return "workers polling io and comfy"
+
+
+async def _temporal(state) -> str:
+    client = await state.temporal.get()
+    await client.service_client.check_health()
+    return client.service_client.config.target_host
 
 
 async def _database(state) -> str:
