@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
-from PIL import Image
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from comfy_platform.images import NotAnImage, inspect_image
 from comfy_platform.storage import ObjectNotFound, Storage
 from workflows.shared import CheckInputsInput, CheckInputsOutput
 
-# Larger inputs are refused rather than decoded: a small file can claim billions of pixels.
-MAX_INPUT_PIXELS = 64_000_000
 
 
 class StorageActivities:
@@ -32,23 +29,12 @@ class StorageActivities:
                     await self.storage.get_to_file(key, path)
                 except ObjectNotFound:
                     raise _invalid(name, "was not found in storage") from None
-                images[name] = _decode(name, path)
+                try:
+                    info = inspect_image(path)
+                except NotAnImage as exc:
+                    raise _invalid(name, str(exc)) from None
+                images[name] = {"width": info.width, "height": info.height, "format": info.format}
         return CheckInputsOutput(images)
-
-
-def _decode(name: str, path: Path) -> dict:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_INPUT_PIXELS:
-                    raise _invalid(name, f"is {img.width}x{img.height}, more than {MAX_INPUT_PIXELS} pixels")
-                img.load()  # a truncated file fails here, not at open
-                return {"width": img.width, "height": img.height, "format": img.format}
-    except ApplicationError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise _invalid(name, f"is not a readable image ({exc})") from None
 
 
 def _invalid(name: str, why: str) -> ApplicationError:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import UploadFile
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +23,7 @@ from api.schemas import ImageInput, JobCreate
 from comfy_platform.comfyui.errors import ComfyValidationError
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
+from comfy_platform.images import NotAnImage, inspect_image
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from db.models import ApiKey, Upload, new_id
@@ -190,18 +189,10 @@ async def check_image(data: bytes, field: str, max_bytes: int) -> CheckedImage:
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"{field} is larger than {max_bytes} bytes", details=field_details(field))
     try:
-        width, height, kind = await asyncio.to_thread(_decode, data)
-    except Exception as exc:  # noqa: BLE001 - whatever Pillow raises, the answer is "not a usable image"
-        raise InvalidInput(f"{field} is not a readable image ({exc})", code="invalid_image",
-                           details=field_details(field)) from None
-    return CheckedImage(data, width, height, Image.MIME.get(kind or "", "application/octet-stream"))
-
-
-def _decode(data: bytes) -> tuple[int, int, str | None]:
-    # load() decodes every pixel, so a truncated file fails here rather than in ComfyUI.
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()
-        return img.width, img.height, img.format
+        info = await asyncio.to_thread(inspect_image, data)
+    except NotAnImage as exc:
+        raise InvalidInput(f"{field} {exc}", code="invalid_image", details=field_details(field)) from None
+    return CheckedImage(data, info.width, info.height, info.content_type)
 
 
 async def store_upload(file: UploadFile, key: ApiKey, session: AsyncSession, storage: Storage,

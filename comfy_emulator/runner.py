@@ -120,10 +120,7 @@ def run(host: str = "127.0.0.1", port: int = 8188, config: EmulatorConfig | None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
+            loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -58,6 +61,9 @@ def dialect_insert(session: AsyncSession, model: type):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
+SQLITE_MIGRATE_ATTEMPTS = 5
+
+
 def alembic_config() -> Config:
     """Alembic's config built in code, so no alembic.ini has to sit in the working directory."""
     config = Config()
@@ -67,7 +73,20 @@ def alembic_config() -> Config:
 
 
 async def migrate(url: str, revision: str = "head") -> None:
-    """Upgrade the database to `revision`; safe to call on every start, from a running event loop."""
+    """Upgrade the database to `revision`; safe to call on every start, from a running event loop.
+
+    On a brand-new SQLite file, processes starting together can be refused at once ("database is locked")
+    where SQLite does not wait on its busy timeout (switching to WAL, upgrading a read lock): try again."""
+    for attempt in range(1, SQLITE_MIGRATE_ATTEMPTS + 1):
+        try:
+            return await _migrate_once(url, revision)
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == SQLITE_MIGRATE_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+
+
+async def _migrate_once(url: str, revision: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:

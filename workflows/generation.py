@@ -118,7 +118,8 @@ class GenerationWorkflow:
                 id=webhook_workflow_id(job.job_id), task_queue=IO_TASK_QUEUE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON)
         except WorkflowAlreadyStartedError:
-            pass  # a reset run: the delivery was handed over already
+            # A reset run: the delivery was handed over already, and the receiver must not get it twice.
+            workflow.logger.info("webhook of job %s already handed over", job.job_id)
 
 
 def _error_of(err: BaseException) -> dict:

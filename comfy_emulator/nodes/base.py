@@ -8,6 +8,7 @@ event loop keeps serving HTTP/WS; `async def run` is for nodes that report progr
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -65,7 +66,7 @@ def FLOAT(default: float, lo: float, hi: float, step: float = 0.01, **extra: Any
     return ("FLOAT", {"default": default, "min": lo, "max": hi, "step": step, **extra})
 
 
-class Node:
+class Node(ABC):
     """Base class: subclasses set the class attributes and implement input_types() and run()."""
 
     DISPLAY_NAME: str = ""
@@ -83,8 +84,9 @@ class Node:
     OWN_LATENCY: bool = False
 
     @classmethod
+    @abstractmethod
     def input_types(cls, env: NodeEnv) -> dict:
-        raise NotImplementedError
+        """The node's declared inputs, in ComfyUI's INPUT_TYPES shape."""
 
     @classmethod
     def validate(cls, env: NodeEnv, **values: Any) -> dict[str, Any]:
@@ -100,8 +102,9 @@ class Node:
     def is_async(cls) -> bool:
         return inspect.iscoroutinefunction(cls.run)
 
+    @abstractmethod
     def run(self, ctx: ExecContext, **inputs: Any) -> tuple | NodeOutput:
-        raise NotImplementedError
+        """Execute the node (sync, in a thread, or async) and return its outputs."""
 
     @classmethod
     def info(cls, name: str, env: NodeEnv) -> dict:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from PIL import Image
 from sqlalchemy import func, select
 
 from db.models import Job
@@ -168,3 +170,16 @@ async def test_upload_over_max_input_bytes_gets_413(api_server, make_key):
     async with api_server.client(created.secret) as http:
         reply = await http.post("/api/v1/uploads", files={"file": ("a.png", data, "image/png")})
     assert reply.status_code == 413 and reply.json()["error"]["details"]["field"] == "file"
+
+
+async def test_image_claiming_too_many_pixels_is_refused_before_it_is_decoded(api_server, make_key, platform):
+    buffer = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(buffer, format="PNG")  # a few KB on the wire, 100 Mpx decoded
+    created = await make_key()
+    async with api_server.client(created.secret) as http:
+        reply = await http.post("/api/v1/jobs", json={"preset": "quick_enhance", "image": b64(buffer.getvalue())})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_image" and "pixels" in error["message"]
+    assert error["details"]["field"] == "image"
+    assert await job_rows(platform, created.key.id) == 0
