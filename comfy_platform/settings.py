@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     S3_SECRET_KEY: str = ""
     S3_REGION: str = "us-east-1"
     S3_SECURE: bool = False
+    # host:port clients use to fetch presigned output URLs, when it differs from S3_ENDPOINT (docker-compose:
+    # the API reaches minio:9000, browsers reach localhost:9000). Presigning signs for this host.
+    S3_PUBLIC_ENDPOINT: str = ""
     OUTPUT_URL_TTL_S: int = 3600
 
     # --- ComfyUI
@@ -64,6 +67,39 @@ class Settings(BaseSettings):
     URL_ALLOWLIST: str = ""
     URL_FETCH_TIMEOUT_S: float = 20.0
     WEBHOOK_TIMEOUT_S: float = 10.0
+
+    # --- creator product: Google sign-in (OpenID Connect) and Drive. Endpoints default to Google's; tests and
+    # `make dev` point them at local stand-ins (oidc-provider-mock and the project's Drive test server).
+    GOOGLE_CLIENT_ID: str = ""
+    GOOGLE_CLIENT_SECRET: str = ""
+    GOOGLE_ISSUER: str = "https://accounts.google.com"
+    GOOGLE_AUTH_URL: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    GOOGLE_TOKEN_URL: str = "https://oauth2.googleapis.com/token"
+    GOOGLE_CERTS_URL: str = "https://www.googleapis.com/oauth2/v3/certs"  # JWKS that signs id_tokens
+    GOOGLE_REVOKE_URL: str = "https://oauth2.googleapis.com/revoke"  # "" = do not revoke at Google on delete
+    GOOGLE_DRIVE_URL: str = "https://www.googleapis.com/"  # Drive API root (files, upload and changes endpoints)
+    GOOGLE_DRIVE_WEB_URL: str = "https://drive.google.com"  # links to outputs in emails and the dashboard
+    SESSION_COOKIE_NAME: str = "cp_session"
+    SESSION_TTL_DAYS: int = 7
+    # --- Drive folder automation (one Temporal Schedule per creator)
+    DRIVE_SYNC_INTERVAL_S: int = 300
+    DRIVE_SYNC_JITTER_S: int = 30  # spreads thousands of creators' ticks
+    DRIVE_SYNC_CATCHUP_S: int = 60  # after an outage, a missed tick older than this is skipped
+    DRIVE_SYNC_PARALLEL_FILES: int = 4  # files of one creator in flight at once (sliding window)
+    DRIVE_SYNC_FILES_PER_RUN: int = 200  # then the sync run continues as new (bounded history)
+    DRIVE_OUTPUT_FOLDER_NAME: str = "Edited Photos"
+    # Ports of the local stand-ins `make dev` starts when GOOGLE_CLIENT_ID is empty.
+    DEV_OIDC_PORT: int = 9400
+    DEV_DRIVE_PORT: int = 9500
+    # --- email (SMTP). SMTP_HOST "" = emails are logged, not sent (make dev runs a local SMTP sink instead).
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 25
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_STARTTLS: bool = False
+    SMTP_TIMEOUT_S: float = 20.0
+    EMAIL_FROM: str = "Comfy Platform <noreply@localhost>"
+    DEV_SMTP_PORT: int = 8025
 
     # --- CLI as a client of a remote API (`comfy-platform submit --api URL`)
     COMFY_API_KEY: str = ""
@@ -97,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def public_base_url(self) -> str:
         return (self.PUBLIC_BASE_URL or f"http://{self.API_HOST}:{self.API_PORT}").rstrip("/")
+
+    @property
+    def is_dev(self) -> bool:
+        return self.ENVIRONMENT != "production"
 
     def check_production_secrets(self) -> None:
         if self.ENVIRONMENT == "production" and self.SECRET_KEY.startswith("dev-insecure"):

@@ -236,3 +236,123 @@ class WebhookDelivery(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float)
     delivered: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# --- creator product -------------------------------------------------------------------------------------------
+
+
+class DriveStatus(StrEnum):
+    NOT_CONNECTED = "not_connected"  # signed in, no folder watched yet
+    CONNECTED = "connected"  # a folder is watched and the schedule runs
+    RECONNECT_NEEDED = "reconnect_needed"  # Google refused the refresh token: sign in again
+    DISCONNECTED = "disconnected"  # the creator stopped the automation
+
+
+class User(Base):
+    """A creator, known by the identity provider's subject id. OAuth tokens are Fernet-encrypted at rest."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_one_of("drive_status", DriveStatus), name="drive_status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    subject: Mapped[str] = mapped_column(String(255), unique=True)  # the id_token's `sub`
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    access_token_encrypted: Mapped[str | None] = mapped_column(String(4096))
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(String(4096))
+    token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    token_scopes: Mapped[str | None] = mapped_column(String(1024))
+    drive_status: Mapped[str] = mapped_column(String(32), default=DriveStatus.NOT_CONNECTED.value)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class CreatorSession(Base):
+    """One signed-in browser. The cookie (an HS256 JWT) names it; logout deletes it, which invalidates the cookie."""
+
+    __tablename__ = "creator_sessions"
+    __table_args__ = (Index(None, "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OAuthState(Base):
+    """A sign-in in flight: its `state` and PKCE verifier. The callback deletes it, so a state works once."""
+
+    __tablename__ = "oauth_states"
+
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(512), default="/creator/")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class DriveWatch(Base):
+    """The Drive folder a creator watches, the preset applied to what lands there and the changes cursor."""
+
+    __tablename__ = "drive_watches"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    folder_id: Mapped[str] = mapped_column(String(256))
+    folder_name: Mapped[str] = mapped_column(String(1024))
+    output_folder_id: Mapped[str] = mapped_column(String(256))
+    preset: Mapped[str] = mapped_column(String(128))
+    # Drive changes API cursor; None until the first sync has listed the folder.
+    page_token: Mapped[str | None] = mapped_column(String(256))
+    paused_reason: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class DriveFileStatus(StrEnum):
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class DriveFile(Base):
+    """One version of one file seen in a watched folder, and what became of it. Unique per version: a file is
+    processed once, however often sync runs see it."""
+
+    __tablename__ = "drive_files"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", DriveFileStatus), name="status"),
+        UniqueConstraint("user_id", "file_id", "version"),
+        Index(None, "user_id", "updated_at"),
+        Index(None, "sync_workflow_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    file_id: Mapped[str] = mapped_column(String(256))
+    version: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(1024))
+    mime_type: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=DriveFileStatus.PROCESSING.value)
+    reason: Mapped[str | None] = mapped_column(String(2048))  # why it failed or was skipped
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    output_file_id: Mapped[str | None] = mapped_column(String(256))
+    output_name: Mapped[str | None] = mapped_column(String(1024))
+    sync_workflow_id: Mapped[str | None] = mapped_column(String(256))  # the sync run that found it
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class SentEmail(Base):
+    """An email that went out, under a key that names what it was about (a sync run, a reconnect notice), so a
+    retried notify activity does not send it twice."""
+
+    __tablename__ = "sent_emails"
+    __table_args__ = (Index(None, "user_id", "sent_at"),)
+
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # sync_summary | reconnect
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(512))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

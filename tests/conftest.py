@@ -7,4 +7,7 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.platform",
     "tests.fixtures.api",
+    "tests.fixtures.drive",
+    "tests.fixtures.oidc",
+    "tests.fixtures.smtp",
 ]

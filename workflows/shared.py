@@ -130,3 +130,149 @@ def webhook_workflow_id(job_id: str) -> str:
 class DeliverWebhookInput:
     job_id: str
     webhook_id: str
+
+
+# --- creator product: Drive folder automation ------------------------------------------------------------------
+
+
+def drive_sync_schedule_id(user_id: str) -> str:
+    return f"drive-sync-{user_id}"
+
+
+def drive_sync_workflow_id(user_id: str) -> str:
+    """Runs started by the schedule get this id plus the tick's timestamp; sync-now runs get it plus `-now-...`."""
+    return f"drive-sync-run-{user_id}"
+
+
+def drive_file_workflow_id(user_id: str, file_id: str, version: str) -> str:
+    """One id per version of a file: a file is processed once, however often or concurrently sync runs see it."""
+    return f"drive-file-{user_id}-{file_id}-{version}"
+
+
+@dataclass
+class DriveFileRef:
+    """A file in a watched folder, as a sync run found it. `version` is Drive's, which grows with every change."""
+
+    file_id: str
+    name: str
+    version: str
+    mime_type: str
+    size: int | None = None
+
+
+@dataclass
+class DriveFileOutcome:
+    """What became of one file: succeeded (with its output in Drive), failed or skipped, and why."""
+
+    file_id: str
+    name: str
+    status: str  # succeeded | failed | skipped
+    reason: str | None = None
+    job_id: str | None = None
+    output_file_id: str | None = None
+    output_name: str | None = None
+
+
+@dataclass
+class SyncTally:
+    """What a sync run (and the runs it continued as) has done, carried across continue-as-new for the email."""
+
+    outcomes: list[DriveFileOutcome] = field(default_factory=list)
+
+
+@dataclass
+class DriveSyncInput:
+    user_id: str
+    # Where a run that continued as new goes on from (an opaque cursor from list_new_files); None = from the
+    # watch's stored page token.
+    cursor: dict[str, Any] | None = None
+    tally: SyncTally | None = None
+
+
+@dataclass
+class ListNewFilesInput:
+    user_id: str
+    sync_workflow_id: str
+    cursor: dict[str, Any] | None = None
+    max_files: int = 100
+
+
+@dataclass
+class WatchInfo:
+    folder_id: str
+    output_folder_id: str
+    preset: str
+
+
+@dataclass
+class ListNewFilesOutput:
+    files: list[DriveFileRef]
+    watch: WatchInfo | None  # None: the creator watches nothing (disconnected since the tick was scheduled)
+    # Where the next call goes on from; None when this page was the last one.
+    cursor: dict[str, Any] | None = None
+    # The changes page token to store once every file listed so far has been handed to its child workflow.
+    page_token_to_save: str | None = None
+
+
+@dataclass
+class SavePageTokenInput:
+    user_id: str
+    page_token: str
+
+
+@dataclass
+class ProcessDriveFileInput:
+    user_id: str
+    file: DriveFileRef
+    watch: WatchInfo
+    sync_workflow_id: str
+
+
+@dataclass
+class DownloadDriveFileInput:
+    user_id: str
+    file: DriveFileRef
+    storage_key: str
+
+
+@dataclass
+class UploadDriveOutputInput:
+    user_id: str
+    source: DriveFileRef
+    output_folder_id: str
+    storage_key: str
+    name: str
+    content_type: str
+
+
+@dataclass
+class UploadDriveOutputResult:
+    file_id: str
+    name: str
+    reused: bool  # an earlier attempt had uploaded it already
+
+
+@dataclass
+class RecordDriveFileInput:
+    user_id: str
+    file: DriveFileRef
+    sync_workflow_id: str
+    status: str  # processing | succeeded | failed | skipped
+    reason: str | None = None
+    job_id: str | None = None
+    output_file_id: str | None = None
+    output_name: str | None = None
+
+
+@dataclass
+class SyncSummaryInput:
+    user_id: str
+    sync_workflow_id: str  # names the email, so a retry never sends it twice
+    outcomes: list[DriveFileOutcome]
+
+
+@dataclass
+class ReconnectNoticeInput:
+    user_id: str
+    reason: str
+    notice_key: str  # names the email, so a retry never sends it twice
