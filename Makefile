@@ -2,8 +2,14 @@
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
+# The local OpenID Connect provider of tests and `make dev` (oidc-provider-mock 0.4.8) needs Python >= 3.12, so it
+# gets a venv of its own. pyenv machines may keep python3.12 outside PATH (or behind a shim that refuses it).
+OIDC_VENV := .venv-oidc
+OIDC_STAMP := $(OIDC_VENV)/.installed
+PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 \
+	/usr/bin/python3.12; do "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: dev test bench worker emulator clean
+.PHONY: dev test bench worker emulator clean oidc-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -11,10 +17,18 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-dev: $(STAMP)
+$(OIDC_STAMP):
+	@test -n "$(PYTHON312)" || { echo "no Python 3.12 found for $(OIDC_VENV): set PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	test -x $(OIDC_VENV)/bin/python || $(PYTHON312) -m venv $(OIDC_VENV)
+	$(OIDC_VENV)/bin/pip install --quiet --disable-pip-version-check oidc-provider-mock==0.4.8
+	touch $(OIDC_STAMP)
+
+oidc-venv: $(OIDC_STAMP)
+
+dev: $(STAMP) $(OIDC_STAMP)
 	$(VENV)/bin/comfy-platform dev
 
-test: $(STAMP)
+test: $(STAMP) $(OIDC_STAMP)
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -22,4 +36,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.api
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .venv-oidc var

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import datetime, timezone
 
@@ -9,12 +10,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from db import jobs as job_queries
-from workflows.shared import FinishJobInput
+from workflows.shared import FinishJobInput, MarkRunningInput
+
+log = logging.getLogger(__name__)
 
 
 class JobActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
+
+    @activity.defn
+    async def mark_running(self, job: MarkRunningInput) -> None:
+        """Record that the job runs. A job already finished keeps its final status (finish_job may win the race)."""
+        async with self.sessionmaker() as session, session.begin():
+            try:
+                await job_queries.mark_job_running(session, job.job_id, backend=job.backend, prompt_id=job.prompt_id)
+            except job_queries.JobNotFound:
+                # A run started outside the API or CLI has no row yet; finish_job creates it at the end.
+                log.info("job %s has no row to mark running", job.job_id)
 
     @activity.defn
     async def finish_job(self, record: FinishJobInput) -> None:

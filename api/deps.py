@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.errors import ApiError, Forbidden
+from comfy_platform.creator.sessions import InvalidSession, current_user
+from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from api.limits import enforce_rate_limit
 from db.api_keys import authenticate, touch_key
-from db.models import ApiKey
+from db.models import ApiKey, User
 
 
 class TemporalConnector:
@@ -51,6 +53,11 @@ def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
+def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """For helpers that open their own short sessions (a creator's Drive client stores refreshed tokens)."""
+    return request.app.state.sessionmaker
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -59,6 +66,7 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
 
 
 class Unauthorized(ApiError):
@@ -97,3 +105,21 @@ def require_scope(scope: str):
 CurrentApiKey = Annotated[ApiKey, Depends(_api_key)]
 GenerateKey = Annotated[ApiKey, Depends(require_scope("generate"))]
 JobsKey = Annotated[ApiKey, Depends(require_scope("jobs"))]
+
+
+def _encryptor(request: Request) -> Encryptor:
+    return request.app.state.encryptor
+
+
+EncryptorDep = Annotated[Encryptor, Depends(_encryptor)]
+
+
+async def _creator(request: Request, session: SessionDep, settings: SettingsDep) -> User:
+    """The signed-in creator, from the session cookie; 401 when it is missing, tampered with, expired or ended."""
+    try:
+        return await current_user(session, settings, request.cookies.get(settings.SESSION_COOKIE_NAME))
+    except InvalidSession as exc:
+        raise Unauthorized(str(exc)) from None
+
+
+CurrentCreator = Annotated[User, Depends(_creator)]

@@ -181,6 +181,10 @@ async def _from_url(url: str, field: str, settings: Settings) -> bytes:
                                         timeout_s=settings.URL_FETCH_TIMEOUT_S, allowlist=settings.URL_ALLOWLIST)
     except netguard.UnsafeUrl as exc:
         raise InvalidInput(f"{field}.url: {exc}", code="unsafe_url", details=field_details(field)) from None
+    except netguard.ResponseTooLarge as exc:
+        # The URL answered, with more than an input may hold: the 413 of a base64 image or upload over the limit.
+        raise PayloadTooLarge(f"{field}.url is larger than {exc.max_bytes} bytes",
+                              details=field_details(field)) from None
     except netguard.FetchFailed as exc:
         raise InvalidInput(f"{field}.url: {exc}", code="fetch_failed", details=field_details(field)) from None
 

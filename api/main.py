@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import TemporalConnector
 from api.errors import install_error_handlers
 from api.errors import error_body
-from api.routes import catalog, files, generate, health, jobs, uploads, usage
+from api.routes import catalog, creator, creator_auth, files, generate, health, jobs, uploads, usage
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router, prefix="/api")
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")
+    app.include_router(creator_auth.router, prefix="/creator")
+    app.include_router(creator.router, prefix="/creator")
     return app
 
 

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("api", help="run the HTTP API")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("emulator", help="run the ComfyUI emulator (a stand-in, not a real ComfyUI)", add_help=False)
+    commands.add_parser("drive-emulator", help="run the Google Drive v3 test server (a stand-in, not Google)",
+                        add_help=False)
     from comfy_platform.submit_cli import add_submit_parser
 
     add_submit_parser(commands)
@@ -34,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         from comfy_emulator.cli import main as emulator_main
 
         return emulator_main(argv[1:]) or 0
+    if argv[:1] == ["drive-emulator"]:
+        from drive_emulator.cli import main as drive_emulator_main
+
+        return drive_emulator_main(argv[1:]) or 0
     args = parser.parse_args(argv)
     settings = get_settings()
     # `submit` and `keys` talk to a person: their output is the result, not the service logs.

@@ -32,6 +32,14 @@ class FetchFailed(ValueError):
     """The URL could not be fetched: unreachable, too slow, too large or not a 2xx answer."""
 
 
+class ResponseTooLarge(FetchFailed):
+    """The body is larger than `max_bytes`: the URL answered, but with more than the caller takes."""
+
+    def __init__(self, message: str, max_bytes: int) -> None:
+        super().__init__(message)
+        self.max_bytes = max_bytes
+
+
 @dataclass(frozen=True)
 class CheckedUrl:
     """A URL whose host resolved to `address`, which passed the check: connect there, not to a new DNS answer."""
@@ -72,7 +80,8 @@ async def resolve_url(url: str | httpx.URL, allowlist: str = "") -> CheckedUrl:
 
 async def fetch_url(url: str, *, max_bytes: int, timeout_s: float, allowlist: str = "") -> bytes:
     """GET a user's URL: at most MAX_REDIRECTS redirects (each hop checked), at most `max_bytes`, within `timeout_s`
-    in all. Raises UnsafeUrl or FetchFailed with a message fit to show the user."""
+    in all. Raises UnsafeUrl or FetchFailed (ResponseTooLarge for a body over the limit) with a message fit to
+    show the user."""
     try:
         async with asyncio.timeout(timeout_s), _client(timeout_s) as client:
             current = url
@@ -109,12 +118,12 @@ async def _read_body(response: httpx.Response, url: str, max_bytes: int) -> byte
         raise FetchFailed(f"{url} answered HTTP {response.status_code}")
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise FetchFailed(f"{url} is {int(declared)} bytes, more than the limit of {max_bytes}")
+        raise ResponseTooLarge(f"{url} is {int(declared)} bytes, more than the limit of {max_bytes}", max_bytes)
     body = bytearray()
     async for chunk in response.aiter_raw():
         body += chunk
         if len(body) > max_bytes:
-            raise FetchFailed(f"{url} is larger than the limit of {max_bytes} bytes")
+            raise ResponseTooLarge(f"{url} is larger than the limit of {max_bytes} bytes", max_bytes)
     return bytes(body)
 
 

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     DRIVE_SYNC_PARALLEL_FILES: int = 4  # files of one creator in flight at once (sliding window)
     DRIVE_SYNC_FILES_PER_RUN: int = 200  # then the sync run continues as new (bounded history)
     DRIVE_OUTPUT_FOLDER_NAME: str = "Edited Photos"
+    # Set by `make dev` when it runs the creator product against local stand-ins; every page then says so.
+    CREATOR_LOCAL_STANDINS: bool = False
     # Ports of the local stand-ins `make dev` starts when GOOGLE_CLIENT_ID is empty.
     DEV_OIDC_PORT: int = 9400
     DEV_DRIVE_PORT: int = 9500

@@ -14,13 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from comfy_platform.settings import Settings
@@ -28,13 +22,15 @@ from comfy_platform.storage import Storage
 from db import jobs as job_queries
 from presets import ResolvedJob
 from workflows.generation import GenerationWorkflow
-from workflows.shared import COMFY_TASK_QUEUE, IO_TASK_QUEUE, GenerationInput, GenerationResult, generation_workflow_id
-
-JOB_ID = SearchAttributeKey.for_keyword("JobId")
-PRODUCT = SearchAttributeKey.for_keyword("Product")
-PRESET = SearchAttributeKey.for_keyword("Preset")
-USER_ID = SearchAttributeKey.for_keyword("UserId")
-
+from workflows.shared import (
+    COMFY_TASK_QUEUE,
+    IO_TASK_QUEUE,
+    GenerationInput,
+    GenerationResult,
+    PreparedJob,
+    generation_workflow_id,
+    typed_search_attributes,
+)
 
 def new_job_id() -> str:
     """Time-ordered and unguessable: 12 hex digits of milliseconds, then 16 random ones."""
@@ -70,6 +66,28 @@ async def submit_job(
     job_id: str | None = None,
 ) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
     """Store `images` (keyed by the user's image names), record the job and start its workflow."""
+    prepared = await prepare_job(sessionmaker, storage, job, images, options, job_id)
+    try:
+        return await temporal.start_workflow(
+            GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=typed_search_attributes(prepared.search_attributes))
+    except WorkflowAlreadyStartedError:
+        # The job's run already ended: a workflow id is an idempotency key, so hand back that run.
+        return temporal.get_workflow_handle_for(GenerationWorkflow.run, prepared.workflow_id)
+
+
+async def prepare_job(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    job: ResolvedJob,
+    images: dict[str, Path | bytes],
+    options: JobOptions,
+    job_id: str | None = None,
+) -> PreparedJob:
+    """Store the inputs and write the job row; what is left is starting its GenerationWorkflow, which
+    `submit_job` does from a client and the creator's ProcessDriveFileWorkflow does as a child workflow."""
     job_id = job_id or new_job_id()
     inputs: dict[str, str] = {}
     input_rows = []
@@ -95,28 +113,12 @@ async def submit_job(
         # The idempotency key names a job submitted before: that job, not a second one.
         job_id, workflow_id = row.id, row.workflow_id
 
-    attributes = [SearchAttributePair(JOB_ID, job_id), SearchAttributePair(PRODUCT, options.product)]
+    attributes = {"JobId": job_id, "Product": options.product}
     if job.preset:
-        attributes.append(SearchAttributePair(PRESET, job.preset))
+        attributes["Preset"] = job.preset
     if options.user_id:
-        attributes.append(SearchAttributePair(USER_ID, options.user_id))
-    try:
-        return await _start(temporal, job, job_id, workflow_id, inputs, options, attributes)
-    except WorkflowAlreadyStartedError:
-        # The job's run already ended: a workflow id is an idempotency key, so hand back that run.
-        return temporal.get_workflow_handle_for(GenerationWorkflow.run, workflow_id)
-
-
-async def _start(temporal: Client, job: ResolvedJob, job_id: str, workflow_id: str, inputs: dict[str, str],
-                 options: JobOptions, attributes: list) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
-    return await temporal.start_workflow(
-        GenerationWorkflow.run,
-        GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
-                        options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue,
-                        options.api_key_id, options.webhook_url),
-        id=workflow_id,
-        task_queue=IO_TASK_QUEUE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(attributes),
-    )
+        attributes["UserId"] = options.user_id
+    generation = GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
+                                 options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue,
+                                 options.api_key_id, options.webhook_url)
+    return PreparedJob(job_id, workflow_id, generation, attributes)

@@ -83,16 +83,18 @@ async def list_job_outputs(session: AsyncSession, job_id: str) -> list[JobOutput
 
 
 async def mark_job_running(
-    session: AsyncSession, job_id: str, *, backend: str, prompt_id: str, started_at: datetime | None = None
+    session: AsyncSession, job_id: str, *, backend: str | None, prompt_id: str | None,
+    started_at: datetime | None = None,
 ) -> Job:
-    """Record where the job runs. A finished job is left alone; a retried start keeps the first started_at."""
+    """Record that the job runs, and where. The UPDATE is conditional, so a finished job is left alone even when
+    this races finish_job; a retried start keeps the first started_at, and an unknown backend keeps the known one."""
     await session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
         .values(
             status=JobStatus.RUNNING.value,
-            backend=backend,
-            prompt_id=prompt_id,
+            backend=func.coalesce(backend, Job.backend),
+            prompt_id=func.coalesce(prompt_id, Job.prompt_id),
             started_at=func.coalesce(Job.started_at, _time(started_at or utcnow())),
         )
         .execution_options(synchronize_session=False)

@@ -11,14 +11,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.comfy import ComfyActivities
+from activities.creator import CreatorActivities
+from activities.drive import DriveActivities
+from activities.email import EmailActivities
 from activities.jobs import JobActivities
 from activities.storage import StorageActivities
 from activities.webhooks import WebhookActivities
 from comfy_platform.comfyui.pool import BackendPool
+from comfy_platform.mail import Mailer
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from db.session import create_engine, create_sessionmaker, migrate
+from workflows.drive_file import ProcessDriveFileWorkflow
+from workflows.drive_sync import DriveSyncWorkflow
 from workflows.generation import GenerationWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 from workflows.shared import IO_TASK_QUEUE
@@ -34,13 +40,22 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
         engine = create_engine(settings.database_url)
         closers.append(engine.dispose)
         sessionmaker = create_sessionmaker(engine)
+        encryptor = Encryptor.from_settings(settings)
         jobs = JobActivities(sessionmaker)
-        webhooks = WebhookActivities(sessionmaker, storage, Encryptor.from_settings(settings),
+        webhooks = WebhookActivities(sessionmaker, storage, encryptor,
                                      url_ttl_s=settings.OUTPUT_URL_TTL_S, timeout_s=settings.WEBHOOK_TIMEOUT_S,
                                      allowlist=settings.URL_ALLOWLIST)
-        workers.append(Worker(client, task_queue=IO_TASK_QUEUE, workflows=[GenerationWorkflow, WebhookDeliveryWorkflow],
-                              activities=[StorageActivities(storage).check_inputs, jobs.finish_job,
-                                          webhooks.deliver_webhook]))
+        drive = DriveActivities(sessionmaker, storage, settings, encryptor)
+        creator = CreatorActivities(sessionmaker, client)
+        emails = EmailActivities(sessionmaker, Mailer.from_settings(settings),
+                                 drive_web_url=settings.GOOGLE_DRIVE_WEB_URL, public_base_url=settings.public_base_url)
+        workers.append(Worker(
+            client, task_queue=IO_TASK_QUEUE,
+            workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow],
+            activities=[StorageActivities(storage).check_inputs, jobs.mark_running, jobs.finish_job,
+                        webhooks.deliver_webhook, drive.list_new_files, drive.prepare_job, drive.upload_output,
+                        creator.save_page_token, creator.record_drive_file, creator.suspend_sync,
+                        emails.send_sync_summary, emails.send_reconnect_notice]))
     if role in ("all", "comfy"):
         pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
         closers.append(pool.close)

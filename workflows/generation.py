@@ -25,12 +25,16 @@ with workflow.unsafe.imports_passed_through():
         GenerationInput,
         GenerationResult,
         JobProgress,
+        MarkRunningInput,
         RunGraphInput,
         RunGraphOutput,
         webhook_id_of,
         webhook_workflow_id,
     )
     from workflows.webhook import WebhookDeliveryWorkflow
+
+# Names the version that records the running transition: runs recorded before it replay without that write.
+RECORD_RUNNING_PATCH = "record-running"
 
 # Faults of the moment (ComfyUI down, a dropped socket, storage hiccups) retry with backoff; these never do.
 NON_RETRYABLE = ["InvalidInput", "ComfyValidationError", "ComfyExecutionError", "ComfyInterrupted"]
@@ -42,10 +46,15 @@ INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffic
 # tests of recorded histories (tests/workflows/test_replay.py) guard its determinism in CI instead.
 @workflow.defn(name="GenerationWorkflow", sandboxed=False)
 class GenerationWorkflow:
-    """Query `get_status` for status and progress; the ComfyUI activity signals `report_progress` as it runs."""
+    """Query `get_status` for status and progress; the ComfyUI activity signals `report_progress` as it runs,
+    and its first "running" signal moves the job's row to running."""
 
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, job: GenerationInput) -> None:
+        # From the input, since a signal handler may run before `run` does.
+        self._job_id = job.job_id
         self._state = JobProgress()
+        self._running_recorded = False
 
     @workflow.run
     async def run(self, job: GenerationInput) -> GenerationResult:
@@ -83,14 +92,32 @@ class GenerationWorkflow:
         await self._notify(job)
         return GenerationResult(job.job_id, "succeeded", ran.outputs)
 
-    @workflow.signal
-    def report_progress(self, update: JobProgress) -> None:
-        if self._state.status in ("queued", "running"):
-            self._state = update
+    # ABANDON: a running write may still be under way when the job is finished (a first "running" signal can
+    # cross the end); its UPDATE skips a job that is final, so neither order can move the row back to running.
+    @workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def report_progress(self, update: JobProgress) -> None:
+        if self._state.status not in ("queued", "running"):
+            return
+        self._state = update
+        if update.status == "running" and not self._running_recorded and workflow.patched(RECORD_RUNNING_PATCH):
+            self._running_recorded = True
+            await self._record_running(update)
 
     @workflow.query
     def get_status(self) -> JobProgress:
         return self._state
+
+    async def _record_running(self, update: JobProgress) -> None:
+        """Move the row to running. Only a job that outlives the activity's first progress interval gets here,
+        so a short job pays nothing; its started_at comes from finish_job."""
+        try:
+            await workflow.execute_local_activity_method(
+                JobActivities.mark_running,
+                MarkRunningInput(self._job_id, update.backend, update.prompt_id),
+                start_to_close_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(seconds=30))
+        except ActivityError as err:
+            # An exception out of a signal handler would fail the job; the row still reaches its final status.
+            workflow.logger.warning("job %s: running status not recorded (%s)", self._job_id, err.cause or err)
 
     async def _finish(self, job: GenerationInput, status: str, *, ran: RunGraphOutput | None = None,
                       error: dict | None = None) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
 # Activities that talk to a ComfyUI backend; one worker per backend polls it with a slot per queued prompt.
 COMFY_TASK_QUEUE = "comfy"
 # Workflows and every other activity (storage, database, notifications).
@@ -15,6 +17,12 @@ IO_TASK_QUEUE = "io"
 
 # Custom search attributes registered on the Temporal namespace (README: "Finding a run").
 SEARCH_ATTRIBUTES = ("JobId", "Product", "Preset", "UserId")
+
+
+def typed_search_attributes(values: dict[str, str]) -> TypedSearchAttributes:
+    """Keyword search attributes from plain names and values (the form that can travel through history)."""
+    return TypedSearchAttributes([SearchAttributePair(SearchAttributeKey.for_keyword(name), value)
+                                  for name, value in values.items()])
 
 
 def generation_workflow_id(job_id: str) -> str:
@@ -38,6 +46,16 @@ class GenerationInput:
     # Developer API: the key that owns the job (its webhook secret signs deliveries) and where to POST the end.
     api_key_id: str | None = None
     webhook_url: str | None = None
+
+
+@dataclass
+class PreparedJob:
+    """A recorded job whose GenerationWorkflow is yet to start: its input and search attributes."""
+
+    job_id: str
+    workflow_id: str
+    input: GenerationInput
+    search_attributes: dict[str, str]
 
 
 @dataclass
@@ -102,6 +120,15 @@ class RunGraphOutput:
 
 
 @dataclass
+class MarkRunningInput:
+    """The job whose prompt ComfyUI started, and where it runs."""
+
+    job_id: str
+    backend: str | None = None
+    prompt_id: str | None = None
+
+
+@dataclass
 class FinishJobInput:
     job_id: str
     status: str
@@ -133,6 +160,9 @@ class DeliverWebhookInput:
 
 
 # --- creator product: Drive folder automation ------------------------------------------------------------------
+
+
+DRIVE_SYNC_WORKFLOW = "DriveSyncWorkflow"  # the workflow type the schedules start
 
 
 def drive_sync_schedule_id(user_id: str) -> str:
@@ -183,6 +213,8 @@ class SyncTally:
 @dataclass
 class DriveSyncInput:
     user_id: str
+    parallel_files: int = 4  # children in flight at once (sliding window)
+    files_per_run: int = 200  # then the run continues as new, so its history stays bounded
     # Where a run that continued as new goes on from (an opaque cursor from list_new_files); None = from the
     # watch's stored page token.
     cursor: dict[str, Any] | None = None
@@ -212,6 +244,8 @@ class ListNewFilesOutput:
     cursor: dict[str, Any] | None = None
     # The changes page token to store once every file listed so far has been handed to its child workflow.
     page_token_to_save: str | None = None
+    # Files of the folder that are not processed (not images), recorded as skipped with the reason.
+    skipped: list[DriveFileOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -269,6 +303,13 @@ class SyncSummaryInput:
     user_id: str
     sync_workflow_id: str  # names the email, so a retry never sends it twice
     outcomes: list[DriveFileOutcome]
+
+
+@dataclass
+class SuspendSyncInput:
+    user_id: str
+    state: str  # reconnect_needed (Google refused the token) | folder_gone (the watched folder was deleted)
+    reason: str
 
 
 @dataclass

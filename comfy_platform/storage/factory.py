@@ -28,4 +28,5 @@ def storage_from_settings(settings: Settings) -> Storage:
         prefix=parts.path.strip("/"),
         region=settings.S3_REGION,
         secure=settings.S3_SECURE,
+        public_endpoint=settings.S3_PUBLIC_ENDPOINT,
     )

@@ -55,7 +55,11 @@ class _PullReader:
 
 
 class S3Storage(Storage):
-    """Objects at s3://bucket/prefix/<key>; the bucket is created on first use if it is missing."""
+    """Objects at s3://bucket/prefix/<key>; the bucket is created on first use if it is missing.
+
+    `public_endpoint` is the host:port clients fetch presigned URLs from, when it differs from `endpoint` (the one
+    this process reaches): a SigV4 signature covers the Host header, so a URL must be signed for the host its
+    client will send."""
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class S3Storage(Storage):
         region: str = "us-east-1",
         secure: bool = False,
         part_size: int = PART_SIZE,
+        public_endpoint: str = "",
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -86,6 +91,12 @@ class S3Storage(Storage):
             endpoint, access_key=access_key or None, secret_key=secret_key or None,
             region=region, secure=secure, http_client=http,
         )
+        # Only signs (locally, the region being known): it never opens a connection to the public host, which
+        # this process may not be able to reach at all.
+        self._signer = Minio(
+            public_endpoint, access_key=access_key or None, secret_key=secret_key or None,
+            region=region, secure=secure,
+        ) if public_endpoint else self._client
 
     # --- writes
 
@@ -167,7 +178,7 @@ class S3Storage(Storage):
         name = self._name(key)
         headers = {"response-content-disposition": content_disposition(filename)} if filename else None
         return await asyncio.to_thread(
-            self._client.presigned_get_object, self.bucket, name,
+            self._signer.presigned_get_object, self.bucket, name,
             expires=timedelta(seconds=expires_s), response_headers=headers,
         )
 

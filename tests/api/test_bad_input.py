@@ -23,12 +23,27 @@ def b64(data: bytes) -> dict:
     return {"base64": base64.b64encode(data).decode()}
 
 
+async def huge_stream(request: web.Request) -> web.StreamResponse:
+    """21 MiB in chunks, with no Content-Length to warn the reader."""
+    response = web.StreamResponse()
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        for _ in range(21):
+            await response.write(b"\0" * (1024 * 1024))
+    except ConnectionError:  # the reader stopped at its limit
+        pass
+    return response
+
+
 @pytest_asyncio.fixture(scope="module")
 async def image_server():
-    """Serves /ok.png, /huge.png (over MAX_INPUT_BYTES) and /missing.png (404) on loopback."""
+    """Serves /ok.png, /huge.png and /huge-stream.png (over MAX_INPUT_BYTES, announced or not) and /missing.png
+    (404) on loopback."""
     app = web.Application()
     app.router.add_get("/ok.png", lambda _: web.Response(body=PNG, content_type="image/png"))
     app.router.add_get("/huge.png", lambda _: web.Response(body=b"\0" * (21 * 1024 * 1024)))
+    app.router.add_get("/huge-stream.png", huge_stream)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -108,14 +123,14 @@ async def test_graph_comfyui_refuses_is_answered_with_its_node_errors(api_server
     assert await job_rows(platform, created.key.id) == 0
 
 
-async def test_url_inputs_are_fetched_and_unreachable_or_oversized_urls_are_refused(api_server, make_key, platform,
-                                                                                   image_server, clean_emulator):
+async def test_url_inputs_are_fetched_and_unreachable_urls_are_refused(api_server, make_key, platform, image_server,
+                                                                      clean_emulator):
     created = await make_key()
     async with api_server.client(created.secret) as http:
         ok = await http.post("/api/v1/generate", json={"preset": "quick_enhance",
                                                        "image": {"url": f"{image_server}/ok.png"}})
         assert ok.status_code == 200 and ok.json()["status"] == "succeeded", ok.text
-        for url in (f"{image_server}/missing.png", f"{image_server}/huge.png", f"http://127.0.0.1:{free_port()}/x"):
+        for url in (f"{image_server}/missing.png", f"http://127.0.0.1:{free_port()}/x"):
             reply = await http.post("/api/v1/jobs", json={"preset": "quick_enhance", "image": {"url": url}})
             assert reply.status_code == 400, reply.text
             assert reply.json()["error"]["code"] == "fetch_failed"
@@ -149,6 +164,21 @@ async def test_base64_image_over_max_input_bytes_gets_413_naming_it(api_server, 
     async with api_server.client(created.secret) as http:
         reply = await http.post("/api/v1/jobs", json={"preset": "quick_enhance", "image": {"base64": too_big}})
     assert reply.status_code == 413 and reply.json()["error"]["details"]["field"] == "image"
+    assert await job_rows(platform, created.key.id) == 0
+
+
+async def test_url_over_max_input_bytes_gets_413_naming_the_field_and_the_limit(api_server, make_key, platform,
+                                                                                image_server):
+    created = await make_key()
+    limit = api_server.settings.MAX_INPUT_BYTES
+    async with api_server.client(created.secret) as http:
+        for path in ("/huge.png", "/huge-stream.png"):  # announced by Content-Length, then streamed past the limit
+            reply = await http.post("/api/v1/jobs", json={"graph": invert_graph("photo.png"),
+                                                          "images": {"photo.png": {"url": image_server + path}}})
+            assert reply.status_code == 413, reply.text
+            error = reply.json()["error"]
+            assert error["code"] == "payload_too_large" and error["details"]["field"] == "images.photo.png"
+            assert error["message"] == f"images.photo.png.url is larger than {limit} bytes"
     assert await job_rows(platform, created.key.id) == 0
 
 

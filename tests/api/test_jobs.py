@@ -113,6 +113,23 @@ async def test_generate_timeout_out_of_range_is_refused_naming_timeout(api_serve
     assert reply.json()["error"]["details"][0]["field"] == "timeout"
 
 
+async def test_a_job_is_listed_as_running_while_comfyui_runs_it_then_as_succeeded(api_server, make_key,
+                                                                                 clean_emulator):
+    await clean_emulator.set_faults(node_latency={"ImageBlur": 2})
+    created = await make_key()
+    async with api_server.client(created.secret) as http:
+        job_id = (await http.post("/api/v1/jobs", json={"graph": slow_graph(uuid.uuid4().int % 10**6)})).json()["id"]
+        deadline = asyncio.get_running_loop().time() + 15
+        while not (running := (await http.get("/api/v1/jobs", params={"status": "running"})).json()["data"]):
+            assert asyncio.get_running_loop().time() < deadline, "the job was never listed as running"
+            await asyncio.sleep(0.1)
+        assert [(j["id"], j["status"]) for j in running] == [(job_id, "running")] and running[0]["started_at"]
+        assert (await wait_until(http, job_id))["status"] == "succeeded"
+        assert (await http.get("/api/v1/jobs", params={"status": "running"})).json()["data"] == []
+        [done] = (await http.get("/api/v1/jobs", params={"status": "succeeded"})).json()["data"]
+    assert (done["id"], done["started_at"]) == (job_id, running[0]["started_at"])
+
+
 async def test_cancelling_a_running_job_ends_it_cancelled(api_server, make_key, clean_emulator):
     await clean_emulator.set_faults(node_latency={"ImageBlur": 5})
     created = await make_key()

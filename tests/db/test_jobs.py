@@ -142,6 +142,25 @@ async def test_a_retried_start_keeps_the_first_start_time(db_session: AsyncSessi
     assert (again.started_at, again.backend, again.prompt_id) == (T0, "http://gpu2:8188", "p2")
 
 
+async def test_a_late_running_write_leaves_a_job_finished_before_it_started_unchanged(db_session: AsyncSession):
+    """A short job is finished without a running write; one that crosses the end must not reopen it."""
+    job = await create_job(db_session, **job_fields())
+    await finish_job(db_session, job.id, status="succeeded", comfy_started_at=T0, backend="http://gpu1:8188",
+                     prompt_id="p1")
+    await db_session.commit()
+    late = await mark_job_running(db_session, job.id, backend="http://gpu2:8188", prompt_id="p2",
+                                  started_at=T0 + timedelta(seconds=5))
+    assert (late.status, late.started_at, late.backend, late.prompt_id) == ("succeeded", T0, "http://gpu1:8188", "p1")
+
+
+async def test_a_running_write_without_a_backend_keeps_the_known_one(db_session: AsyncSession):
+    job = await create_job(db_session, **job_fields())
+    await mark_job_running(db_session, job.id, backend="http://gpu1:8188", prompt_id="p1", started_at=T0)
+    await db_session.commit()
+    again = await mark_job_running(db_session, job.id, backend=None, prompt_id=None)
+    assert (again.status, again.backend, again.prompt_id, again.started_at) == ("running", "http://gpu1:8188", "p1", T0)
+
+
 async def test_finish_job_refuses_a_status_that_is_not_terminal(db_session: AsyncSession):
     job = await create_job(db_session, **job_fields())
     with pytest.raises(ValueError):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from comfy_platform.storage import S3Storage
+from comfy_platform.settings import Settings
+from comfy_platform.storage import S3Storage, storage_from_settings
 from tests.fixtures.s3 import S3Server
 from tests.helpers.ports import free_port
 
@@ -36,6 +38,23 @@ async def test_presigned_url_with_filename_offers_a_download_under_that_name(s3_
     assert response.status_code == 200
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment;") and "filename*=UTF-8''r%C3%A9sultat%201.png" in disposition
+
+
+async def test_presigned_url_is_signed_for_the_public_endpoint_and_downloads_from_there(s3_server: S3Server, tmp_path):
+    port = s3_server.endpoint.rsplit(":", 1)[1]
+    storage = storage_from_settings(Settings(
+        _env_file=None, DATA_DIR=tmp_path, STORAGE_URL=f"s3://public-{uuid.uuid4().hex[:12]}",
+        S3_ENDPOINT=s3_server.endpoint, S3_ACCESS_KEY=s3_server.access_key, S3_SECRET_KEY=s3_server.secret_key,
+        S3_PUBLIC_ENDPOINT=f"localhost:{port}"))  # another name for the same server, as minio:9000 is inside compose
+    await storage.put_bytes("a/b.txt", b"for the browser", "text/plain")
+    url = await storage.url("a/b.txt", expires_s=60)
+    assert urlsplit(url).netloc == f"localhost:{port}"
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+        # The signature covers the host: the same URL sent to the internal name is refused.
+        internal = await client.get(urlunsplit(urlsplit(url)._replace(netloc=s3_server.endpoint)))
+    assert (response.status_code, response.content) == (200, b"for the browser")
+    assert internal.status_code == 403
 
 
 async def test_keys_live_under_the_prefix_in_the_bucket(s3_storage: S3Storage):

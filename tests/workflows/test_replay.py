@@ -3,10 +3,12 @@
 A change that would break runs in flight (reordered activities, a new step without versioning) raises a
 NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
 histories of the new shape (`(await handle.fetch_history()).to_json()`), named `<status>-<what>.json`.
+The `*-recorded_running` ones took the `record-running` branch: a job long enough to signal "running".
 """
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from temporalio.worker import Replayer
 
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
-from workflows.generation import GenerationWorkflow
+from workflows.generation import RECORD_RUNNING_PATCH, GenerationWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow]
@@ -32,6 +34,18 @@ async def test_recorded_history_replays(path: Path):
 
 def test_histories_are_recorded_for_every_outcome_and_the_webhook_workflow():
     assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook"}
+
+
+def test_histories_take_the_running_write_of_the_record_running_patch():
+    """A patched branch no recorded history reaches is a branch the replays above never check."""
+    patched = {p.stem.split("-")[0] for p in HISTORIES if RECORD_RUNNING_PATCH in patch_ids(p)}
+    assert patched >= {"succeeded", "cancelled"}
+
+
+def patch_ids(path: Path) -> set[str]:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    return {json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+            for e in history.events if e.marker_recorded_event_attributes.marker_name == "core_patch"}
 
 
 async def test_fresh_runs_replay(platform):

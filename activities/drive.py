@@ -1,0 +1,229 @@
+"""DriveActivities: what the creator's workflows do in Google Drive, with the creator's own tokens.
+
+Drive errors become typed ApplicationErrors the workflows route on: a revoked token (`DriveAuthRevoked`) stops
+the sync and pauses the schedule; a file deleted meanwhile (`DriveNotFound`) is skipped; rate limits retry
+after Drive's own Retry-After; other faults of the moment retry with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from comfy_platform.creator.drive_access import user_drive
+from comfy_platform.drive import (
+    DriveClient,
+    DriveError,
+    DriveInvalidPageToken,
+    DriveNotFound,
+    DriveRateLimited,
+)
+from comfy_platform.secrets import Encryptor
+from comfy_platform.settings import Settings
+from comfy_platform.storage import Storage
+from comfy_platform.submission import JobOptions, prepare_job
+from db import drive as drive_queries
+from db.models import DriveFileStatus, DriveWatch
+from presets import InvalidJobRequest, get_preset, get_template, resolve_preset
+from workflows.shared import (
+    DriveFileOutcome,
+    DriveFileRef,
+    ListNewFilesInput,
+    ListNewFilesOutput,
+    PreparedJob,
+    ProcessDriveFileInput,
+    UploadDriveOutputInput,
+    UploadDriveOutputResult,
+    WatchInfo,
+)
+
+log = logging.getLogger(__name__)
+
+FOLDER_MIME = "application/vnd.google-apps.folder"
+# The job id of a Drive file's edit, derived from its workflow id so that a retried prepare_job finds its job.
+DRIVE_JOB_NAMESPACE = uuid.UUID("0b7f4f5e-2f7c-4a53-9a7e-3f9f1c2d8e41")
+SOURCE_TAG = "comfySourceVersion"  # appProperties key on an output: "<source file id>@<version>"
+
+
+class DriveActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, settings: Settings,
+                 encryptor: Encryptor) -> None:
+        self.sessionmaker = sessionmaker
+        self.storage = storage
+        self.settings = settings
+        self.encryptor = encryptor
+
+    @activity.defn
+    async def list_new_files(self, request: ListNewFilesInput) -> ListNewFilesOutput:
+        """One page of image files that are new or changed in the watched folder since the stored page token (or
+        all of them, on a first sync or when the token has gone stale). When nothing is new this is one Drive
+        call, and the new page token is saved here rather than by the workflow."""
+        async with self.sessionmaker() as session:
+            watch = await drive_queries.get_watch(session, request.user_id)
+        if watch is None or watch.paused_reason:
+            return ListNewFilesOutput([], None)
+        cursor = request.cursor or ({"mode": "changes", "token": watch.page_token} if watch.page_token else None)
+        async with self._drive(request.user_id) as drive:
+            if cursor is not None and cursor["mode"] == "changes":
+                try:
+                    files, next_cursor, token = await self._changed_files(drive, watch, cursor["token"],
+                                                                         request.max_files)
+                except DriveInvalidPageToken:
+                    log.info("stored page token refused; listing the folder", extra={"user_id": request.user_id})
+                    cursor = None
+            if cursor is None or cursor["mode"] == "list":
+                cursor = cursor or {"mode": "list", "page_token": None, "start_token": await drive.start_page_token()}
+                files, next_cursor, token = await self._listed_files(drive, watch, cursor, request.max_files)
+
+        images, skipped = _split(files, watch)
+        async with self.sessionmaker() as session, session.begin():
+            done = await drive_queries.done_versions(session, request.user_id,
+                                                     [(f.file_id, f.version) for f in images])
+            new_skips = await drive_queries.record_new_skips(
+                session, request.user_id,
+                [{"file_id": f.file_id, "version": f.version, "name": f.name, "mime_type": f.mime_type,
+                  "reason": reason, "sync_workflow_id": request.sync_workflow_id} for f, reason in skipped])
+            new = [f for f in images if (f.file_id, f.version) not in done]
+            if not new and token and next_cursor is None:
+                if token != watch.page_token:
+                    await drive_queries.save_page_token(session, request.user_id, token)
+                token = None
+        return ListNewFilesOutput(
+            new, WatchInfo(watch.folder_id, watch.output_folder_id, watch.preset), next_cursor, token,
+            [DriveFileOutcome(s["file_id"], s["name"], "skipped", s["reason"]) for s in new_skips])
+
+    @activity.defn
+    async def prepare_job(self, task: ProcessDriveFileInput) -> PreparedJob:
+        """Download the photo into storage as the job's input and record the job (product `creator`)."""
+        source = task.file
+        try:
+            names = sorted(get_template(get_preset(task.watch.preset).template).images)
+            if len(names) != 1:
+                raise InvalidJobRequest(f"preset '{task.watch.preset}' does not edit a photo", "preset")
+            job = resolve_preset(task.watch.preset, {}, set(names))
+        except InvalidJobRequest as exc:
+            raise ApplicationError(f"preset '{task.watch.preset}': {exc}", type="InvalidInput",
+                                   non_retryable=True) from exc
+        if source.size is not None and source.size > self.settings.MAX_INPUT_BYTES:
+            raise ApplicationError(f"the photo is {source.size} bytes; at most {self.settings.MAX_INPUT_BYTES} "
+                                   "are accepted", type="InvalidInput", non_retryable=True)
+        job_id = uuid.uuid5(DRIVE_JOB_NAMESPACE, activity.info().workflow_id).hex
+        with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
+            path = Path(tmp) / "source"
+            async with self._drive(task.user_id) as drive, _heartbeating():
+                await drive.download(source.file_id, path)
+            options = JobOptions.from_settings(
+                self.settings, product="creator", user_id=task.user_id,
+                metadata={"drive_file_id": source.file_id, "drive_version": source.version,
+                          "source_name": source.name})
+            prepared = await prepare_job(self.sessionmaker, self.storage, job, {names[0]: path}, options, job_id)
+        async with self.sessionmaker() as session, session.begin():
+            await drive_queries.record_file(
+                session, task.user_id, source.file_id, source.version, name=source.name,
+                mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value, job_id=prepared.job_id,
+                sync_workflow_id=task.sync_workflow_id)
+        return prepared
+
+    @activity.defn
+    async def upload_output(self, upload: UploadDriveOutputInput) -> UploadDriveOutputResult:
+        """Put the edited photo into the output folder, once: an upload an earlier attempt made is found by the
+        source tag in its appProperties and reused."""
+        tag = f"{upload.source.file_id}@{upload.source.version}"
+        async with self._drive(upload.user_id) as drive:
+            existing = await drive.find_by_app_property(upload.output_folder_id, SOURCE_TAG, tag)
+            if existing is not None:
+                return UploadDriveOutputResult(existing["id"], existing["name"], reused=True)
+            with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
+                path = Path(tmp) / "output"
+                await self.storage.get_to_file(upload.storage_key, path)
+                async with _heartbeating():
+                    created = await drive.upload(upload.output_folder_id, upload.name, path, upload.content_type,
+                                                 {SOURCE_TAG: tag, "comfySourceFileId": upload.source.file_id})
+        return UploadDriveOutputResult(created["id"], created["name"], reused=False)
+
+    @asynccontextmanager
+    async def _drive(self, user_id: str) -> AsyncIterator[DriveClient]:
+        try:
+            async with user_drive(self.sessionmaker, user_id, self.settings, self.encryptor) as drive:
+                yield drive
+        except DriveError as exc:
+            raise _application_error(exc) from exc
+
+    @staticmethod
+    async def _changed_files(drive: DriveClient, watch: DriveWatch, token: str, page_size: int):
+        page = await drive.list_changes(token, page_size=page_size)
+        files = []
+        for change in page.changes:
+            file = change.get("file") or {}
+            if change.get("fileId") == watch.folder_id and (change.get("removed") or file.get("trashed")):
+                raise ApplicationError(f"the watched folder '{watch.folder_name}' was deleted in Drive",
+                                       type="DriveFolderGone", non_retryable=True)
+            if change.get("removed") or not file or file.get("trashed"):
+                continue
+            if watch.folder_id in file.get("parents", []):
+                files.append(file)
+        next_cursor = {"mode": "changes", "token": page.next_page_token} if page.next_page_token else None
+        return files, next_cursor, page.new_start_page_token
+
+    @staticmethod
+    async def _listed_files(drive: DriveClient, watch: DriveWatch, cursor: dict, page_size: int):
+        try:
+            page = await drive.list_folder_files(watch.folder_id, cursor["page_token"], page_size=page_size)
+        except DriveNotFound:
+            raise ApplicationError(f"the watched folder '{watch.folder_name}' was deleted in Drive",
+                                   type="DriveFolderGone", non_retryable=True) from None
+        if page.next_page_token:
+            return page.files, {**cursor, "page_token": page.next_page_token}, None
+        # The start token was taken before the listing, so nothing that changed during it is missed.
+        return page.files, None, cursor["start_token"]
+
+
+def _split(files: list[dict], watch: DriveWatch) -> tuple[list[DriveFileRef], list[tuple[DriveFileRef, str]]]:
+    """Images to process, and other files with why they are skipped. Folders (the output folder) are neither."""
+    images, skipped = [], []
+    for file in files:
+        mime = file.get("mimeType", "")
+        if mime == FOLDER_MIME or file["id"] == watch.output_folder_id:
+            continue
+        ref = DriveFileRef(file["id"], file.get("name", ""), str(file.get("version", "0")), mime,
+                           int(file["size"]) if file.get("size") else None)
+        if mime.startswith("image/"):
+            images.append(ref)
+        else:
+            skipped.append((ref, f"not an image ({mime or 'unknown type'})"))
+    return images, skipped
+
+
+def _application_error(exc: DriveError) -> ApplicationError:
+    if isinstance(exc, DriveRateLimited):
+        return ApplicationError(exc.message, type="DriveRateLimited",
+                                next_retry_delay=timedelta(seconds=exc.retry_after_s))
+    return ApplicationError(exc.message, type=type(exc).__name__, non_retryable=not exc.retryable)
+
+
+@asynccontextmanager
+async def _heartbeating(every_s: float = 10.0) -> AsyncIterator[None]:
+    """Heartbeat while a long Drive transfer runs in a thread, so a dead worker is noticed within a minute."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every_s)
+
+    ticker = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with suppress(asyncio.CancelledError):
+            await ticker

@@ -1,0 +1,114 @@
+"""EmailActivities: the creator's emails, a summary per sync run and a notice when Drive must be reconnected.
+
+Each email has a key naming what it is about; it is recorded in `sent_emails` once the SMTP server has taken the
+message, and checked before sending, so a retried attempt sends nothing twice. Only mail happens here: a failure
+retries this activity alone, never the image work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from comfy_platform.mail import Body, Item, Mailer, MailRefused
+from db.models import DriveFileStatus, SentEmail, User
+from db.session import dialect_insert
+from workflows.shared import DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
+
+# A sync run can go through hundreds of files; the email lists this many per section and the dashboard the rest.
+MAX_LISTED = 50
+
+
+class EmailActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], mailer: Mailer, *, drive_web_url: str,
+                 public_base_url: str) -> None:
+        self.sessionmaker = sessionmaker
+        self.mailer = mailer
+        self.drive_web_url = drive_web_url.rstrip("/")
+        self.public_base_url = public_base_url.rstrip("/")
+
+    @activity.defn
+    async def send_sync_summary(self, input: SyncSummaryInput) -> bool:
+        """True if this call sent the summary; False when the run only skipped files or it was sent already."""
+        if not any(o.status in (DriveFileStatus.SUCCEEDED, DriveFileStatus.FAILED) for o in input.outcomes):
+            return False
+        return await self._send_once(
+            key=input.sync_workflow_id, kind="sync_summary", user_id=input.user_id,
+            subject=summary_subject(input.outcomes),
+            body=lambda name: summary_body(name, input.outcomes, self.drive_web_url, self.public_base_url))
+
+    @activity.defn
+    async def send_reconnect_notice(self, input: ReconnectNoticeInput) -> bool:
+        """True if this call sent the notice; False when it was sent already."""
+        return await self._send_once(
+            key=input.notice_key, kind="reconnect", user_id=input.user_id,
+            subject="Reconnect Google Drive to keep your photos edited",
+            body=lambda name: Body(name, [
+                "Your photos in Google Drive are not being edited any more: the connection to your Google Drive "
+                "has to be renewed.",
+                f"Why: {input.reason}",
+                "Sign in again and editing picks up where it stopped.",
+            ], action=("Reconnect Google Drive", f"{self.public_base_url}/creator/auth/login")))
+
+    async def _send_once(self, *, key: str, kind: str, user_id: str, subject: str,
+                         body: Callable[[str | None], Body]) -> bool:
+        async with self.sessionmaker() as session:
+            if await session.get(SentEmail, key) is not None:
+                activity.logger.info("%s email %s was sent already", kind, key)
+                return False
+            user = await session.get(User, user_id)
+        if user is None or not user.email:
+            activity.logger.info("%s email %s not sent: user %s is gone or has no email address", kind, key, user_id)
+            return False
+        try:
+            message = self.mailer.message(to=user.email, name=user.name, subject=subject, body=body(user.name),
+                                          key=key)
+            await self.mailer.send(message)
+        except MailRefused as exc:
+            raise ApplicationError(str(exc), type="MailRefused", non_retryable=True) from None
+        async with self.sessionmaker() as session, session.begin():
+            # DO NOTHING: an attempt that outlived its timeout may have sent and recorded the same email meanwhile.
+            await session.execute(dialect_insert(session, SentEmail).values(
+                key=key, user_id=user.id, kind=kind, recipient=user.email, subject=subject,
+            ).on_conflict_do_nothing())
+        return True
+
+
+def summary_subject(outcomes: list[DriveFileOutcome]) -> str:
+    edited = sum(o.status == DriveFileStatus.SUCCEEDED for o in outcomes)
+    failed = sum(o.status == DriveFileStatus.FAILED for o in outcomes)
+    if not edited:
+        return f"{_photos(failed)} failed"
+    return f"{_photos(edited)} edited" + (f", {failed} failed" if failed else "")
+
+
+def summary_body(name: str | None, outcomes: list[DriveFileOutcome], drive_web_url: str,
+                 public_base_url: str) -> Body:
+    def section(title: str, status: str, item) -> tuple[str, list[Item]] | None:
+        chosen = [o for o in outcomes if o.status == status]
+        if not chosen:
+            return None
+        items = [item(o) for o in chosen[:MAX_LISTED]]
+        if len(chosen) > MAX_LISTED:
+            items.append(Item(f"and {len(chosen) - MAX_LISTED} more, listed on your dashboard"))
+        return title, items
+
+    def edited(o: DriveFileOutcome) -> Item:
+        url = f"{drive_web_url}/file/d/{quote(o.output_file_id, safe='')}/view" if o.output_file_id else None
+        return Item(o.name, url, f"saved as {o.output_name}" if o.output_name else None)
+
+    sections = [
+        section("Edited", DriveFileStatus.SUCCEEDED, edited),
+        section("Failed", DriveFileStatus.FAILED, lambda o: Item(o.name, note=o.reason or "no reason given")),
+        section("Skipped", DriveFileStatus.SKIPPED, lambda o: Item(o.name, note=o.reason)),
+    ]
+    return Body(name, [f"Your latest Google Drive sync is done: {summary_subject(outcomes)}."],
+                action=("Open your dashboard", f"{public_base_url}/creator/"),
+                sections=[s for s in sections if s is not None])
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"

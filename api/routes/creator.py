@@ -1,0 +1,196 @@
+"""The creator product after sign-in: pick a Drive folder and a preset, sync now, see what was edited.
+
+Routes only read and write the creator's records and start, trigger or pause their schedule; the work itself
+happens in DriveSyncWorkflow runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentCreator, EncryptorDep, SessionDep, SessionmakerDep, SettingsDep, TemporalDep
+from api.errors import ApiError, Conflict, NotFound
+from comfy_platform.creator import schedules
+from comfy_platform.creator.drive_access import user_drive
+from comfy_platform.creator.tokens import revoke_at_google
+from comfy_platform.drive import DriveAuthRevoked, DriveError, DriveNotFound, DriveRateLimited
+from db import drive as drive_queries
+from db import users as user_queries
+from db.models import DriveStatus
+from presets import get_preset, get_template, list_presets
+
+router = APIRouter(tags=["creator"])
+
+FOLDER_MIME = "application/vnd.google-apps.folder"
+
+
+class PresetOut(BaseModel):
+    name: str
+    title: str
+    description: str
+
+
+class FolderOut(BaseModel):
+    id: str
+    name: str
+
+
+class WatchIn(BaseModel):
+    folder_id: str = Field(min_length=1, max_length=256, examples=["1AbCdEf"])
+    preset: str = Field(min_length=1, max_length=128, examples=["portrait_pro"])
+
+
+class WatchOut(BaseModel):
+    folder_id: str
+    folder_name: str
+    output_folder_id: str
+    preset: str
+    paused_reason: str | None
+    schedule: dict | None = None
+
+
+class DriveFileOut(BaseModel):
+    file_id: str
+    name: str
+    version: str
+    status: str
+    reason: str | None
+    job_id: str | None
+    output_file_id: str | None
+    output_name: str | None
+    output_link: str | None
+    updated_at: datetime
+
+
+def creator_presets() -> list[PresetOut]:
+    """Presets that edit one photo: the ones a Drive folder can use."""
+    return [PresetOut(name=p.name, title=p.title, description=p.description) for p in list_presets()
+            if len(get_template(p.template).images) == 1]
+
+
+@router.get("/presets", response_model=list[PresetOut])
+async def presets() -> list[PresetOut]:
+    return creator_presets()
+
+
+@router.get("/drive/folders", response_model=list[FolderOut])
+async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settings: SettingsDep,
+                  encryptor: EncryptorDep, parent: Annotated[str | None, Query(max_length=256)] = None) -> list[FolderOut]:
+    """The creator's Drive folders (inside `parent` when given)."""
+    with _drive_errors():
+        async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:
+            found = await drive.list_folders(parent)
+    return [FolderOut(id=f["id"], name=f["name"]) for f in found]
+
+
+@router.get("/drive/watch", response_model=WatchOut)
+async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> WatchOut:
+    watch = await drive_queries.get_watch(session, creator.id)
+    if watch is None:
+        raise NotFound("no Drive folder is watched", code="not_watching")
+    return _watch_out(watch, await schedules.describe_sync_schedule(temporal, creator.id))
+
+
+@router.post("/drive/watch", response_model=WatchOut)
+async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, sessionmaker: SessionmakerDep,
+                settings: SettingsDep, encryptor: EncryptorDep, temporal: TemporalDep) -> WatchOut:
+    """Watch a folder with a preset: makes (or reuses) its output folder and starts the creator's schedule."""
+    if body.preset not in {p.name for p in creator_presets()}:
+        raise ApiError(f"unknown preset '{body.preset}' (GET /creator/presets lists them)", code="unknown_preset",
+                       details={"field": "preset"}, status_code=422)
+    with _drive_errors(folder_id=body.folder_id):
+        async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:
+            folder = await drive.get_file(body.folder_id)
+            if folder.get("mimeType") != FOLDER_MIME or folder.get("trashed"):
+                raise ApiError(f"'{body.folder_id}' is not a folder", code="not_a_folder",
+                               details={"field": "folder_id"}, status_code=422)
+            output = await drive.find_or_create_folder(settings.DRIVE_OUTPUT_FOLDER_NAME, body.folder_id)
+    watch = await drive_queries.set_watch(session, creator.id, folder_id=body.folder_id, folder_name=folder["name"],
+                                          output_folder_id=output["id"], preset=body.preset)
+    await user_queries.set_drive_status(session, creator.id, DriveStatus.CONNECTED)
+    await session.commit()
+    await schedules.ensure_sync_schedule(temporal, settings, creator.id)
+    return _watch_out(watch, await schedules.describe_sync_schedule(temporal, creator.id))
+
+
+@router.post("/drive/disconnect", status_code=204)
+async def disconnect(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> None:
+    """Stop the automation: the schedule is paused with a note, the watch forgotten. Edited photos stay."""
+    await drive_queries.delete_watch(session, creator.id)
+    await user_queries.set_drive_status(session, creator.id, DriveStatus.DISCONNECTED)
+    await session.commit()
+    await schedules.pause_sync_schedule(temporal, creator.id, note="disconnected by the creator")
+
+
+@router.post("/sync-now", status_code=202)
+async def sync_now(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> dict:
+    watch = await drive_queries.get_watch(session, creator.id)
+    if watch is None:
+        raise Conflict("watch a Drive folder first (POST /creator/drive/watch)", code="not_watching")
+    if watch.paused_reason:
+        raise Conflict(f"syncing is paused: {watch.paused_reason}", code="sync_paused")
+    await schedules.trigger_sync(temporal, creator.id)
+    return {"status": "triggered"}
+
+
+@router.get("/jobs", response_model=list[DriveFileOut])
+async def jobs(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[DriveFileOut]:
+    """The creator's photos, newest first: edited, failed (with why), skipped (with why) or in progress."""
+    rows = await drive_queries.list_files(session, creator.id, limit)
+    web = settings.GOOGLE_DRIVE_WEB_URL.rstrip("/")
+    return [DriveFileOut(file_id=r.file_id, name=r.name, version=r.version, status=r.status, reason=r.reason,
+                         job_id=r.job_id, output_file_id=r.output_file_id, output_name=r.output_name,
+                         output_link=f"{web}/file/d/{r.output_file_id}/view" if r.output_file_id else None,
+                         updated_at=r.updated_at) for r in rows]
+
+
+@router.delete("/account", status_code=204)
+async def delete_account(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
+                         encryptor: EncryptorDep, temporal: TemporalDep) -> None:
+    """Delete the creator: their schedule, their Google grant and every record of theirs."""
+    await schedules.delete_sync_schedule(temporal, creator.id)
+    await revoke_at_google(creator, settings, encryptor)
+    await user_queries.delete_user(session, creator.id)
+    await session.commit()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard(settings: SettingsDep) -> HTMLResponse:
+    page = resources.files("api").joinpath("dashboard.html").read_text()
+    banner = ('<div class="standins">Local stand-ins: sign-in and Google Drive are simulated on this machine '
+              '(no Google credentials configured).</div>') if settings.CREATOR_LOCAL_STANDINS else ""
+    return HTMLResponse(page.replace("<!--STANDINS-->", banner))
+
+
+def _watch_out(watch, schedule: dict | None) -> WatchOut:
+    return WatchOut(folder_id=watch.folder_id, folder_name=watch.folder_name,
+                    output_folder_id=watch.output_folder_id, preset=watch.preset,
+                    paused_reason=watch.paused_reason, schedule=schedule)
+
+
+@contextmanager
+def _drive_errors(folder_id: str | None = None) -> Iterator[None]:
+    """Drive's answers as this API's errors: a folder the creator cannot see is 404, a lost grant 409."""
+    try:
+        yield
+    except DriveAuthRevoked as exc:
+        raise Conflict(f"the Google Drive connection must be renewed: sign in again ({exc.message})",
+                       code="drive_reconnect_needed") from None
+    except DriveNotFound:
+        raise NotFound(f"no Drive folder '{folder_id}' of yours", code="folder_not_found",
+                       details={"field": "folder_id"}) from None
+    except DriveRateLimited as exc:
+        raise ApiError("Google Drive is rate limiting; try again shortly", code="drive_busy", status_code=503,
+                       headers={"Retry-After": str(int(exc.retry_after_s))}) from None
+    except DriveError as exc:
+        raise ApiError(f"Google Drive did not answer: {exc.message}", code="drive_unavailable",
+                       status_code=503) from None

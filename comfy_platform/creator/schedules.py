@@ -1,0 +1,123 @@
+"""Each creator's Drive sync runs on a Temporal Schedule `drive-sync-<user id>`: no poller process anywhere.
+
+The API creates or updates it when a folder is watched, triggers it for sync-now, pauses it (with a note saying
+why) on disconnect and when Google refuses the creator's token, and deletes it with the account.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from comfy_platform.settings import Settings
+from workflows.shared import (
+    DRIVE_SYNC_WORKFLOW,
+    IO_TASK_QUEUE,
+    DriveSyncInput,
+    drive_sync_schedule_id,
+    drive_sync_workflow_id,
+    typed_search_attributes,
+)
+
+
+def sync_schedule(settings: Settings, user_id: str, note: str = "watching a Drive folder") -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            # By name: the workflow's module imports the activities, which pause schedules through this one.
+            DRIVE_SYNC_WORKFLOW,
+            DriveSyncInput(user_id, parallel_files=settings.DRIVE_SYNC_PARALLEL_FILES,
+                           files_per_run=settings.DRIVE_SYNC_FILES_PER_RUN),
+            id=drive_sync_workflow_id(user_id),
+            task_queue=IO_TASK_QUEUE,
+            typed_search_attributes=typed_search_attributes({"UserId": user_id, "Product": "creator"}),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.DRIVE_SYNC_INTERVAL_S))],
+                          jitter=timedelta(seconds=settings.DRIVE_SYNC_JITTER_S)),
+        # SKIP: a tick that finds the last sync still going is dropped, not queued behind it. The catch-up
+        # window is short, so an outage costs one late sync rather than a burst of them.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
+                              catchup_window=timedelta(seconds=settings.DRIVE_SYNC_CATCHUP_S)),
+        state=ScheduleState(note=note),
+    )
+
+
+async def ensure_sync_schedule(client: Client, settings: Settings, user_id: str) -> ScheduleHandle:
+    """Create the creator's schedule, or bring an existing one up to date and unpause it."""
+    schedule = sync_schedule(settings, user_id)
+    try:
+        return await client.create_schedule(drive_sync_schedule_id(user_id), schedule)
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(drive_sync_schedule_id(user_id))
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(replace)
+        await handle.unpause(note=schedule.state.note)
+        return handle
+
+
+async def pause_sync_schedule(client: Client, user_id: str, note: str) -> bool:
+    """Pause with a note an operator (and the dashboard) can read. False when there is no schedule."""
+    try:
+        await client.get_schedule_handle(drive_sync_schedule_id(user_id)).pause(note=note)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def unpause_sync_schedule(client: Client, user_id: str, note: str) -> bool:
+    try:
+        await client.get_schedule_handle(drive_sync_schedule_id(user_id)).unpause(note=note)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def trigger_sync(client: Client, user_id: str) -> None:
+    """Sync now. BUFFER_ONE: if a sync is going, this one runs right after it instead of being dropped."""
+    await client.get_schedule_handle(drive_sync_schedule_id(user_id)).trigger(
+        overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+
+
+async def delete_sync_schedule(client: Client, user_id: str) -> bool:
+    try:
+        await client.get_schedule_handle(drive_sync_schedule_id(user_id)).delete()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def describe_sync_schedule(client: Client, user_id: str) -> dict | None:
+    """What the dashboard shows: paused or not, the note, and when the next sync is due."""
+    try:
+        described = await client.get_schedule_handle(drive_sync_schedule_id(user_id)).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    state, info = described.schedule.state, described.info
+    return {"paused": state.paused, "note": state.note,
+            "next_run_at": info.next_action_times[0].isoformat() if info.next_action_times else None,
+            "last_run_at": info.recent_actions[-1].started_at.isoformat() if info.recent_actions else None}

@@ -1,0 +1,18 @@
+"""Google Drive for the creator product: an async client over google-api-python-client and the
+typed errors activities decide retries by."""
+
+from .client import ChangesPage, DriveClient, FilesPage, build_drive_service
+from .errors import (
+    DriveAuthRevoked,
+    DriveBadRequest,
+    DriveError,
+    DriveInvalidPageToken,
+    DriveNotFound,
+    DriveRateLimited,
+    DriveUnavailable,
+)
+
+__all__ = [
+    "ChangesPage", "DriveAuthRevoked", "DriveBadRequest", "DriveClient", "DriveError", "DriveInvalidPageToken",
+    "DriveNotFound", "DriveRateLimited", "DriveUnavailable", "FilesPage", "build_drive_service",
+]

@@ -1,0 +1,116 @@
+"""Drive failures as a few typed errors, so activities can decide to retry without reading HTTP.
+
+googleapiclient raises HttpError (any non-2xx), google.auth raises RefreshError when the token
+endpoint refuses a refresh, and httplib2/sockets raise transport errors. `translate` maps each
+to one DriveError; `.retryable` says whether trying again later can help. The client makes no
+retries of its own: Temporal activities do, with their own backoff.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from googleapiclient.errors import HttpError
+
+DEFAULT_RETRY_AFTER_S = 5.0
+_RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+
+
+class DriveError(Exception):
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.status, self.reason = message, status, reason
+
+
+class DriveAuthRevoked(DriveError):
+    """The user's grant is gone (refresh refused, or still 401 after a refresh): ask them to reconnect."""
+
+
+class DriveNotFound(DriveError):
+    """The file or folder does not exist, or this user cannot see it."""
+
+
+class DriveRateLimited(DriveError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float = DEFAULT_RETRY_AFTER_S, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after_s = retry_after_s
+
+
+class DriveUnavailable(DriveError):
+    """5xx, or Drive (or the token endpoint) could not be reached."""
+    retryable = True
+
+
+class DriveInvalidPageToken(DriveError):
+    """A page token Drive no longer accepts: start over (e.g. a full listing, then a new start token)."""
+
+
+class DriveBadRequest(DriveError):
+    """Any other refusal: retrying the same request cannot help."""
+
+
+# What the client catches and translates: everything else is a bug and propagates as it is.
+TRANSLATED = (HttpError, auth_exceptions.RefreshError, auth_exceptions.TransportError, httplib2.HttpLib2Error,
+              OSError)
+
+
+def translate(error: BaseException) -> DriveError:
+    """One of TRANSLATED as a DriveError."""
+    if isinstance(error, HttpError):
+        return _from_http(error)
+    if isinstance(error, auth_exceptions.RefreshError):
+        # google.auth marks a refusal it expects to pass (a 5xx from the token endpoint) retryable.
+        if getattr(error, "retryable", False):
+            return DriveUnavailable(f"token refresh failed: {error}")
+        return DriveAuthRevoked(f"token refresh refused: {error}")
+    return DriveUnavailable(f"Drive unreachable: {error!r}")
+
+
+def _from_http(error: HttpError) -> DriveError:
+    status = error.resp.status
+    reason, message, location = _details(error)
+    kwargs = {"status": status, "reason": reason}
+    if status == 401:
+        return DriveAuthRevoked(message, **kwargs)
+    if status == 404:
+        return DriveNotFound(message, **kwargs)
+    if status == 429 or (status == 403 and reason in _RATE_LIMIT_REASONS):
+        return DriveRateLimited(message, retry_after_s=_retry_after(error.resp.get("retry-after")), **kwargs)
+    if status >= 500 or status == 408:
+        return DriveUnavailable(message, **kwargs)
+    if status == 400 and (location == "pageToken" or "page token" in message.lower()):
+        return DriveInvalidPageToken(message, **kwargs)
+    return DriveBadRequest(message, **kwargs)
+
+
+def _details(error: HttpError) -> tuple[str | None, str, str | None]:
+    """(first reason, message, first location) from Google's error body, when there is one."""
+    message = f"HTTP {error.resp.status}: {error.reason or ''}".strip()
+    try:
+        body = json.loads(error.content.decode("utf-8"))["error"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None, message, None
+    items = body.get("errors") or [{}]
+    first = items[0] if isinstance(items[0], dict) else {}
+    return first.get("reason"), str(body.get("message") or message), first.get("location")
+
+
+def _retry_after(value: str | None) -> float:
+    if not value:
+        return DEFAULT_RETRY_AFTER_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # an HTTP date
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_S

@@ -1,0 +1,95 @@
+"""Queries for the creator's watched folder and the files seen in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import DriveFile, DriveFileStatus, DriveWatch, utcnow
+from db.session import dialect_insert
+
+DONE_STATUSES = (DriveFileStatus.SUCCEEDED.value, DriveFileStatus.FAILED.value, DriveFileStatus.SKIPPED.value)
+
+
+async def get_watch(session: AsyncSession, user_id: str) -> DriveWatch | None:
+    return await session.get(DriveWatch, user_id, populate_existing=True)
+
+
+async def set_watch(session: AsyncSession, user_id: str, *, folder_id: str, folder_name: str, output_folder_id: str,
+                    preset: str) -> DriveWatch:
+    """Watch a folder. Watching another folder starts its changes cursor afresh; the same folder keeps it."""
+    watch = await get_watch(session, user_id)
+    if watch is None:
+        watch = DriveWatch(user_id=user_id, folder_id=folder_id, folder_name=folder_name,
+                           output_folder_id=output_folder_id, preset=preset)
+        session.add(watch)
+    else:
+        if watch.folder_id != folder_id:
+            watch.page_token = None
+        watch.folder_id, watch.folder_name = folder_id, folder_name
+        watch.output_folder_id, watch.preset, watch.paused_reason = output_folder_id, preset, None
+    await session.flush()
+    return watch
+
+
+async def delete_watch(session: AsyncSession, user_id: str) -> None:
+    await session.execute(delete(DriveWatch).where(DriveWatch.user_id == user_id))
+
+
+async def save_page_token(session: AsyncSession, user_id: str, page_token: str) -> None:
+    await session.execute(update(DriveWatch).where(DriveWatch.user_id == user_id)
+                          .values(page_token=page_token, updated_at=utcnow()))
+
+
+async def pause_watch(session: AsyncSession, user_id: str, reason: str) -> None:
+    await session.execute(update(DriveWatch).where(DriveWatch.user_id == user_id)
+                          .values(paused_reason=reason, updated_at=utcnow()))
+
+
+async def resume_watch(session: AsyncSession, user_id: str) -> None:
+    await session.execute(update(DriveWatch).where(DriveWatch.user_id == user_id)
+                          .values(paused_reason=None, updated_at=utcnow()))
+
+
+async def done_versions(session: AsyncSession, user_id: str, versions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (file id, version) pairs were already processed, failed or skipped."""
+    wanted = list(versions)
+    if not wanted:
+        return set()
+    rows = await session.execute(
+        select(DriveFile.file_id, DriveFile.version).where(
+            DriveFile.user_id == user_id, DriveFile.status.in_(DONE_STATUSES),
+            tuple_(DriveFile.file_id, DriveFile.version).in_(wanted)))
+    return {(file_id, version) for file_id, version in rows}
+
+
+async def record_file(session: AsyncSession, user_id: str, file_id: str, version: str, **fields: Any) -> None:
+    """Insert or update the record of one file version. A done record is never turned back to processing."""
+    values = {"user_id": user_id, "file_id": file_id, "version": version, **fields}
+    insert = dialect_insert(session, DriveFile).values(**values)
+    changes = {name: insert.excluded[name] for name in fields} | {"updated_at": utcnow()}
+    stay_done = DriveFile.status.notin_(DONE_STATUSES) if fields.get("status") == DriveFileStatus.PROCESSING else None
+    await session.execute(insert.on_conflict_do_update(
+        index_elements=["user_id", "file_id", "version"], set_=changes, where=stay_done))
+
+
+async def record_new_skips(session: AsyncSession, user_id: str, skipped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Record files skipped for what they are (not images); return only those not recorded before, so the
+    creator hears about each once."""
+    if not skipped:
+        return []
+    rows = [{"user_id": user_id, "status": DriveFileStatus.SKIPPED.value, **item} for item in skipped]
+    inserted = await session.execute(
+        dialect_insert(session, DriveFile).values(rows).on_conflict_do_nothing().returning(DriveFile.file_id,
+                                                                                         DriveFile.version))
+    new = {(file_id, version) for file_id, version in inserted}
+    return [item for item in skipped if (item["file_id"], item["version"]) in new]
+
+
+async def list_files(session: AsyncSession, user_id: str, limit: int = 50) -> list[DriveFile]:
+    rows = await session.scalars(select(DriveFile).where(DriveFile.user_id == user_id)
+                                 .order_by(DriveFile.updated_at.desc(), DriveFile.id).limit(limit))
+    return list(rows)

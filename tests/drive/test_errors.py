@@ -1,0 +1,108 @@
+"""DriveClient failures as typed errors, and the one automatic token refresh."""
+
+import uuid
+
+import pytest
+from google.oauth2.credentials import Credentials
+
+from comfy_platform.drive import (
+    DriveAuthRevoked,
+    DriveBadRequest,
+    DriveClient,
+    DriveInvalidPageToken,
+    DriveNotFound,
+    DriveRateLimited,
+    DriveUnavailable,
+)
+from tests.helpers.ports import free_port
+
+
+def refreshable(token_endpoint, access_token: str, refresh_token: str) -> Credentials:
+    return Credentials(token=access_token, refresh_token=refresh_token, token_uri=token_endpoint.url,
+                       client_id="comfy-test-client", client_secret="comfy-test-secret")
+
+
+async def test_another_users_file_is_not_found(client, drive_server):
+    other = await drive_server.create_file(f"other-{uuid.uuid4().hex}", "theirs.jpg")
+    with pytest.raises(DriveNotFound) as info:
+        await client.get_file(other["id"])
+    assert info.value.status == 404 and not info.value.retryable
+    assert info.value.message == f"File not found: {other['id']}."
+
+
+async def test_a_401_refreshes_the_token_once_and_retries(drive_user, drive_server, token_endpoint):
+    token_endpoint.grants["refresh-1"] = drive_user.sub
+    made = await drive_server.create_file(drive_user.sub, "p.jpg")
+    client = DriveClient(refreshable(token_endpoint, "ya29.expired", "refresh-1"), drive_server.url)
+    try:
+        assert (await client.get_file(made["id"]))["name"] == "p.jpg"
+        assert client.credentials.token == token_endpoint.issued[0] and len(token_endpoint.issued) == 1
+        await client.get_file(made["id"])  # the new token is kept
+        assert len(token_endpoint.issued) == 1
+    finally:
+        client.close()
+
+
+async def test_a_refused_refresh_means_the_grant_is_revoked(drive_server, token_endpoint):
+    client = DriveClient(refreshable(token_endpoint, "ya29.expired", "revoked-refresh-token"), drive_server.url)
+    try:
+        with pytest.raises(DriveAuthRevoked) as info:
+            await client.start_page_token()
+        assert "invalid_grant" in info.value.message and not info.value.retryable
+    finally:
+        client.close()
+
+
+async def test_a_bad_token_without_refresh_token_is_auth_revoked(drive_server):
+    client = DriveClient(Credentials(token="ya29.unknown"), drive_server.url)
+    try:
+        with pytest.raises(DriveAuthRevoked):
+            await client.start_page_token()
+    finally:
+        client.close()
+
+
+async def test_rate_limits_carry_retry_after(client, drive_user, drive_server):
+    await drive_server.inject_fault(429, user=drive_user.sub, retry_after=7)
+    with pytest.raises(DriveRateLimited) as info:
+        await client.start_page_token()
+    assert info.value.retryable and info.value.retry_after_s == 7.0 and info.value.status == 429
+    await drive_server.inject_fault(403, user=drive_user.sub)  # userRateLimitExceeded, no Retry-After
+    with pytest.raises(DriveRateLimited) as info:
+        await client.list_folders()
+    assert info.value.retry_after_s == 5.0 and info.value.reason == "userRateLimitExceeded"
+
+
+async def test_server_errors_and_unreachable_drive_are_unavailable(client, drive_user, drive_server, tmp_path):
+    await drive_server.inject_fault(503, user=drive_user.sub, kind="files.list")
+    with pytest.raises(DriveUnavailable) as info:
+        await client.list_folders()
+    assert info.value.retryable and info.value.status == 503
+    await drive_server.inject_fault(503, user=drive_user.sub, kind="upload.chunk")
+    source = tmp_path / "out.png"
+    source.write_bytes(b"png")
+    with pytest.raises(DriveUnavailable):  # a chunk that fails fails the upload: the activity retries it
+        await client.upload("root", "out.png", source, "image/png", {})
+    nowhere = DriveClient(drive_user.credentials(), f"http://127.0.0.1:{free_port()}/")
+    try:
+        with pytest.raises(DriveUnavailable) as info:
+            await nowhere.get_file("x")
+        assert info.value.retryable and info.value.status is None
+    finally:
+        nowhere.close()
+
+
+async def test_an_invalid_page_token_is_its_own_error(client):
+    with pytest.raises(DriveInvalidPageToken):
+        await client.list_changes("999999999")
+    with pytest.raises(DriveInvalidPageToken):
+        await client.list_folder_files("root", page_token="stale")
+
+
+async def test_other_refusals_are_bad_requests(client, drive_user, drive_server, tmp_path):
+    not_a_folder = await drive_server.create_file(drive_user.sub, "file.jpg")
+    source = tmp_path / "out.png"
+    source.write_bytes(b"png")
+    with pytest.raises(DriveBadRequest) as info:
+        await client.upload(not_a_folder["id"], "out.png", source, "image/png", {})
+    assert info.value.status == 400 and not info.value.retryable

@@ -1,0 +1,188 @@
+"""EmailActivities run alone (ActivityEnvironment) against a real SMTP server and a migrated database, on SQLite
+(what `make dev` uses) and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.email import MAX_LISTED, EmailActivities, summary_body, summary_subject
+from comfy_platform.mail import Mailer
+from comfy_platform.settings import Settings
+from db.models import SentEmail, User
+from db.session import create_engine, create_sessionmaker
+from workflows.shared import DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
+
+BASE_URL = "https://photos.example"
+DRIVE_WEB_URL = "https://drive.example"
+
+
+@pytest.fixture(scope="module")
+async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+def settings_for(smtp_host: str, smtp_port: int = 25) -> Settings:
+    return Settings(_env_file=None, SMTP_HOST=smtp_host, SMTP_PORT=smtp_port, SMTP_TIMEOUT_S=5,
+                    EMAIL_FROM="Comfy Photos <photos@photos.example>", PUBLIC_BASE_URL=BASE_URL,
+                    GOOGLE_DRIVE_WEB_URL=DRIVE_WEB_URL)
+
+
+def email_activities(sessionmaker, settings: Settings) -> EmailActivities:
+    return EmailActivities(sessionmaker, Mailer.from_settings(settings), drive_web_url=settings.GOOGLE_DRIVE_WEB_URL,
+                           public_base_url=settings.public_base_url)
+
+
+@pytest.fixture
+def activities(sessionmaker, smtp) -> EmailActivities:
+    return email_activities(sessionmaker, settings_for(smtp.host, smtp.port))
+
+
+@pytest.fixture
+async def user(sessionmaker) -> User:
+    suffix = uuid.uuid4().hex[:8]
+    async with sessionmaker() as session, session.begin():
+        created = User(subject=f"sub-{suffix}", email=f"ana-{suffix}@example.com", name="Ana Lima")
+        session.add(created)
+    return created
+
+
+def run_outcomes() -> list[DriveFileOutcome]:
+    return [
+        DriveFileOutcome("f1", "beach.jpg", "succeeded", job_id="j1", output_file_id="out1", output_name="beach.png"),
+        DriveFileOutcome("f2", "dog.jpg", "succeeded", job_id="j2", output_file_id="out2", output_name="dog.png"),
+        DriveFileOutcome("f3", "cat.jpg", "failed", reason="ComfyUI ran out of memory", job_id="j3"),
+        DriveFileOutcome("f4", "notes.txt", "skipped", reason="not an image"),
+    ]
+
+
+def summary_for(user: User, outcomes: list[DriveFileOutcome]) -> SyncSummaryInput:
+    return SyncSummaryInput(user.id, f"drive-sync-run-{user.id}-{uuid.uuid4().hex[:8]}", outcomes)
+
+
+async def sent_emails(sessionmaker, user: User) -> list[SentEmail]:
+    async with sessionmaker() as session:
+        return list((await session.scalars(select(SentEmail).where(SentEmail.user_id == user.id))).all())
+
+
+def text_of(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def html_of(message) -> str:
+    return message.get_body(("html",)).get_content()
+
+
+async def test_summary_is_sent_once_even_when_the_activity_runs_again(activities, sessionmaker, smtp, user):
+    summary = summary_for(user, run_outcomes())
+    env = ActivityEnvironment()
+    assert await env.run(activities.send_sync_summary, summary) is True
+    assert await env.run(activities.send_sync_summary, summary) is False
+    [message] = await smtp.wait_for(1)
+    assert message["Subject"] == "2 photos edited, 1 failed"
+    assert message["To"] == f"Ana Lima <{user.email}>"
+    [record] = await sent_emails(sessionmaker, user)
+    assert (record.key, record.kind, record.recipient, record.subject) == (
+        summary.sync_workflow_id, "sync_summary", user.email, "2 photos edited, 1 failed")
+
+
+async def test_summary_links_each_output_and_gives_each_failure_and_skip_its_reason(activities, smtp, user):
+    await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, run_outcomes()))
+    [message] = await smtp.wait_for(1)
+    text, html = text_of(message), html_of(message)
+    assert "- beach.jpg: saved as beach.png\n  https://drive.example/file/d/out1/view" in text
+    assert "https://drive.example/file/d/out2/view" in text
+    assert "Failed:\n- cat.jpg: ComfyUI ran out of memory" in text
+    assert "Skipped:\n- notes.txt: not an image" in text
+    assert "Open your dashboard: https://photos.example/creator/" in text
+    assert '<a href="https://drive.example/file/d/out1/view">beach.jpg</a>' in html
+    assert "cat.jpg: ComfyUI ran out of memory" in html and 'href="https://photos.example/creator/"' in html
+
+
+async def test_nothing_is_sent_when_the_run_only_skipped_files(activities, sessionmaker, smtp, user):
+    skipped = [DriveFileOutcome("f1", "notes.txt", "skipped", reason="not an image")]
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, skipped)) is False
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, [])) is False
+    assert smtp.messages == [] and await sent_emails(sessionmaker, user) == []
+
+
+async def test_temporary_refusal_fails_the_attempt_and_a_later_attempt_sends_one_email(activities, sessionmaker,
+                                                                                      smtp, user):
+    summary = summary_for(user, run_outcomes())
+    smtp.refuse_next(1)
+    with pytest.raises(aiosmtplib.SMTPDataError):  # not an ApplicationError: Temporal retries it
+        await ActivityEnvironment().run(activities.send_sync_summary, summary)
+    assert await sent_emails(sessionmaker, user) == []
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is True
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is False
+    assert len(await smtp.wait_for(1)) == 1 and len(await sent_emails(sessionmaker, user)) == 1
+
+
+async def test_permanent_recipient_refusal_is_not_retried(activities, smtp, user):
+    smtp.refuse_recipient(user.email)
+    with pytest.raises(ApplicationError) as failure:
+        await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, run_outcomes()))
+    assert failure.value.non_retryable and failure.value.type == "MailRefused" and "550" in failure.value.message
+
+
+async def test_reconnect_notice_says_why_and_links_to_sign_in(activities, sessionmaker, smtp, user):
+    notice = ReconnectNoticeInput(user.id, "Google refused the saved sign-in (invalid_grant)", f"reconnect-{user.id}")
+    assert await ActivityEnvironment().run(activities.send_reconnect_notice, notice) is True
+    assert await ActivityEnvironment().run(activities.send_reconnect_notice, notice) is False
+    [message] = await smtp.wait_for(1)
+    text = text_of(message)
+    assert "Google Drive" in message["Subject"] and "has to be renewed" in text
+    assert "Why: Google refused the saved sign-in (invalid_grant)" in text
+    assert "https://photos.example/creator/auth/login" in text
+    assert 'href="https://photos.example/creator/auth/login"' in html_of(message)
+    [record] = await sent_emails(sessionmaker, user)
+    assert (record.key, record.kind) == (notice.notice_key, "reconnect")
+
+
+async def test_empty_smtp_host_logs_the_email_and_succeeds(sessionmaker, user, caplog):
+    activities = email_activities(sessionmaker, settings_for(""))
+    with caplog.at_level(logging.INFO, logger="comfy_platform.mail"):
+        assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, run_outcomes())) is True
+    assert any("'2 photos edited, 1 failed'" in r.getMessage() and "logged, not sent" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_file_names_are_escaped_in_the_html_part(activities, smtp, user):
+    outcomes = [DriveFileOutcome("f1", "<script>.png", "failed", reason="<b>bad</b> input")]
+    await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, outcomes))
+    [message] = await smtp.wait_for(1)
+    html = html_of(message)
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;script&gt;.png: &lt;b&gt;bad&lt;/b&gt; input" in html
+    assert "- <script>.png: <b>bad</b> input" in text_of(message)
+
+
+async def test_a_user_without_a_row_gets_nothing(activities, smtp):
+    summary = SyncSummaryInput(uuid.uuid4().hex, "drive-sync-run-gone", run_outcomes())
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is False
+    assert smtp.messages == []
+
+
+def test_subject_counts_edited_and_failed_photos():
+    one = [DriveFileOutcome("f1", "a.jpg", "succeeded")]
+    failed = [DriveFileOutcome(f"f{i}", "a.jpg", "failed") for i in range(2)]
+    assert summary_subject(one) == "1 photo edited"
+    assert summary_subject(failed) == "2 photos failed"
+    assert summary_subject(one + failed) == "1 photo edited, 2 failed"
+
+
+def test_a_long_run_lists_the_first_files_and_points_to_the_dashboard():
+    outcomes = [DriveFileOutcome(f"f{i}", f"{i}.jpg", "succeeded", output_file_id=f"o{i}") for i in range(60)]
+    [(title, items)] = summary_body("Ana", outcomes, DRIVE_WEB_URL, BASE_URL).sections
+    assert title == "Edited" and len(items) == MAX_LISTED + 1
+    assert items[-1].label == f"and {60 - MAX_LISTED} more, listed on your dashboard" and items[-1].url is None

@@ -1,0 +1,108 @@
+"""ProcessDriveFileWorkflow: one version of one photo from a watched Drive folder, edited once, written back once.
+
+Drive -> storage (the job's input) -> the same GenerationWorkflow the developer API runs, as a child -> the
+output uploaded into the folder's `Edited Photos` -> the file's record. Its id names the file's version, so a
+file is processed once however many sync runs see it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import PurePosixPath
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.creator import CreatorActivities
+    from activities.drive import DriveActivities
+    from workflows.generation import GenerationWorkflow
+    from workflows.shared import (
+        IO_TASK_QUEUE,
+        DriveFileOutcome,
+        GenerationResult,
+        PreparedJob,
+        ProcessDriveFileInput,
+        RecordDriveFileInput,
+        UploadDriveOutputInput,
+        UploadDriveOutputResult,
+        typed_search_attributes,
+    )
+
+# Drive faults of the moment retry with backoff (a 429's Retry-After overrides it); these never do.
+DRIVE_NON_RETRYABLE = ["DriveAuthRevoked", "DriveNotFound", "DriveBadRequest", "InvalidInput"]
+DRIVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                          maximum_interval=timedelta(minutes=5), non_retryable_error_types=DRIVE_NON_RETRYABLE)
+# Failures that mean the creator must reconnect Drive: the sync run stops and pauses the schedule.
+AUTH_REVOKED = "DriveAuthRevoked"
+
+
+@workflow.defn(name="ProcessDriveFileWorkflow")
+class ProcessDriveFileWorkflow:
+    @workflow.run
+    async def run(self, task: ProcessDriveFileInput) -> DriveFileOutcome:
+        source = task.file
+        try:
+            # 1. Download into storage and record the job (a retry finds the job it recorded).
+            prepared: PreparedJob = await workflow.execute_activity_method(
+                DriveActivities.prepare_job, task, task_queue=IO_TASK_QUEUE,
+                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=DRIVE_RETRY)
+        except ActivityError as err:
+            return await self._end(task, _outcome_of(err, task, "could not be read from Drive"))
+
+        # 2. The edit itself: the developer API's workflow, unchanged.
+        try:
+            result: GenerationResult = await workflow.execute_child_workflow(
+                GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
+                search_attributes=typed_search_attributes(prepared.search_attributes))
+        except ChildWorkflowError as err:
+            reason = err.cause.message if isinstance(err.cause, ApplicationError) else "the edit failed"
+            return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed", reason,
+                                                          job_id=prepared.job_id))
+        if not result.outputs:
+            return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed",
+                                                          "the preset produced no image", job_id=prepared.job_id))
+
+        # 3. Into the output folder; a retry finds an upload an earlier attempt made (tagged with the source).
+        output = result.outputs[0]
+        try:
+            uploaded: UploadDriveOutputResult = await workflow.execute_activity_method(
+                DriveActivities.upload_output,
+                UploadDriveOutputInput(task.user_id, source, task.watch.output_folder_id, output.storage_key,
+                                       output_name(source.name, task.watch.preset), output.content_type),
+                task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(minutes=1), retry_policy=DRIVE_RETRY)
+        except ActivityError as err:
+            outcome = _outcome_of(err, task, "could not be written to Drive")
+            return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed", outcome.reason,
+                                                          job_id=prepared.job_id))
+        return await self._end(task, DriveFileOutcome(source.file_id, source.name, "succeeded",
+                                                      job_id=prepared.job_id, output_file_id=uploaded.file_id,
+                                                      output_name=uploaded.name))
+
+    async def _end(self, task: ProcessDriveFileInput, outcome: DriveFileOutcome) -> DriveFileOutcome:
+        """Record what became of the file; a revoked Drive connection is not an outcome but the run's failure."""
+        await workflow.execute_local_activity_method(
+            CreatorActivities.record_drive_file,
+            RecordDriveFileInput(task.user_id, task.file, task.sync_workflow_id, outcome.status, outcome.reason,
+                                 outcome.job_id, outcome.output_file_id, outcome.output_name),
+            start_to_close_timeout=timedelta(seconds=30))
+        return outcome
+
+
+def output_name(source_name: str, preset: str) -> str:
+    """`<original stem>_<preset>.png`."""
+    return f"{PurePosixPath(source_name).stem}_{preset}.png"
+
+
+def _outcome_of(err: ActivityError, task: ProcessDriveFileInput, what: str) -> DriveFileOutcome:
+    """Outcome of a Drive activity that gave up: a file deleted meanwhile is skipped, anything else failed.
+    A revoked connection is re-raised: the file is not done, the next sync after reconnecting picks it up."""
+    source, cause = task.file, err.cause
+    if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
+        raise ApplicationError(cause.message, type=AUTH_REVOKED, non_retryable=True) from err
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+    status = "skipped" if isinstance(cause, ApplicationError) and cause.type == "DriveNotFound" else "failed"
+    return DriveFileOutcome(source.file_id, source.name, status, f"it {what}: {message}")

@@ -1,0 +1,175 @@
+"""DriveSyncWorkflow: one tick of a creator's schedule. New or changed photos in the watched folder each get a
+ProcessDriveFileWorkflow; when they have all ended, the creator gets one summary email.
+
+A tick that finds nothing costs one Drive call (changes.list from the stored page token) and one activity.
+The page token is stored only once every file listed before it has a child workflow, so a run killed midway
+leaves the token where it was and the next tick lists those files again; their children's ids (one per file
+version) keep any of them from being processed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.creator import CreatorActivities
+    from activities.drive import DriveActivities
+    from activities.email import EmailActivities
+    from workflows.drive_file import AUTH_REVOKED, DRIVE_RETRY, ProcessDriveFileWorkflow
+    from workflows.shared import (
+        DRIVE_SYNC_WORKFLOW,
+        IO_TASK_QUEUE,
+        DriveFileOutcome,
+        DriveFileRef,
+        DriveSyncInput,
+        ListNewFilesInput,
+        ListNewFilesOutput,
+        ProcessDriveFileInput,
+        ReconnectNoticeInput,
+        SavePageTokenInput,
+        SuspendSyncInput,
+        SyncSummaryInput,
+        SyncTally,
+        WatchInfo,
+        drive_file_workflow_id,
+        typed_search_attributes,
+    )
+
+# Emails wait out an SMTP outage for a day; they never hold up or repeat the image work, which is done by then.
+EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                          maximum_interval=timedelta(minutes=10))
+LIST_PAGE_SIZE = 100
+# Reasons the sync stops and the creator's schedule is paused until they act.
+SUSPENDING_ERRORS = {AUTH_REVOKED: "reconnect_needed", "DriveFolderGone": "folder_gone"}
+
+
+@workflow.defn(name=DRIVE_SYNC_WORKFLOW)
+class DriveSyncWorkflow:
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+        self._unstarted = 0  # children asked for whose start has not been confirmed yet
+        self._tally = SyncTally()
+        self._suspended: tuple[str, str] | None = None  # (error type, message) that stopped this run
+
+    @workflow.run
+    async def run(self, sync: DriveSyncInput) -> dict[str, int]:
+        self._tally = sync.tally or SyncTally()
+        sync_id = workflow.info().workflow_id
+        cursor, started = sync.cursor, 0
+        try:
+            while True:
+                page: ListNewFilesOutput = await workflow.execute_activity_method(
+                    DriveActivities.list_new_files,
+                    ListNewFilesInput(sync.user_id, sync_id, cursor, max_files=LIST_PAGE_SIZE),
+                    task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=DRIVE_RETRY)
+                if page.watch is None:
+                    break  # disconnected since this tick was scheduled
+                self._tally.outcomes.extend(page.skipped)
+                for file in page.files:
+                    await workflow.wait_condition(lambda: len(self._running) < sync.parallel_files
+                                                  or self._suspended is not None)
+                    if self._suspended:
+                        break
+                    self._spawn(sync.user_id, file, page.watch, sync_id)
+                    started += 1
+                if self._suspended:
+                    break
+                if page.page_token_to_save:
+                    await workflow.wait_condition(lambda: self._unstarted == 0)
+                    await workflow.execute_local_activity_method(
+                        CreatorActivities.save_page_token, SavePageTokenInput(sync.user_id, page.page_token_to_save),
+                        start_to_close_timeout=timedelta(seconds=30))
+                if page.cursor is None:
+                    break
+                cursor = page.cursor
+                if started >= sync.files_per_run:
+                    await self._drain()
+                    workflow.continue_as_new(DriveSyncInput(sync.user_id, sync.parallel_files, sync.files_per_run,
+                                                            cursor, self._tally))
+            await self._drain()
+        except ActivityError as err:
+            if not (isinstance(err.cause, ApplicationError) and err.cause.type in SUSPENDING_ERRORS):
+                raise
+            await self._drain()
+            self._suspended = (err.cause.type, err.cause.message)
+        if self._suspended:
+            await self._suspend(sync.user_id, sync_id, *self._suspended)
+        return await self._summarize(sync.user_id, sync_id)
+
+    @workflow.query
+    def progress(self) -> dict[str, int]:
+        """Files in flight and done so far in this run (the dashboard and operators read it)."""
+        return {"in_flight": len(self._running), **_counts(self._tally.outcomes)}
+
+    def _spawn(self, user_id: str, file: DriveFileRef, watch: WatchInfo, sync_id: str) -> None:
+        self._unstarted += 1
+        task = asyncio.create_task(self._process(user_id, file, watch, sync_id))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _process(self, user_id: str, file: DriveFileRef, watch: WatchInfo, sync_id: str) -> None:
+        try:
+            handle = await workflow.start_child_workflow(
+                ProcessDriveFileWorkflow.run, ProcessDriveFileInput(user_id, file, watch, sync_id),
+                id=drive_file_workflow_id(user_id, file.file_id, file.version), task_queue=IO_TASK_QUEUE,
+                # A failed run (revoked token) may be tried again by a later tick; a finished one never.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                # The child outlives this run if it is terminated: its file is then already in hand.
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=typed_search_attributes({"UserId": user_id, "Product": "creator"}))
+        except WorkflowAlreadyStartedError:
+            return  # another run (an overlapping tick, a sync-now) has this version of the file in hand
+        finally:
+            self._unstarted -= 1
+        try:
+            self._tally.outcomes.append(await handle)
+        except ChildWorkflowError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
+                self._suspended = (AUTH_REVOKED, cause.message)
+            else:
+                self._tally.outcomes.append(DriveFileOutcome(file.file_id, file.name, "failed",
+                                                             f"processing stopped: {cause or err}"))
+
+    async def _drain(self) -> None:
+        await workflow.wait_condition(lambda: not self._running)
+
+    async def _suspend(self, user_id: str, sync_id: str, error_type: str, message: str) -> None:
+        """Pause the creator's schedule with the reason; a revoked grant also gets them an email about it."""
+        await workflow.execute_activity_method(
+            CreatorActivities.suspend_sync, SuspendSyncInput(user_id, SUSPENDING_ERRORS[error_type], message),
+            task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
+        if error_type == AUTH_REVOKED:
+            await self._email(EmailActivities.send_reconnect_notice,
+                              ReconnectNoticeInput(user_id, message, f"suspended:{sync_id}"))
+
+    async def _summarize(self, user_id: str, sync_id: str) -> dict[str, int]:
+        counts = _counts(self._tally.outcomes)
+        if counts["succeeded"] or counts["failed"]:
+            await self._email(EmailActivities.send_sync_summary,
+                              SyncSummaryInput(user_id, sync_id, self._tally.outcomes))
+        return counts
+
+    @staticmethod
+    async def _email(send, message) -> None:
+        """Mail waits out an SMTP outage for a day; if it still cannot go, the run ends well all the same,
+        since the photos are edited by now."""
+        try:
+            await workflow.execute_activity_method(
+                send, message, task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=1),
+                schedule_to_close_timeout=timedelta(days=1), retry_policy=EMAIL_RETRY)
+        except ActivityError as err:
+            workflow.logger.warning("email not sent: %s", err.cause or err)
+
+
+def _counts(outcomes: list[DriveFileOutcome]) -> dict[str, int]:
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
