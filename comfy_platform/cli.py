@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("emulator", help="run the ComfyUI emulator (a stand-in, not a real ComfyUI)", add_help=False)
     commands.add_parser("drive-emulator", help="run the Google Drive v3 test server (a stand-in, not Google)",
                         add_help=False)
+    sink = commands.add_parser("smtp-sink", help="run a local SMTP server that keeps each email as a .eml file")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=8025)
+    sink.add_argument("--maildir", default=None, help="where emails land (default: $DATA_DIR/mail)")
     from comfy_platform.submit_cli import add_submit_parser
 
     add_submit_parser(commands)
@@ -68,6 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         from db.session import migrate
 
         asyncio.run(migrate(settings.database_url))
+        return 0
+    if args.command == "smtp-sink":
+        from pathlib import Path
+
+        from comfy_platform.mail import run_dev_sink
+
+        maildir = Path(args.maildir) if args.maildir else settings.DATA_DIR / "mail"
+        try:
+            asyncio.run(run_dev_sink(args.host, args.port, maildir))
+        except KeyboardInterrupt:
+            pass
         return 0
     if args.command == "submit":
         from comfy_platform.submit_cli import run_submit

@@ -1,7 +1,9 @@
 """`make dev`: the whole stack on one machine, in the foreground, stopped cleanly by Ctrl-C or SIGTERM.
 
 Starts the Temporal dev server (persistent db under DATA_DIR, tuned flags, Web UI, our search attributes),
-the ComfyUI emulator unless COMFYUI_URL names real servers, the worker and the API, then waits.
+the ComfyUI emulator unless COMFYUI_URL names real servers, the creator product's local stand-ins unless
+GOOGLE_CLIENT_ID is set (an OpenID Connect provider and the Drive test server), a local SMTP sink unless
+SMTP_HOST is set, the worker and the API, then waits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from comfy_platform.settings import Settings
 from workflows.shared import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("devstack")
+
+# The local OpenID Connect provider (oidc-provider-mock, Python >= 3.12) lives in its own venv; `make dev` builds it.
+OIDC_MOCK = Path(__file__).resolve().parents[1] / ".venv-oidc" / "bin" / "oidc-provider-mock"
+DEV_CLIENT_ID, DEV_CLIENT_SECRET = "comfy-platform-dev", "dev-secret"
+
+
+def local_oidc_settings(issuer: str) -> dict[str, str]:
+    """Sign-in settings for an oidc-provider-mock at `issuer` (it accepts any client and has no revocation)."""
+    return {"GOOGLE_CLIENT_ID": DEV_CLIENT_ID, "GOOGLE_CLIENT_SECRET": DEV_CLIENT_SECRET, "GOOGLE_ISSUER": issuer,
+            "GOOGLE_AUTH_URL": f"{issuer}/oauth2/authorize", "GOOGLE_TOKEN_URL": f"{issuer}/oauth2/token",
+            "GOOGLE_CERTS_URL": f"{issuer}/jwks", "GOOGLE_REVOKE_URL": ""}
+
 
 # The three flags that take the dev server from ~11 to ~25 workflows/s on two cores (temporal_notes.md).
 TEMPORAL_TUNING = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
@@ -106,11 +120,12 @@ def run_dev(settings: Settings) -> int:
             _wait_for_port(settings.EMULATOR_PORT, "ComfyUI emulator", stack)
         else:
             log.warning("using real ComfyUI backends: %s", ", ".join(settings.comfyui_urls))
+        env = {**_start_creator_standins(settings, stack, cli), **_start_smtp_sink(settings, stack, cli)}
         subprocess.run([*cli, "migrate"], check=True)
-        stack.start("worker", [*cli, "worker"])
-        stack.start("api", [*cli, "api"])
+        stack.start("worker", [*cli, "worker"], env)
+        stack.start("api", [*cli, "api"], env)
         _wait_for_health(settings, stack)
-        print(_banner(settings), flush=True)
+        print(_banner(settings, env), flush=True)
         while True:
             stack.check_alive()
             time.sleep(0.5)
@@ -125,6 +140,38 @@ def run_dev(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         log.info("stack stopped")
+
+
+def _start_creator_standins(settings: Settings, stack: Stack, cli: list[str]) -> dict[str, str]:
+    """Without Google credentials, sign-in and Drive run against local stand-ins, so the whole creator flow can
+    be tried on one machine. Returns the settings that point the worker and the API at them."""
+    if settings.GOOGLE_CLIENT_ID:
+        return {}
+    if not OIDC_MOCK.exists():
+        log.warning("GOOGLE_CLIENT_ID is not set and %s is missing (run `make dev`): creator sign-in is off",
+                    OIDC_MOCK)
+        return {}
+    issuer = f"http://127.0.0.1:{settings.DEV_OIDC_PORT}"
+    log.warning("GOOGLE_CLIENT_ID is not set: the creator product runs against LOCAL STAND-INS (a local OpenID "
+                "Connect provider on %s and the Drive TEST SERVER on port %d), not Google", issuer,
+                settings.DEV_DRIVE_PORT)
+    stack.start("oidc", [str(OIDC_MOCK), "--host", "127.0.0.1", "--port", str(settings.DEV_OIDC_PORT)])
+    _wait_for_port(settings.DEV_OIDC_PORT, "local OpenID Connect provider", stack)
+    stack.start("drive", [*cli, "drive-emulator", "--host", "127.0.0.1", "--port", str(settings.DEV_DRIVE_PORT),
+                          "--userinfo-url", f"{issuer}/userinfo"])
+    _wait_for_port(settings.DEV_DRIVE_PORT, "Drive test server", stack)
+    return {**local_oidc_settings(issuer), "GOOGLE_DRIVE_URL": f"http://127.0.0.1:{settings.DEV_DRIVE_PORT}/",
+            "CREATOR_LOCAL_STANDINS": "true"}
+
+
+def _start_smtp_sink(settings: Settings, stack: Stack, cli: list[str]) -> dict[str, str]:
+    """Without SMTP_HOST, creator emails go to a local sink that keeps them as .eml files under DATA_DIR/mail."""
+    if settings.SMTP_HOST:
+        return {}
+    stack.start("smtp", [*cli, "smtp-sink", "--host", "127.0.0.1", "--port", str(settings.DEV_SMTP_PORT),
+                         "--maildir", str((settings.DATA_DIR / "mail").resolve())])
+    _wait_for_port(settings.DEV_SMTP_PORT, "local SMTP sink", stack)
+    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(settings.DEV_SMTP_PORT)}
 
 
 def _wait_for_port(port: int, what: str, stack: Stack, timeout_s: float = 60) -> None:
@@ -153,13 +200,19 @@ def _wait_for_health(settings: Settings, stack: Stack, timeout_s: float = 120) -
     raise RuntimeError(f"{url} did not answer 200 within {timeout_s:.0f}s")
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, env: dict[str, str]) -> str:
     comfy = (f"ComfyUI EMULATOR  http://127.0.0.1:{settings.EMULATOR_PORT}" if settings.uses_emulator
              else "ComfyUI           " + ", ".join(settings.comfyui_urls))
+    creator = [f"  Creator           http://127.0.0.1:{settings.API_PORT}/creator/"]
+    if env.get("CREATOR_LOCAL_STANDINS"):
+        creator += [f"    LOCAL STAND-INS: sign-in {env['GOOGLE_ISSUER']}, Drive TEST SERVER {env['GOOGLE_DRIVE_URL']}"]
+    if "SMTP_HOST" in env:
+        creator += [f"  Emails            {(settings.DATA_DIR / 'mail').resolve()} (local SMTP sink)"]
     return "\n".join([
         "",
         "Comfy Platform is running (Ctrl-C stops everything):",
         f"  API               http://127.0.0.1:{settings.API_PORT}  (docs: /docs, health: /api/health)",
+        *creator,
         f"  Temporal Web UI   http://127.0.0.1:{settings.TEMPORAL_UI_PORT}",
         f"  Temporal gRPC     {settings.temporal_address}",
         f"  {comfy}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 import httpx
 import pytest
 
+from tests.fixtures.oidc import OidcProvider, sign_in
 from tests.helpers.images import write_png
 from tests.helpers.ports import free_port
 
@@ -45,9 +47,10 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def dev_env(tmp_path):
-    ports = {name: str(free_port()) for name in ("API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "EMULATOR_PORT")}
+    ports = {name: str(free_port()) for name in ("API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "EMULATOR_PORT",
+                                                 "DEV_OIDC_PORT", "DEV_DRIVE_PORT", "DEV_SMTP_PORT")}
     env = {**os.environ, **ports, "DATA_DIR": str(tmp_path / "var"), "COMFYUI_URL": "", "DATABASE_URL": "",
-           "STORAGE_URL": "", "TEMPORAL_ADDRESS": ""}
+           "STORAGE_URL": "", "TEMPORAL_ADDRESS": "", "GOOGLE_CLIENT_ID": "", "SMTP_HOST": ""}
     return env, ports
 
 
@@ -71,7 +74,7 @@ async def test_dev_stack_serves_a_job_and_stops_every_process_on_sigterm(dev_env
             ui = await http.get(f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}/")
             assert ui.status_code == 200
         started = children_of(launcher.pid)
-        assert len(started) >= 4  # Temporal, emulator, worker, API
+        assert len(started) >= 7  # Temporal, emulator, sign-in and Drive stand-ins, SMTP sink, worker, API
 
         photo = write_png(tmp_path / "photo.png", width=40, height=30)
         submit = await asyncio.create_subprocess_exec(
@@ -81,10 +84,40 @@ async def test_dev_stack_serves_a_job_and_stops_every_process_on_sigterm(dev_env
         out, err = await asyncio.wait_for(submit.communicate(), timeout=60)
         assert submit.returncode == 0, err.decode()
         assert (tmp_path / "out").exists() and out.decode().strip().endswith(".png")
+        await _creator_flow_on_local_standins(ports, tmp_path)
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(timeout=30)
     banner = launcher.stdout.read().decode()
     assert f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in banner and "EMULATOR" in banner
+    assert "LOCAL STAND-INS" in banner
     assert launcher.returncode == 0
     assert [pid for pid in started if alive(pid)] == []
+
+
+async def _creator_flow_on_local_standins(ports: dict[str, str], tmp_path) -> None:
+    """Without Google credentials a creator signs in, watches a folder and gets a photo edited, all locally."""
+    api = f"http://127.0.0.1:{ports['API_PORT']}"
+    drive = f"http://127.0.0.1:{ports['DEV_DRIVE_PORT']}/_drive"
+    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        await sign_in(http, api, OidcProvider(f"http://127.0.0.1:{ports['DEV_OIDC_PORT']}"), "dev-creator",
+                      "dev@example.com")
+        assert "Local stand-ins" in (await http.get("/creator/")).text
+        folder = (await http.post(f"{drive}/users/dev-creator/files", json={
+            "name": "Shoot", "mimeType": "application/vnd.google-apps.folder"})).json()
+        await http.post(f"{drive}/users/dev-creator/files", json={
+            "name": "me.png", "mimeType": "image/png", "parents": [folder["id"]],
+            "content_base64": base64.b64encode(write_png(tmp_path / "me.png", width=32, height=24).read_bytes()).decode()})
+        watch = await http.post("/creator/drive/watch", json={"folder_id": folder["id"], "preset": "portrait_pro"})
+        assert watch.status_code == 200, watch.text
+        assert (await http.post("/creator/sync-now")).status_code == 202
+        deadline = time.monotonic() + 60
+        while not [f for f in (await http.get("/creator/jobs")).json() if f["status"] == "succeeded"]:
+            assert time.monotonic() < deadline, "the dropped photo was not edited within 60 s"
+            await asyncio.sleep(0.5)
+        names = [f["name"] for f in (await http.get(f"{drive}/users/dev-creator/files")).json()]
+        assert "me_portrait_pro.png" in names
+    mail = tmp_path / "var" / "mail"
+    while not list(mail.glob("*.eml")):
+        assert time.monotonic() < deadline + 10, "no summary email reached the local SMTP sink"
+        await asyncio.sleep(0.3)

@@ -1,4 +1,5 @@
-"""Determinism: recorded GenerationWorkflow histories replay against today's code.
+"""Determinism: recorded histories (generation, webhook, Drive sync and Drive file runs) replay against today's
+code.
 
 A change that would break runs in flight (reordered activities, a new step without versioning) raises a
 NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
@@ -18,10 +19,12 @@ from temporalio.worker import Replayer
 
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
+from workflows.drive_file import ProcessDriveFileWorkflow
+from workflows.drive_sync import DriveSyncWorkflow
 from workflows.generation import RECORD_RUNNING_PATCH, GenerationWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
-WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow]
+WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow]
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -32,8 +35,9 @@ async def test_recorded_history_replays(path: Path):
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
 
 
-def test_histories_are_recorded_for_every_outcome_and_the_webhook_workflow():
-    assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook"}
+def test_histories_are_recorded_for_every_outcome_and_every_workflow():
+    assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook", "drivesync",
+                                                         "drivefile"}
 
 
 def test_histories_take_the_running_write_of_the_record_running_patch():
