@@ -65,7 +65,8 @@ class DriveSyncWorkflow:
             while True:
                 page: ListNewFilesOutput = await workflow.execute_activity_method(
                     DriveActivities.list_new_files,
-                    ListNewFilesInput(sync.user_id, sync_id, cursor, max_files=LIST_PAGE_SIZE),
+                    ListNewFilesInput(sync.user_id, sync_id, cursor,
+                                      max_files=min(LIST_PAGE_SIZE, sync.files_per_run)),
                     task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=DRIVE_RETRY)
                 if page.watch is None:
                     break  # disconnected since this tick was scheduled
