@@ -6,7 +6,9 @@ why) on disconnect and when Google refuses the creator's token, and deletes it w
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio.client import (
     Client,
@@ -34,6 +36,8 @@ from workflows.shared import (
     typed_search_attributes,
 )
 
+
+T = TypeVar("T")
 
 def sync_schedule(settings: Settings, user_id: str, note: str = "watching a Drive folder") -> Schedule:
     return Schedule(
@@ -74,23 +78,11 @@ async def ensure_sync_schedule(client: Client, settings: Settings, user_id: str)
 
 async def pause_sync_schedule(client: Client, user_id: str, note: str) -> bool:
     """Pause with a note an operator (and the dashboard) can read. False when there is no schedule."""
-    try:
-        await client.get_schedule_handle(drive_sync_schedule_id(user_id)).pause(note=note)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _if_exists(client.get_schedule_handle(drive_sync_schedule_id(user_id)).pause(note=note))
 
 
 async def unpause_sync_schedule(client: Client, user_id: str, note: str) -> bool:
-    try:
-        await client.get_schedule_handle(drive_sync_schedule_id(user_id)).unpause(note=note)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _if_exists(client.get_schedule_handle(drive_sync_schedule_id(user_id)).unpause(note=note))
 
 
 async def trigger_sync(client: Client, user_id: str) -> None:
@@ -100,24 +92,26 @@ async def trigger_sync(client: Client, user_id: str) -> None:
 
 
 async def delete_sync_schedule(client: Client, user_id: str) -> bool:
-    try:
-        await client.get_schedule_handle(drive_sync_schedule_id(user_id)).delete()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _if_exists(client.get_schedule_handle(drive_sync_schedule_id(user_id)).delete())
 
 
 async def describe_sync_schedule(client: Client, user_id: str) -> dict | None:
     """What the dashboard shows: paused or not, the note, and when the next sync is due."""
-    try:
-        described = await client.get_schedule_handle(drive_sync_schedule_id(user_id)).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
+    described = await _if_exists(client.get_schedule_handle(drive_sync_schedule_id(user_id)).describe())
+    if described is False:
+        return None
     state, info = described.schedule.state, described.info
     return {"paused": state.paused, "note": state.note,
             "next_run_at": info.next_action_times[0].isoformat() if info.next_action_times else None,
             "last_run_at": info.recent_actions[-1].started_at.isoformat() if info.recent_actions else None}
+
+
+async def _if_exists(call: Awaitable[T]) -> T | bool:
+    """The call's result (True for none), or False when the creator has no schedule (never watched, deleted)."""
+    try:
+        result = await call
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True if result is None else result
