@@ -33,11 +33,14 @@ from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from comfy_platform.submission import JobOptions, prepare_job
 from db import drive as drive_queries
-from db.models import DriveFileStatus, DriveWatch
+from db import jobs as job_queries
+from db.models import DriveFileStatus, DriveWatch, JobStatus
 from presets import InvalidJobRequest, get_preset, get_template, resolve_preset
 from workflows.shared import (
     DriveFileOutcome,
     DriveFileRef,
+    GenerationInput,
+    JobOutputRef,
     ListNewFilesInput,
     ListNewFilesOutput,
     PreparedJob,
@@ -118,6 +121,9 @@ class DriveActivities:
             raise ApplicationError(f"the photo is {source.size} bytes; at most {self.settings.MAX_INPUT_BYTES} "
                                    "are accepted", type="InvalidInput", non_retryable=True)
         job_id = uuid.uuid5(DRIVE_JOB_NAMESPACE, activity.info().workflow_id).hex
+        done = await self._succeeded_job(job_id)
+        if done is not None:
+            return done
         with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
             path = Path(tmp) / "source"
             async with self._drive(task.user_id) as drive, _heartbeating():
@@ -133,6 +139,17 @@ class DriveActivities:
                 mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value, job_id=prepared.job_id,
                 sync_workflow_id=task.sync_workflow_id)
         return prepared
+
+    async def _succeeded_job(self, job_id: str) -> PreparedJob | None:
+        """The job of an earlier run of this file that got as far as a finished edit, if there was one."""
+        async with self.sessionmaker() as session:
+            job = await job_queries.get_job(session, job_id)
+            if job is None or job.status != JobStatus.SUCCEEDED:
+                return None
+            outputs = await job_queries.list_job_outputs(session, job_id)
+        return PreparedJob(job.id, job.workflow_id, GenerationInput(job.id, {}), {}, [
+            JobOutputRef(o.node_id, o.index, o.storage_key, o.filename, o.content_type, o.size, o.width, o.height)
+            for o in outputs])
 
     @activity.defn
     async def upload_output(self, upload: UploadDriveOutputInput) -> UploadDriveOutputResult:
@@ -166,8 +183,7 @@ class DriveActivities:
         for change in page.changes:
             file = change.get("file") or {}
             if change.get("fileId") == watch.folder_id and (change.get("removed") or file.get("trashed")):
-                raise ApplicationError(f"the watched folder '{watch.folder_name}' was deleted in Drive",
-                                       type="DriveFolderGone", non_retryable=True)
+                raise _folder_gone(watch)
             if change.get("removed") or not file or file.get("trashed"):
                 continue
             if watch.folder_id in file.get("parents", []):
@@ -178,10 +194,13 @@ class DriveActivities:
     @staticmethod
     async def _listed_files(drive: DriveClient, watch: DriveWatch, cursor: dict, page_size: int):
         try:
+            # Listing a folder that is gone finds nothing rather than failing, so a listing starts by reading the
+            # folder itself: one deleted before the first sync, or while the page token went stale, is noticed.
+            if cursor["page_token"] is None and (await drive.get_file(watch.folder_id)).get("trashed"):
+                raise _folder_gone(watch)
             page = await drive.list_folder_files(watch.folder_id, cursor["page_token"], page_size=page_size)
         except DriveNotFound:
-            raise ApplicationError(f"the watched folder '{watch.folder_name}' was deleted in Drive",
-                                   type="DriveFolderGone", non_retryable=True) from None
+            raise _folder_gone(watch) from None
         if page.next_page_token:
             return page.files, {**cursor, "page_token": page.next_page_token}, None
         # The start token was taken before the listing, so nothing that changed during it is missed.
@@ -202,6 +221,11 @@ def _split(files: list[dict], watch: DriveWatch) -> tuple[list[DriveFileRef], li
         else:
             skipped.append((ref, f"not an image ({mime or 'unknown type'})"))
     return images, skipped
+
+
+def _folder_gone(watch: DriveWatch) -> ApplicationError:
+    return ApplicationError(f"the watched folder '{watch.folder_name}' was deleted in Drive", type="DriveFolderGone",
+                            non_retryable=True)
 
 
 def _application_error(exc: DriveError) -> ApplicationError:

@@ -52,21 +52,25 @@ class ProcessDriveFileWorkflow:
         except ActivityError as err:
             return await self._end(task, _outcome_of(err, task, "could not be read from Drive"))
 
-        # 2. The edit itself: the developer API's workflow, unchanged.
-        try:
-            result: GenerationResult = await workflow.execute_child_workflow(
-                GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
-                search_attributes=typed_search_attributes(prepared.search_attributes))
-        except ChildWorkflowError as err:
-            reason = err.cause.message if isinstance(err.cause, ApplicationError) else "the edit failed"
-            return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed", reason,
-                                                          job_id=prepared.job_id))
-        if not result.outputs:
+        # 2. The edit itself: the developer API's workflow, unchanged. A run of this file after an earlier one
+        # got as far as a finished edit (then lost its Drive grant) uploads that edit instead of making it again.
+        outputs = prepared.outputs
+        if not outputs:
+            try:
+                result: GenerationResult = await workflow.execute_child_workflow(
+                    GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
+                    search_attributes=typed_search_attributes(prepared.search_attributes))
+            except ChildWorkflowError as err:
+                reason = err.cause.message if isinstance(err.cause, ApplicationError) else "the edit failed"
+                return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed", reason,
+                                                              job_id=prepared.job_id))
+            outputs = result.outputs
+        if not outputs:
             return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed",
                                                           "the preset produced no image", job_id=prepared.job_id))
 
         # 3. Into the output folder; a retry finds an upload an earlier attempt made (tagged with the source).
-        output = result.outputs[0]
+        output = outputs[0]
         try:
             uploaded: UploadDriveOutputResult = await workflow.execute_activity_method(
                 DriveActivities.upload_output,

@@ -2,9 +2,10 @@
 ProcessDriveFileWorkflow; when they have all ended, the creator gets one summary email.
 
 A tick that finds nothing costs one Drive call (changes.list from the stored page token) and one activity.
-The page token is stored only once every file listed before it has a child workflow, so a run killed midway
-leaves the token where it was and the next tick lists those files again; their children's ids (one per file
-version) keep any of them from being processed twice.
+The page token is stored only once every file listed before it is done, and not at all when the run stops for a
+revoked grant: a run killed midway, or one whose files could not be read, leaves the token where it was and the
+next tick lists those files again; their children's ids (one per file version) keep any of them from being
+processed twice.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coeffic
 LIST_PAGE_SIZE = 100
 # Reasons the sync stops and the creator's schedule is paused until they act.
 SUSPENDING_ERRORS = {AUTH_REVOKED: "reconnect_needed", "DriveFolderGone": "folder_gone"}
+# Names the version that stores the page token once the files before it are done, not merely started: runs
+# recorded before it replay storing it as their last child started.
+TOKEN_AFTER_FILES_PATCH = "token-after-files"
 
 
 @workflow.defn(name=DRIVE_SYNC_WORKFLOW)
@@ -81,7 +85,13 @@ class DriveSyncWorkflow:
                 if self._suspended:
                     break
                 if page.page_token_to_save:
-                    await workflow.wait_condition(lambda: self._unstarted == 0)
+                    if workflow.patched(TOKEN_AFTER_FILES_PATCH):
+                        # A file whose child stopped for a revoked grant must be listed again after reconnecting.
+                        await self._drain()
+                        if self._suspended:
+                            break
+                    else:
+                        await workflow.wait_condition(lambda: self._unstarted == 0)
                     await workflow.execute_local_activity_method(
                         CreatorActivities.save_page_token, SavePageTokenInput(sync.user_id, page.page_token_to_save),
                         start_to_close_timeout=timedelta(seconds=30))

@@ -49,16 +49,6 @@ class GenerationInput:
 
 
 @dataclass
-class PreparedJob:
-    """A recorded job whose GenerationWorkflow is yet to start: its input and search attributes."""
-
-    job_id: str
-    workflow_id: str
-    input: GenerationInput
-    search_attributes: dict[str, str]
-
-
-@dataclass
 class JobOutputRef:
     node_id: str
     index: int
@@ -68,6 +58,19 @@ class JobOutputRef:
     size: int
     width: int | None = None
     height: int | None = None
+
+
+@dataclass
+class PreparedJob:
+    """A recorded job whose GenerationWorkflow is yet to start: its input and search attributes."""
+
+    job_id: str
+    workflow_id: str
+    input: GenerationInput
+    search_attributes: dict[str, str]
+    # Set when the job had already succeeded (a file's run tried again after its upload failed): its outputs,
+    # so the edit is not done twice.
+    outputs: list[JobOutputRef] = field(default_factory=list)
 
 
 @dataclass
@@ -242,7 +245,7 @@ class ListNewFilesOutput:
     watch: WatchInfo | None  # None: the creator watches nothing (disconnected since the tick was scheduled)
     # Where the next call goes on from; None when this page was the last one.
     cursor: dict[str, Any] | None = None
-    # The changes page token to store once every file listed so far has been handed to its child workflow.
+    # The changes page token to store once every file listed so far has been processed.
     page_token_to_save: str | None = None
     # Files of the folder that are not processed (not images), recorded as skipped with the reason.
     skipped: list[DriveFileOutcome] = field(default_factory=list)

@@ -7,19 +7,27 @@ import asyncio
 import io
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest_asyncio
 from PIL import Image
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from comfy_platform.creator.tokens import credentials_for
-from comfy_platform.drive import DriveClient
+from comfy_platform.drive import DriveClient, build_drive_service
 from comfy_platform.secrets import Encryptor
 from db import users as user_queries
 from tests.fixtures.oidc import sign_in
-from workflows.shared import drive_sync_schedule_id
+from workflows.shared import (
+    DRIVE_SYNC_WORKFLOW,
+    IO_TASK_QUEUE,
+    DriveSyncInput,
+    drive_sync_schedule_id,
+    drive_sync_workflow_id,
+)
 
 
 def photo(seed: int, size: tuple[int, int] = (48, 32)) -> bytes:
@@ -83,12 +91,57 @@ class Creator:
         assert response.status_code == 200, response.text
         return response.json()
 
+    async def remove(self, file_id: str, *, trash: bool = False) -> None:
+        """Delete a file or folder in Drive (or move it to the trash), as the creator would."""
+        drive = await self.drive()
+        service = build_drive_service(drive.credentials, self.platform.settings.GOOGLE_DRIVE_URL, 30)
+        files = service.files()
+        request = files.update(fileId=file_id, body={"trashed": True}) if trash else files.delete(fileId=file_id)
+        await asyncio.to_thread(request.execute)
 
-@pytest_asyncio.fixture
-async def creator(api_server, platform, oidc_provider, creator_drive, smtp):
+    async def start_sync(self, suffix: str, **options) -> WorkflowHandle:
+        """A DriveSyncWorkflow run started directly, as the schedule would start it but under an id of its own."""
+        return await self.platform.client.start_workflow(
+            DRIVE_SYNC_WORKFLOW, DriveSyncInput(self.user_id, **options),
+            id=f"{drive_sync_workflow_id(self.user_id)}-{suffix}", task_queue=IO_TASK_QUEUE)
+
+    async def edits(self, at_least: int, timeout_s: float = 5) -> list:
+        """The creator's GenerationWorkflow runs (one per photo edited, however often it was edited), once
+        visibility lists at least `at_least` of them."""
+        query = f'WorkflowType = "GenerationWorkflow" AND UserId = "{self.user_id}"'
+        deadline = time.monotonic() + timeout_s
+        while True:
+            runs = [run async for run in self.platform.client.list_workflows(query)]
+            if len(runs) >= at_least or time.monotonic() > deadline:
+                return runs
+            await asyncio.sleep(0.1)
+
+    async def faults_answered(self, timeout_s: float = 20) -> None:
+        """Wait until Drive has answered every fault armed for this creator."""
+        deadline = time.monotonic() + timeout_s
+        while any(f["user"] == self.sub for f in await self.drive_server.faults()):
+            assert time.monotonic() < deadline, "no request came for the faults armed"
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def signed_in_creator(api_server, platform, oidc_provider, creator_drive) -> AsyncIterator[Creator]:
     sub = f"creator-{uuid.uuid4().hex[:10]}"
     email = f"{sub}@example.com"
     async with httpx.AsyncClient(base_url=api_server.url, timeout=60) as http:
         await sign_in(http, api_server.url, oidc_provider, sub, email)
         me = (await http.get("/creator/me")).json()
         yield Creator(sub, email, me["id"], http, creator_drive, platform)
+
+
+@pytest_asyncio.fixture
+async def creator(api_server, platform, oidc_provider, creator_drive, smtp):
+    async with signed_in_creator(api_server, platform, oidc_provider, creator_drive) as signed_in:
+        yield signed_in
+
+
+@pytest_asyncio.fixture
+async def other_creator(api_server, platform, oidc_provider, creator_drive):
+    """A second signed-in creator, with a Drive of their own."""
+    async with signed_in_creator(api_server, platform, oidc_provider, creator_drive) as signed_in:
+        yield signed_in
