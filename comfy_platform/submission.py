@@ -6,9 +6,11 @@ a repeated start with the same job id attaches to the run already going instead 
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from db import jobs as job_queries
+from db.models import Job
 from presets import ResolvedJob
 from workflows.generation import GenerationWorkflow
 from workflows.shared import (
@@ -103,12 +106,11 @@ async def prepare_job(
         input_rows.append({"name": file_name, "storage_key": key, "content_type": content_type, "size": stored.size})
 
     workflow_id = generation_workflow_id(job_id)
-    async with sessionmaker() as session, session.begin():
-        row = await job_queries.create_job(
-            session, id=job_id, workflow_id=workflow_id, status="queued", product=options.product,
-            preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
-            api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
-            idempotency_key=options.idempotency_key, webhook_url=options.webhook_url, inputs=input_rows)
+    row = await JobWriter.of(sessionmaker).create(job_queries.NewJob(dict(
+        id=job_id, workflow_id=workflow_id, status="queued", product=options.product,
+        preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
+        api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
+        idempotency_key=options.idempotency_key, webhook_url=options.webhook_url), input_rows))
     if row.id != job_id:
         # The idempotency key names a job submitted before: that job, not a second one.
         job_id, workflow_id = row.id, row.workflow_id
@@ -122,3 +124,60 @@ async def prepare_job(
                                  options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue,
                                  options.api_key_id, options.webhook_url)
     return PreparedJob(job_id, workflow_id, generation, attributes)
+
+
+class JobWriter:
+    """Writes the rows of jobs submitted at the same time in one transaction: every job that arrives while a
+    batch is being written goes into the next one.
+
+    Why: SQLite takes one writer at a time, and each statement of a write is a round trip through this process's
+    event loop, which under load is busy with everyone else's requests. Fifty clients each writing their own job
+    queued for the lock for over a second (bench/api.py); a batch costs about what one job did. On PostgreSQL it
+    only saves commits."""
+
+    MAX_BATCH = 100
+    _writers: weakref.WeakKeyDictionary[async_sessionmaker, JobWriter] = weakref.WeakKeyDictionary()
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+        self.loop = asyncio.get_running_loop()
+        self._queue: list[tuple[job_queries.NewJob, asyncio.Future]] = []
+        self._writing: asyncio.Task | None = None
+
+    @classmethod
+    def of(cls, sessionmaker: async_sessionmaker[AsyncSession]) -> JobWriter:
+        """The writer of this sessionmaker in the running event loop (tests run several loops)."""
+        writer = cls._writers.get(sessionmaker)
+        if writer is None or writer.loop is not asyncio.get_running_loop():
+            writer = cls._writers[sessionmaker] = cls(sessionmaker)
+        return writer
+
+    async def create(self, job: job_queries.NewJob) -> Job:
+        """create_job in a transaction of its own, as far as the caller can tell."""
+        done = self.loop.create_future()
+        self._queue.append((job, done))
+        if self._writing is None or self._writing.done():
+            self._writing = self.loop.create_task(self._write_all())
+        result = await done
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _write_all(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    results = await job_queries.create_jobs(session, [job for job, _ in batch])
+            except Exception:  # noqa: BLE001 - one job's failure must not fail the others: each alone
+                results = [await self._write_one(job) for job, _ in batch]
+            for (_, done), result in zip(batch, results):
+                if not done.done():  # its request may have gone away; the row stays, as a lone write's would
+                    done.set_result(result)
+
+    async def _write_one(self, job: job_queries.NewJob) -> Job | Exception:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                return (await job_queries.create_jobs(session, [job]))[0]
+        except Exception as exc:  # noqa: BLE001 - handed to the one request it belongs to
+            return exc

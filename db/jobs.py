@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -29,7 +30,7 @@ from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
-    "InvalidCursor", "JobConflict", "JobNotFound", "create_job", "finish_job", "get_job", "list_job_inputs",
+    "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "create_job", "create_jobs", "finish_job", "get_job", "list_job_inputs",
     "list_job_outputs", "list_jobs", "mark_job_running", "set_job_progress", "usage_summary",
 ]
 
@@ -67,6 +68,43 @@ async def create_job(session: AsyncSession, *, inputs: Iterable[Mapping[str, Any
     if job is None:
         raise JobConflict(f"workflow_id {fields.get('workflow_id')!r} already belongs to another job")
     return job
+
+
+@dataclass
+class NewJob:
+    """One job for create_jobs: the Job columns (`id` included) and its inputs, as create_job takes them."""
+
+    fields: dict[str, Any]
+    inputs: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[Job | JobConflict]:
+    """create_job for many jobs in three statements, however many there are (given the same columns); in order,
+    each the row (new, or the existing one create_job would return) or the JobConflict create_job would raise.
+
+    Why: every statement is a round trip to the database, and on SQLite every one of them is made while holding
+    its single write lock. Jobs submitted together are written together (comfy_platform/submission.py)."""
+    inserted: set[str] = set()
+    # A multi-row INSERT takes its columns from the first row: one INSERT per set of columns given.
+    for columns in dict.fromkeys(frozenset(job.fields) for job in jobs):
+        values = [job.fields for job in jobs if frozenset(job.fields) == columns]
+        inserted.update(await session.scalars(
+            dialect_insert(session, Job).values(values).on_conflict_do_nothing().returning(Job.id)))
+    rows = [{"job_id": job.fields["id"], **item} for job in jobs if job.fields["id"] in inserted for item in job.inputs]
+    if rows:
+        await session.execute(dialect_insert(session, JobInput).values(rows).on_conflict_do_nothing())
+    found = {job.id: job for job in await session.scalars(
+        select(Job).where(Job.id.in_(sorted(inserted))).execution_options(populate_existing=True))} if inserted else {}
+    results: list[Job | JobConflict] = []
+    for job in jobs:
+        if job.fields["id"] in found:
+            results.append(found[job.fields["id"]])
+            continue
+        try:  # not inserted: an existing id or idempotency key, which create_job resolves (rare, so one by one)
+            results.append(await create_job(session, inputs=job.inputs, **job.fields))
+        except JobConflict as exc:
+            results.append(exc)
+    return results
 
 
 async def get_job(session: AsyncSession, job_id: str) -> Job | None:
@@ -129,31 +167,36 @@ async def finish_job(
     `backend` and `prompt_id` say where it ran, for a job that was never marked running."""
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"finish_job needs a terminal status, not {status!r}")
-    # One conditional UPDATE decides the race on both databases: the first finish wins, so a late "succeeded"
-    # cannot undo a cancel and a retry cannot rewrite the result. No read-then-write, no row lock needed.
-    changes: dict[str, Any] = {"status": status, "error": error, "finished_at": finished_at or utcnow()}
+    # One UPDATE decides the race on both databases: the status fields change only while the job is not yet
+    # final, so the first finish wins, a late "succeeded" cannot undo a cancel and a retry cannot rewrite the
+    # result. No read-then-write, no row lock needed. Where and when it ran is kept from whichever call first
+    # knew it. One statement returning the row, because on SQLite each one is made holding the write lock.
+    final = Job.status.in_(TERMINAL_STATUSES)
+
+    def unless_final(column, value):
+        return case((final, column), else_=value)
+
+    changes: dict[str, Any] = {"status": unless_final(Job.status, status),
+                               "error": unless_final(Job.error, literal(error, Job.error.type)),
+                               "finished_at": unless_final(Job.finished_at, _time(finished_at or utcnow()))}
     if status == JobStatus.SUCCEEDED:
-        changes["progress"] = 1.0
-    await session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    # Where and when it ran is kept from whichever call first knew it.
-    await session.execute(
+        changes["progress"] = unless_final(Job.progress, 1.0)
+    job = await session.scalar(
         update(Job)
         .where(Job.id == job_id)
         .values(
+            **changes,
             comfy_started_at=func.coalesce(Job.comfy_started_at, _time(comfy_started_at)),
             comfy_finished_at=func.coalesce(Job.comfy_finished_at, _time(comfy_finished_at)),
             started_at=func.coalesce(Job.started_at, _time(comfy_started_at)),
             backend=func.coalesce(Job.backend, backend),
             prompt_id=func.coalesce(Job.prompt_id, prompt_id),
         )
-        .execution_options(synchronize_session=False)
+        .returning(Job)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    job = await _reloaded(session, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
     outputs = list(outputs)
     await _upsert_outputs(session, job_id, outputs)
     await record_usage(session, job, images=len(outputs))

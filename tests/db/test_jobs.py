@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.jobs import (
     JobConflict,
     JobNotFound,
+    NewJob,
     create_job,
+    create_jobs,
     finish_job,
     get_job,
     list_job_inputs,
@@ -77,6 +79,22 @@ async def test_a_new_job_reusing_another_jobs_workflow_id_is_a_conflict(db_sessi
     await db_session.commit()
     with pytest.raises(JobConflict):
         await create_job(db_session, **job_fields(workflow_id=first.workflow_id))
+
+
+async def test_jobs_written_together_resolve_like_one_create_job_each(db_session: AsyncSession):
+    existing = await create_job(db_session, **job_fields(idempotency_key="request-1"))
+    fresh = job_fields()
+    inputs = [{"name": "photo.png", "storage_key": "jobs/x/inputs/photo.png", "content_type": "image/png", "size": 9}]
+    results = await create_jobs(db_session, [
+        NewJob(fresh, inputs),
+        NewJob(job_fields(id=existing.id)),  # the same id: the existing job
+        NewJob(job_fields(api_key_id=existing.api_key_id, idempotency_key="request-1")),  # the same request
+        NewJob(job_fields(workflow_id=existing.workflow_id)),  # another job's workflow id
+    ])
+    assert results[0].id == fresh["id"] and results[0].status == "queued"
+    assert [row.name for row in await list_job_inputs(db_session, fresh["id"])] == ["photo.png"]
+    assert results[1] is existing and results[2] is existing
+    assert isinstance(results[3], JobConflict)
 
 
 async def test_a_job_runs_then_succeeds_with_outputs_and_usage(db_session: AsyncSession):

@@ -1,0 +1,52 @@
+"""Recording jobs: concurrent submissions share one transaction and still each get their own answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from comfy_platform.submission import JobWriter
+from db.jobs import JobConflict, NewJob
+from db.models import new_id
+from db.session import create_sessionmaker
+
+
+def fields(**overrides) -> dict:
+    job_id = new_id()
+    return {"id": job_id, "workflow_id": f"gen-{job_id}", "status": "queued", "product": "api", "source": "graph",
+            "api_key_id": "key-1", "params": {}, "metadata_": {}, **overrides}
+
+
+async def test_jobs_submitted_together_are_written_in_one_transaction(db_engine: AsyncEngine):
+    writer = JobWriter(create_sessionmaker(db_engine))
+    commits: list = []
+    count = commits.append
+    event.listen(db_engine.sync_engine, "commit", count)
+    try:
+        jobs = [fields() for _ in range(20)]
+        rows = await asyncio.gather(*(writer.create(NewJob(job)) for job in jobs))
+    finally:
+        event.remove(db_engine.sync_engine, "commit", count)
+    assert [row.id for row in rows] == [job["id"] for job in jobs]
+    assert len(commits) == 1
+
+
+async def test_a_job_that_cannot_be_written_fails_alone(db_engine: AsyncEngine):
+    writer = JobWriter(create_sessionmaker(db_engine))
+    taken = await writer.create(NewJob(fields()))
+    good, clash, broken = fields(), fields(workflow_id=taken.workflow_id), fields(status="no-such-status")
+    results = await asyncio.gather(*(writer.create(NewJob(job)) for job in (good, clash, broken)),
+                                   return_exceptions=True)
+    assert results[0].id == good["id"]
+    assert isinstance(results[1], JobConflict)
+    assert isinstance(results[2], Exception) and not isinstance(results[2], JobConflict)
+    assert (await writer.create(NewJob(fields()))).status == "queued"  # and the writer goes on
+
+
+async def test_one_writer_per_sessionmaker_and_event_loop(db_engine: AsyncEngine):
+    sessionmaker = create_sessionmaker(db_engine)
+    assert JobWriter.of(sessionmaker) is JobWriter.of(sessionmaker)
+    assert JobWriter.of(create_sessionmaker(db_engine)) is not JobWriter.of(sessionmaker)
+
