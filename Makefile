@@ -34,6 +34,7 @@ test: $(STAMP) $(OIDC_STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.engine
 	$(VENV)/bin/python -m bench.api
+	$(VENV)/bin/python -m bench.drive
 
 clean:
 	rm -rf $(VENV) .venv-oidc var

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -73,6 +74,32 @@ async def emulator_control(url: str, method: str, path: str, body: dict | None =
         return await resp.json() if resp.content_type == "application/json" else {}
 
 
+class CpuShare:
+    """How busy the machine's CPUs were from construction to `result()`, and the part of that spent outside the
+    given processes: another job on the box slows every figure, and the results should say so. Linux /proc."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, int, int]:
+        cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        own = 0
+        for pid in self.pids:
+            try:  # utime and stime, fields 14 and 15 of /proc/PID/stat (the name in parentheses may hold spaces)
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            own += int(fields[11]) + int(fields[12])
+        return time.monotonic(), sum(cpu) - cpu[3] - cpu[4], own  # busy: all but idle and iowait
+
+    def result(self) -> dict:
+        (t0, busy0, own0), (t1, busy1, own1) = self._start, self._sample()
+        capacity = (t1 - t0) * os.sysconf("SC_CLK_TCK") * os.cpu_count()
+        return {"cpu_busy_share": round((busy1 - busy0) / capacity, 3),
+                "cpu_share_outside_benchmark": round(max(0, (busy1 - busy0) - (own1 - own0)) / capacity, 3)}
+
+
 class LocalStack:
     """`async with LocalStack(emulators=2) as stack:` then `stack.start(...)` more processes as needed."""
 
@@ -90,6 +117,24 @@ class LocalStack:
     def start(self, command: list[str], env: dict | None = None) -> None:
         self._running.append(subprocess.Popen(command, env={**os.environ, **self.env, **(env or {})},
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log))
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._running]
+
+    def check_alive(self) -> None:
+        """Fail fast when a process died, instead of waiting out a benchmark's timeouts."""
+        for process in self._running:
+            if process.poll() is not None:
+                raise RuntimeError(f"{' '.join(map(str, process.args[:4]))} exited with code {process.returncode}"
+                                   " (set BENCH_LOG=path to keep the processes' stderr)")
+
+    async def start_drive_emulator(self) -> str:
+        """The Drive test server on a free port; its URL is the GOOGLE_DRIVE_URL workers are given."""
+        port = free_port()
+        self.start([*CLI, "drive-emulator", "--port", str(port), "--log-level", "WARNING"])
+        await wait_for_port(port)
+        return f"http://127.0.0.1:{port}/"
 
     async def __aenter__(self) -> LocalStack:
         self.start([*temporal_dev_command(self.settings, self.data / "temporal.db"), "--headless"])
@@ -110,3 +155,4 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
         self._log.close()
+        shutil.rmtree(self.data, ignore_errors=True)  # a run's Temporal and SQLite files are not kept

@@ -54,7 +54,8 @@ async def resume_watch(session: AsyncSession, user_id: str) -> None:
                           .values(paused_reason=None, updated_at=utcnow()))
 
 
-async def done_versions(session: AsyncSession, user_id: str, versions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+async def done_versions(session: AsyncSession, user_id: str,
+                        versions: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of these (file id, version) pairs were already processed, failed or skipped."""
     wanted = list(versions)
     if not wanted:

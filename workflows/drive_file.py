@@ -38,7 +38,8 @@ DRIVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coeffic
 AUTH_REVOKED = "DriveAuthRevoked"
 
 
-@workflow.defn(name="ProcessDriveFileWorkflow")
+# Not sandboxed, for the reason DriveSyncWorkflow gives.
+@workflow.defn(name="ProcessDriveFileWorkflow", sandboxed=False)
 class ProcessDriveFileWorkflow:
     @workflow.run
     async def run(self, task: ProcessDriveFileInput) -> DriveFileOutcome:

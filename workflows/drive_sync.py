@@ -52,7 +52,10 @@ SUSPENDING_ERRORS = {AUTH_REVOKED: "reconnect_needed", "DriveFolderGone": "folde
 TOKEN_AFTER_FILES_PATCH = "token-after-files"
 
 
-@workflow.defn(name=DRIVE_SYNC_WORKFLOW)
+# Not sandboxed, like GenerationWorkflow: the sandbox re-creates the module for every run, which cost about a quarter of
+# the worker's CPU with 200 creators ticking (bench/drive.py). The recorded histories (tests/workflows) and the
+# replay of fresh runs (tests/creator/test_drive_sync.py) guard determinism instead.
+@workflow.defn(name=DRIVE_SYNC_WORKFLOW, sandboxed=False)
 class DriveSyncWorkflow:
     def __init__(self) -> None:
         self._running: set[asyncio.Task[None]] = set()

@@ -83,7 +83,8 @@ async def presets() -> list[PresetOut]:
 
 @router.get("/drive/folders", response_model=list[FolderOut])
 async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settings: SettingsDep,
-                  encryptor: EncryptorDep, parent: Annotated[str | None, Query(max_length=256)] = None) -> list[FolderOut]:
+                  encryptor: EncryptorDep,
+                  parent: Annotated[str | None, Query(max_length=256)] = None) -> list[FolderOut]:
     """The creator's Drive folders (inside `parent` when given)."""
     with _drive_errors():
         async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:

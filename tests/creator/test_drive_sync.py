@@ -9,6 +9,7 @@ from googleapiclient.http import MediaInMemoryUpload
 from temporalio.client import ScheduleOverlapPolicy
 from temporalio.worker import Replayer
 
+from comfy_platform.creator.schedules import sync_offset
 from comfy_platform.drive import build_drive_service
 from tests.creator.conftest import photo
 from workflows.drive_file import ProcessDriveFileWorkflow
@@ -77,7 +78,8 @@ async def test_the_schedule_has_the_right_spec_and_pauses_when_google_revokes_th
     await creator.watch(folder, preset="product_glow")
     described = await creator.platform.client.get_schedule_handle(drive_sync_schedule_id(creator.user_id)).describe()
     schedule = described.schedule
-    assert [i.every for i in schedule.spec.intervals] == [timedelta(seconds=3600)]
+    assert [(i.every, i.offset) for i in schedule.spec.intervals] == [
+        (timedelta(seconds=3600), sync_offset(creator.user_id, 3600))]
     assert schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
     assert schedule.policy.catchup_window == timedelta(seconds=creator.platform.settings.DRIVE_SYNC_CATCHUP_S)
     assert not schedule.state.paused
