@@ -14,15 +14,23 @@ on the embedded defaults (SQLite, local disk).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.stack import CLI, LocalStack, direct_job, emulator_control, free_port, graph, percentile, wait_for_port
+from bench.stack import (
+    CLI,
+    LocalStack,
+    direct_job,
+    emulator_control,
+    free_port,
+    graph,
+    percentile,
+    save_results,
+    wait_for_port,
+)
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.secrets import Encryptor
 from db.api_keys import create_key
@@ -118,14 +126,12 @@ async def main() -> dict:
         "fixed_prompt_time_ms": PROMPT_S * 1000,
         "targets": {"added_latency_p50_ms": "<= 80", "submissions_per_s": ">= 50 for 20 s",
                     "submit_p99_ms": "< 300"},
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
     }
 
 
 def run() -> None:
     figures = asyncio.run(main())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    save_results(RESULTS, figures)
     print(f"{'added latency p50 c1 / c10 (ms)':34} {figures['added_latency_p50_ms_c1']:>8} / "
           f"{figures['added_latency_p50_ms_c10']}")
     print(f"{'submissions/s, p99 submit (ms)':34} {figures['submissions_per_s']:>8} / {figures['submit_p99_ms']}")

@@ -23,11 +23,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import os
 import random
 import secrets
-import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -42,7 +40,7 @@ from temporalio.client import Client, ScheduleDescription, WorkflowExecution
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
-from bench.stack import CLI, CpuShare, LocalStack, emulator_control, percentile
+from bench.stack import CLI, CpuShare, LocalStack, emulator_control, percentile, save_results
 from comfy_platform.creator.drive_access import user_drive
 from comfy_platform.creator.oidc import SCOPES, TokenGrant
 from comfy_platform.creator.schedules import ensure_sync_schedule, pause_sync_schedule, trigger_sync
@@ -337,14 +335,12 @@ async def main() -> dict:
     figures["met"] = {"drive_calls_per_idle_tick": figures["drive_calls_per_idle_tick"] <= 1,
                       **{key: figures[key] < 2 * INTERVAL_S
                          for key in ("file_to_output_s_p50", "file_to_output_s_p95")}}
-    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     return figures
 
 
 def run() -> None:
     figures = asyncio.run(main())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    save_results(RESULTS, figures)
     print(f"{'Drive calls per idle tick':34} {figures['drive_calls_per_idle_tick']:>8}  "
           f"({figures['idle_drive_calls']} calls / {figures['idle_ticks']} ticks)")
     print(f"{'tick lag p50 / p95 (s)':34} {figures['tick_lag_s_p50']:>8} / {figures['tick_lag_s_p95']}")

@@ -15,15 +15,13 @@ emulators, and `comfy-platform worker` processes on the embedded defaults (SQLit
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.stack import CLI, LocalStack, direct_job, emulator_control, graph, percentile
+from bench.stack import CLI, LocalStack, direct_job, emulator_control, graph, percentile, save_results
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
@@ -118,14 +116,12 @@ async def main() -> dict:
         bench = Bench(stack.settings, client, backends)
         figures = {**await bench.added_latency("bench-one"), **await bench.busy_ratio("bench-two")}
     figures["targets"] = {"added_latency_p50_ms": "<= 60", "busy_ratio_platform": ">= 0.95"}
-    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     return figures
 
 
 def run() -> None:
     figures = asyncio.run(main())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    save_results(RESULTS, figures)
     print(f"{'added latency p50 / p95 (ms)':34} {figures['added_latency_p50_ms']:>8} / {figures['added_latency_p95_ms']}")
     print(f"{'  platform p50 / direct p50 (ms)':34} {figures['platform_latency_p50_ms']:>8} / "
           f"{figures['direct_latency_p50_ms']}")

@@ -7,6 +7,7 @@ started with whatever environment a benchmark asks for.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -50,6 +51,13 @@ async def direct_job(comfy: ComfyClient) -> float:
         async for _ in comfy.download(image):
             pass
     return time.perf_counter() - started
+
+
+def save_results(path: Path, figures: dict) -> None:
+    """Write a benchmark's figures, with the machine they were measured on, as `bench/results/<name>.json`."""
+    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def percentile(values: list[float], q: float) -> float:

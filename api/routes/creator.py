@@ -25,7 +25,7 @@ from comfy_platform.drive import DriveAuthRevoked, DriveError, DriveNotFound, Dr
 from db import drive as drive_queries
 from db import users as user_queries
 from db.models import DriveStatus
-from presets import get_preset, get_template, list_presets
+from presets import get_template, list_presets
 
 router = APIRouter(tags=["creator"])
 
