@@ -72,8 +72,34 @@ async def latency(http: httpx.AsyncClient, backends: list[str], concurrency: int
             "api_p50": percentile(api, 0.5) * 1000, "direct_p50": percentile(raw, 0.5) * 1000}
 
 
+async def paced(http: httpx.AsyncClient) -> dict:
+    """50 clients each submit once a second (50/s offered) for SUSTAIN_S seconds: the rate the API keeps up and the
+    submit latency a steady 50/s sees. A client whose request takes longer than a second falls behind, so a slow
+    API shows as a rate under 50."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + SUSTAIN_S
+
+    async def client(index: int) -> None:
+        next_at = time.perf_counter() + index / SUSTAIN_CLIENTS  # spread over the first second
+        while True:
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            if time.perf_counter() >= deadline:
+                return
+            started = time.perf_counter()
+            reply = await http.post("/api/v1/jobs", json={"graph": graph()})
+            if reply.status_code == 202:
+                latencies.append(time.perf_counter() - started)
+            next_at += 1.0
+
+    await asyncio.gather(*(client(i) for i in range(SUSTAIN_CLIENTS)))
+    # Accepted submissions per second of the window they were sent in.
+    return {"paced_submissions_per_s": round(len(latencies) / SUSTAIN_S, 1),
+            "paced_submit_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+            "paced_submit_p99_ms": round(percentile(latencies, 0.99) * 1000, 1)}
+
+
 async def sustained(http: httpx.AsyncClient) -> dict:
-    """50 clients submit as fast as the API answers, for SUSTAIN_S seconds."""
+    """50 clients submit as fast as the API answers, for SUSTAIN_S seconds: the most the API accepts."""
     latencies: list[float] = []
     refused = 0
     deadline = time.perf_counter() + SUSTAIN_S
@@ -117,15 +143,17 @@ async def main() -> dict:
                                      limits=limits) as http:
             c1 = await latency(http, stack.backends[:1], 1)
             c10 = await latency(http, stack.backends, 10)
+            steady = await paced(http)  # first: the backlog the full-speed run leaves would weigh on it
             load = await sustained(http)
     return {
         "added_latency_p50_ms_c1": round(c1["p50"], 1), "added_latency_p95_ms_c1": round(c1["p95"], 1),
         "added_latency_p50_ms_c10": round(c10["p50"], 1), "added_latency_p95_ms_c10": round(c10["p95"], 1),
         "api_latency_p50_ms_c1": round(c1["api_p50"], 1), "direct_latency_p50_ms_c1": round(c1["direct_p50"], 1),
-        **load,
+        **steady, **load,
         "fixed_prompt_time_ms": PROMPT_S * 1000,
+        "database": "sqlite" if stack.settings.database_url.startswith("sqlite") else "postgresql",
         "targets": {"added_latency_p50_ms": "<= 80", "submissions_per_s": ">= 50 for 20 s",
-                    "submit_p99_ms": "< 300"},
+                    "submit_p99_ms": "< 300 (at 50/s offered: paced_submit_p99_ms)"},
     }
 
 
@@ -134,7 +162,9 @@ def run() -> None:
     save_results(RESULTS, figures)
     print(f"{'added latency p50 c1 / c10 (ms)':34} {figures['added_latency_p50_ms_c1']:>8} / "
           f"{figures['added_latency_p50_ms_c10']}")
-    print(f"{'submissions/s, p99 submit (ms)':34} {figures['submissions_per_s']:>8} / {figures['submit_p99_ms']}")
+    print(f"{'at 50/s offered: rate, p99 (ms)':34} {figures['paced_submissions_per_s']:>8} / "
+          f"{figures['paced_submit_p99_ms']}")
+    print(f"{'full speed: submissions/s, p99 (ms)':34} {figures['submissions_per_s']:>8} / {figures['submit_p99_ms']}")
     print(f"written to {RESULTS}")
 
 

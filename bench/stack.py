@@ -115,10 +115,12 @@ class LocalStack:
         self.data = Path(tempfile.mkdtemp(prefix="comfy-bench-"))
         self.emulator_ports = [free_port() for _ in range(emulators)]
         self.backends = [f"http://127.0.0.1:{port}" for port in self.emulator_ports]
+        # The embedded SQLite by default; BENCH_DATABASE_URL measures on another database (PostgreSQL).
+        database_url = os.environ.get("BENCH_DATABASE_URL", "")
         self.settings = Settings(DATA_DIR=self.data, TEMPORAL_PORT=free_port(), TEMPORAL_UI_PORT=free_port(),
-                                 COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING")
+                                 COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING", DATABASE_URL=database_url)
         self.env = {"DATA_DIR": str(self.data), "TEMPORAL_ADDRESS": self.settings.temporal_address,
-                    "COMFYUI_URL": self.settings.COMFYUI_URL, "LOG_LEVEL": "WARNING"}
+                    "COMFYUI_URL": self.settings.COMFYUI_URL, "LOG_LEVEL": "WARNING", "DATABASE_URL": database_url}
         self._log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
         self._running: list[subprocess.Popen] = []
 
