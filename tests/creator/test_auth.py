@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.main import create_app
@@ -170,7 +169,9 @@ async def test_a_code_the_provider_does_not_know_is_a_clear_400(creator_api):
     assert reply.status_code == 400 and "refused the authorization code" in reply.json()["error"]["message"]
 
 
-def test_sign_in_on_a_deployment_without_google_credentials_is_404(tmp_path):
-    with TestClient(create_app(Settings(DATA_DIR=tmp_path, GOOGLE_CLIENT_ID=""))) as http:
-        reply = http.get("/creator/auth/login", follow_redirects=False)
+async def test_sign_in_on_a_deployment_without_google_credentials_is_404(tmp_path):
+    app = create_app(Settings(DATA_DIR=tmp_path, GOOGLE_CLIENT_ID=""))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://creator.test") as http:
+        reply = await http.get("/creator/auth/login")
     assert reply.status_code == 404 and "GOOGLE_CLIENT_ID" in reply.json()["error"]["message"]
