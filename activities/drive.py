@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from comfy_platform.creator.drive_access import user_drive
 from comfy_platform.drive import (
+    FOLDER,
     DriveClient,
     DriveError,
     DriveInvalidPageToken,
@@ -35,7 +36,7 @@ from comfy_platform.submission import JobOptions, prepare_job
 from db import drive as drive_queries
 from db import jobs as job_queries
 from db.models import DriveFileStatus, DriveWatch, JobStatus
-from presets import InvalidJobRequest, get_preset, get_template, resolve_preset
+from presets import InvalidJobRequest, get_preset, resolve_preset
 from workflows.shared import (
     DriveFileOutcome,
     DriveFileRef,
@@ -52,7 +53,6 @@ from workflows.shared import (
 
 log = logging.getLogger(__name__)
 
-FOLDER_MIME = "application/vnd.google-apps.folder"
 # The job id of a Drive file's edit, derived from its workflow id so that a retried prepare_job finds its job.
 DRIVE_JOB_NAMESPACE = uuid.UUID("0b7f4f5e-2f7c-4a53-9a7e-3f9f1c2d8e41")
 SOURCE_TAG = "comfySourceVersion"  # appProperties key on an output: "<source file id>@<version>"
@@ -97,7 +97,9 @@ class DriveActivities:
                 [{"file_id": f.file_id, "version": f.version, "name": f.name, "mime_type": f.mime_type,
                   "reason": reason, "sync_workflow_id": request.sync_workflow_id} for f, reason in skipped])
             new = [f for f in images if (f.file_id, f.version) not in done]
-            if not new and token and next_cursor is None:
+            # Only on a run's first page: files of its earlier pages may still be in flight, and the token must not
+            # pass them before they are done (the workflow saves it after them).
+            if not new and token and next_cursor is None and request.cursor is None:
                 if token != watch.page_token:
                     await drive_queries.save_page_token(session, request.user_id, token)
                 token = None
@@ -110,10 +112,10 @@ class DriveActivities:
         """Download the photo into storage as the job's input and record the job (product `creator`)."""
         source = task.file
         try:
-            names = sorted(get_template(get_preset(task.watch.preset).template).images)
-            if len(names) != 1:
+            photo = get_preset(task.watch.preset).photo_input
+            if photo is None:
                 raise InvalidJobRequest(f"preset '{task.watch.preset}' does not edit a photo", "preset")
-            job = resolve_preset(task.watch.preset, {}, set(names))
+            job = resolve_preset(task.watch.preset, {}, {photo})
         except InvalidJobRequest as exc:
             raise ApplicationError(f"preset '{task.watch.preset}': {exc}", type="InvalidInput",
                                    non_retryable=True) from exc
@@ -132,7 +134,7 @@ class DriveActivities:
                 self.settings, product="creator", user_id=task.user_id,
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
                           "source_name": source.name})
-            prepared = await prepare_job(self.sessionmaker, self.storage, job, {names[0]: path}, options, job_id)
+            prepared = await prepare_job(self.sessionmaker, self.storage, job, {photo: path}, options, job_id)
         async with self.sessionmaker() as session, session.begin():
             await drive_queries.record_file(
                 session, task.user_id, source.file_id, source.version, name=source.name,
@@ -212,7 +214,7 @@ def _split(files: list[dict], watch: DriveWatch) -> tuple[list[DriveFileRef], li
     images, skipped = [], []
     for file in files:
         mime = file.get("mimeType", "")
-        if mime == FOLDER_MIME or file["id"] == watch.output_folder_id:
+        if mime == FOLDER or file["id"] == watch.output_folder_id:
             continue
         ref = DriveFileRef(file["id"], file.get("name", ""), str(file.get("version", "0")), mime,
                            int(file["size"]) if file.get("size") else None)

@@ -6,6 +6,7 @@ retries this activity alone, never the image work."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -16,10 +17,10 @@ from temporalio.exceptions import ApplicationError
 from comfy_platform.mail import Body, Item, Mailer, MailRefused
 from db.models import DriveFileStatus, SentEmail, User
 from db.session import dialect_insert
-from workflows.shared import DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
+from workflows.shared import LISTED_PER_STATUS, DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
 
 # A sync run can go through hundreds of files; the email lists this many per section and the dashboard the rest.
-MAX_LISTED = 50
+MAX_LISTED = LISTED_PER_STATUS
 
 
 class EmailActivities:
@@ -33,12 +34,13 @@ class EmailActivities:
     @activity.defn
     async def send_sync_summary(self, input: SyncSummaryInput) -> bool:
         """True if this call sent the summary; False when the run only skipped files or it was sent already."""
-        if not any(o.status in (DriveFileStatus.SUCCEEDED, DriveFileStatus.FAILED) for o in input.outcomes):
+        counts = input.counts or _counted(input.outcomes)
+        if not counts.get(DriveFileStatus.SUCCEEDED) and not counts.get(DriveFileStatus.FAILED):
             return False
         return await self._send_once(
             key=input.sync_workflow_id, kind="sync_summary", user_id=input.user_id,
-            subject=summary_subject(input.outcomes),
-            body=lambda name: summary_body(name, input.outcomes, self.drive_web_url, self.public_base_url))
+            subject=summary_subject(input.outcomes, counts),
+            body=lambda name: summary_body(name, input.outcomes, self.drive_web_url, self.public_base_url, counts))
 
     @activity.defn
     async def send_reconnect_notice(self, input: ReconnectNoticeInput) -> bool:
@@ -77,23 +79,30 @@ class EmailActivities:
         return True
 
 
-def summary_subject(outcomes: list[DriveFileOutcome]) -> str:
-    edited = sum(o.status == DriveFileStatus.SUCCEEDED for o in outcomes)
-    failed = sum(o.status == DriveFileStatus.FAILED for o in outcomes)
+def _counted(outcomes: list[DriveFileOutcome]) -> dict[str, int]:
+    return dict(Counter(o.status for o in outcomes))
+
+
+def summary_subject(outcomes: list[DriveFileOutcome], counts: dict[str, int] | None = None) -> str:
+    counts = counts or _counted(outcomes)
+    edited, failed = counts.get(DriveFileStatus.SUCCEEDED, 0), counts.get(DriveFileStatus.FAILED, 0)
     if not edited:
         return f"{_photos(failed)} failed"
     return f"{_photos(edited)} edited" + (f", {failed} failed" if failed else "")
 
 
 def summary_body(name: str | None, outcomes: list[DriveFileOutcome], drive_web_url: str,
-                 public_base_url: str) -> Body:
+                 public_base_url: str, counts: dict[str, int] | None = None) -> Body:
+    counts = counts or _counted(outcomes)
+
     def section(title: str, status: str, item) -> tuple[str, list[Item]] | None:
-        chosen = [o for o in outcomes if o.status == status]
+        chosen = [o for o in outcomes if o.status == status][:MAX_LISTED]
         if not chosen:
             return None
-        items = [item(o) for o in chosen[:MAX_LISTED]]
-        if len(chosen) > MAX_LISTED:
-            items.append(Item(f"and {len(chosen) - MAX_LISTED} more, listed on your dashboard"))
+        items = [item(o) for o in chosen]
+        more = counts.get(status, len(chosen)) - len(chosen)
+        if more > 0:
+            items.append(Item(f"and {more} more, listed on your dashboard"))
         return title, items
 
     def edited(o: DriveFileOutcome) -> Item:
@@ -105,7 +114,7 @@ def summary_body(name: str | None, outcomes: list[DriveFileOutcome], drive_web_u
         section("Failed", DriveFileStatus.FAILED, lambda o: Item(o.name, note=o.reason or "no reason given")),
         section("Skipped", DriveFileStatus.SKIPPED, lambda o: Item(o.name, note=o.reason)),
     ]
-    return Body(name, [f"Your latest Google Drive sync is done: {summary_subject(outcomes)}."],
+    return Body(name, [f"Your latest Google Drive sync is done: {summary_subject(outcomes, counts)}."],
                 action=("Open your dashboard", f"{public_base_url}/creator/"),
                 sections=[s for s in sections if s is not None])
 

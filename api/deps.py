@@ -46,7 +46,11 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def _temporal(request: Request) -> Client:
-    return await request.app.state.temporal.get()
+    try:
+        return await request.app.state.temporal.get()
+    except RuntimeError as exc:  # the SDK's "Failed client connect"
+        raise ApiError(f"Temporal is not reachable: {exc}", code="temporal_unavailable", status_code=503,
+                       headers={"Retry-After": "5"}) from None
 
 
 def _storage(request: Request) -> Storage:

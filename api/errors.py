@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from comfy_platform.submission import JobNotStarted
 from presets.errors import InvalidJobRequest
 
 
@@ -68,6 +69,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(JobNotStarted)
+    async def _not_started(_: Request, exc: JobNotStarted) -> JSONResponse:
+        return JSONResponse(error_body("temporal_unavailable", f"{exc}; the job is recorded as failed, try again"),
+                            503, headers={"Retry-After": "5"})
 
     @app.exception_handler(InvalidJobRequest)
     async def _invalid_job(_: Request, exc: InvalidJobRequest) -> JSONResponse:

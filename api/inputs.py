@@ -27,8 +27,7 @@ from comfy_platform.images import NotAnImage, inspect_image
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from db.models import ApiKey, Upload, new_id
-from presets import InvalidJobRequest, ResolvedJob, get_preset, get_template, resolve_graph, resolve_preset, \
-    resolve_template
+from presets import InvalidJobRequest, ResolvedJob, get_preset, resolve_graph, resolve_preset, resolve_template
 
 MAX_JSON_DEPTH = 64
 MAX_METADATA_BYTES = 8 * 1024
@@ -92,10 +91,10 @@ def _image_sources(body: JobCreate, settings: Settings) -> dict[str, tuple[Image
     if form == "preset":
         if body.image is None:
             return {}
-        names = sorted(get_template(get_preset(body.preset).template).images)
-        if len(names) != 1:
+        photo = get_preset(body.preset).photo_input
+        if photo is None:
             raise InvalidJobRequest(f"preset '{body.preset}' takes no input image", "image", code="unknown_image")
-        return {names[0]: (body.image, "image")}
+        return {photo: (body.image, "image")}
     return {name: (source, f"images.{name}") for name, source in body.images.items()}
 
 

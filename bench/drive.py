@@ -284,7 +284,8 @@ async def file_to_output(stack: LocalStack, http: httpx.AsyncClient, client: Cli
     }
 
 
-async def file_alone(http: httpx.AsyncClient, client: Client, creators: list[Creator], samples: int = 3) -> dict:
+async def file_alone(settings: Settings, http: httpx.AsyncClient, client: Client, creators: list[Creator],
+                     samples: int = 3) -> dict:
     """The floor under file to output: every schedule paused, then a photo dropped and its creator's sync started
     at once (sync-now), one photo at a time."""
     for start in range(0, len(creators), 20):
@@ -294,7 +295,7 @@ async def file_alone(http: httpx.AsyncClient, client: Client, creators: list[Cre
     times = []
     for i, creator in enumerate(creators[:samples]):
         source = await drop(http, creator, f"alone-{i}.png", 1000 + i)
-        await trigger_sync(client, creator.user_id)
+        await trigger_sync(client, settings, creator.user_id)
         deadline = time.monotonic() + 6 * INTERVAL_S
         while (latency := await output_latency(http, creator, source)) is None and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
@@ -327,7 +328,7 @@ async def main() -> dict:
             cpu = CpuShare([os.getpid(), *stack.pids])
             figures |= await file_to_output(stack, http, client, creators)
             figures |= {f"files_{k}": v for k, v in cpu.result().items()}
-            figures |= await file_alone(http, client, creators)
+            figures |= await file_alone(settings, http, client, creators)
     figures |= {"creators": CREATORS, "interval_s": INTERVAL_S, "jitter_s": JITTER_S, "worker_processes": 1}
     within = f"< {2 * INTERVAL_S} (2 intervals)"
     figures["targets"] = {"drive_calls_per_idle_tick": "1", "file_to_output_s_p50": within,

@@ -67,12 +67,13 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log_file = (self.logs / f"{name}.log").open("ab")
         # Children share our stderr for their structured logs except Temporal, whose chatter goes to a file.
-        stderr = log_file if name == "temporal" else None
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file if name == "temporal" else None,
-                                   stderr=stderr, env={**os.environ, **(env or {})}, start_new_session=True,
+        output = (self.logs / "temporal.log").open("ab") if name == "temporal" else None
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                                   env={**os.environ, **(env or {})}, start_new_session=True,
                                    preexec_fn=_die_with_parent)
+        if output is not None:
+            output.close()  # the child has its own copy
         self.children.append((name, process))
         log.info("started %s (pid %d)", name, process.pid)
         return process
@@ -80,7 +81,8 @@ class Stack:
     def check_alive(self) -> None:
         for name, process in self.children:
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode}; see {self.logs / (name + '.log')}")
+                where = self.logs / "temporal.log" if name == "temporal" else "its log lines above"
+                raise RuntimeError(f"{name} exited with code {process.returncode}; see {where}")
 
     def stop(self) -> None:
         for name, process in reversed(self.children):

@@ -11,6 +11,7 @@ import mimetypes
 import os
 import time
 import weakref
+from datetime import UTC, datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
@@ -68,8 +70,18 @@ async def submit_job(
     options: JobOptions,
     job_id: str | None = None,
 ) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
-    """Store `images` (keyed by the user's image names), record the job and start its workflow."""
-    prepared = await prepare_job(sessionmaker, storage, job, images, options, job_id)
+    """Store `images` (keyed by the user's image names), record the job and start its workflow. Shielded: a
+    caller that goes away (a closed request) cannot leave a recorded job whose workflow never starts."""
+    prepared = await asyncio.shield(prepare_job(sessionmaker, storage, job, images, options, job_id))
+    return await asyncio.shield(_start(temporal, sessionmaker, prepared))
+
+
+class JobNotStarted(Exception):
+    """Temporal did not take the job's workflow; the job is recorded as failed, so nothing waits on it."""
+
+
+async def _start(temporal: Client, sessionmaker: async_sessionmaker[AsyncSession],
+                 prepared: PreparedJob) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
     try:
         return await temporal.start_workflow(
             GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
@@ -79,6 +91,12 @@ async def submit_job(
     except WorkflowAlreadyStartedError:
         # The job's run already ended: a workflow id is an idempotency key, so hand back that run.
         return temporal.get_workflow_handle_for(GenerationWorkflow.run, prepared.workflow_id)
+    except (RPCError, RuntimeError) as exc:
+        async with sessionmaker() as session, session.begin():
+            await job_queries.finish_job(
+                session, prepared.job_id, status="failed", finished_at=datetime.now(UTC),
+                error={"code": "not_started", "message": f"the job could not be started: {exc}", "details": None})
+        raise JobNotStarted(f"Temporal did not take the job: {exc}") from exc
 
 
 async def prepare_job(
@@ -164,16 +182,25 @@ class JobWriter:
         return result
 
     async def _write_all(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
-            try:
-                async with self.sessionmaker() as session, session.begin():
-                    results = await job_queries.create_jobs(session, [job for job, _ in batch])
-            except Exception:  # noqa: BLE001 - one job's failure must not fail the others: each alone
-                results = [await self._write_one(job) for job, _ in batch]
-            for (_, done), result in zip(batch, results):
-                if not done.done():  # its request may have gone away; the row stays, as a lone write's would
-                    done.set_result(result)
+        batch: list[tuple[job_queries.NewJob, asyncio.Future]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:self.MAX_BATCH], self._queue[self.MAX_BATCH:]
+                try:
+                    async with self.sessionmaker() as session, session.begin():
+                        results = await job_queries.create_jobs(session, [job for job, _ in batch])
+                except Exception:  # noqa: BLE001 - one job's failure must not fail the others: each alone
+                    results = [await self._write_one(job) for job, _ in batch]
+                for (_, done), result in zip(batch, results):
+                    if not done.done():  # its request may have gone away; the row stays, as a lone write's would
+                        done.set_result(result)
+        except BaseException as exc:  # cancelled or killed: no caller may wait for an answer that never comes
+            stopped = exc if isinstance(exc, Exception) else RuntimeError(f"the job writer stopped: {exc!r}")
+            for _, done in [*batch, *self._queue]:
+                if not done.done():
+                    done.set_exception(stopped)
+            self._queue = []
+            raise
 
     async def _write_one(self, job: job_queries.NewJob) -> Job | Exception:
         try:

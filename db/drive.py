@@ -46,7 +46,7 @@ async def save_page_token(session: AsyncSession, user_id: str, page_token: str) 
 
 async def pause_watch(session: AsyncSession, user_id: str, reason: str) -> None:
     await session.execute(update(DriveWatch).where(DriveWatch.user_id == user_id)
-                          .values(paused_reason=reason, updated_at=utcnow()))
+                          .values(paused_reason=_fit(reason, DriveWatch.paused_reason), updated_at=utcnow()))
 
 
 async def resume_watch(session: AsyncSession, user_id: str) -> None:
@@ -69,6 +69,8 @@ async def done_versions(session: AsyncSession, user_id: str,
 
 async def record_file(session: AsyncSession, user_id: str, file_id: str, version: str, **fields: Any) -> None:
     """Insert or update the record of one file version. A done record is never turned back to processing."""
+    if fields.get("reason"):
+        fields["reason"] = _fit(fields["reason"], DriveFile.reason)
     values = {"user_id": user_id, "file_id": file_id, "version": version, **fields}
     insert = dialect_insert(session, DriveFile).values(**values)
     changes = {name: insert.excluded[name] for name in fields} | {"updated_at": utcnow()}
@@ -94,3 +96,9 @@ async def list_files(session: AsyncSession, user_id: str, limit: int = 50) -> li
     rows = await session.scalars(select(DriveFile).where(DriveFile.user_id == user_id)
                                  .order_by(DriveFile.updated_at.desc(), DriveFile.id).limit(limit))
     return list(rows)
+
+
+def _fit(text: str, column) -> str:
+    """Error messages (ComfyUI's, Drive's) can be longer than the column: cut them rather than fail the write."""
+    limit = column.property.columns[0].type.length
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -12,6 +12,7 @@ files.update, files.delete, changes.getStartPageToken, changes.list.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -48,12 +49,17 @@ class FaultRule:
         if unknown:
             raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
         rule = cls(**body)
-        if not isinstance(rule.status, int) or not 400 <= rule.status <= 599:
+        if not _is_int(rule.status) or not 400 <= rule.status <= 599:
             raise ValueError("status must be an HTTP error status (400-599)")
-        if rule.times is not None and (not isinstance(rule.times, int) or rule.times < 1):
+        if rule.times is not None and (not _is_int(rule.times) or rule.times < 1):
             raise ValueError("times must be a positive integer or null")
-        if rule.retry_after is not None and not isinstance(rule.retry_after, (int, float)):
-            raise ValueError("retry_after must be a number of seconds")
+        for name in ("method", "path_prefix", "kind", "user", "reason", "message"):
+            if getattr(rule, name) is not None and not isinstance(getattr(rule, name), str):
+                raise ValueError(f"{name} must be a string or null")
+        if rule.retry_after is not None and (isinstance(rule.retry_after, bool)
+                                             or not isinstance(rule.retry_after, (int, float))
+                                             or not math.isfinite(rule.retry_after)):
+            raise ValueError("retry_after must be a finite number of seconds")
         return rule
 
     def matches(self, method: str, path: str, kind: str, user: str) -> bool:
@@ -68,6 +74,10 @@ class FaultRule:
         if self.retry_after is not None:
             headers["Retry-After"] = f"{self.retry_after:g}"
         return ApiError(self.status, self.reason or reason, self.message or message, domain=domain, headers=headers)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Faults:

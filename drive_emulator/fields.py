@@ -39,7 +39,10 @@ def _bad(text: str) -> ApiError:
 
 def parse(text: str) -> Tree:
     tokens = _tokens(text)
-    tree, pos = _selection(tokens, 0, text)
+    try:
+        tree, pos = _selection(tokens, 0, text)
+    except RecursionError:  # nested too deeply to parse
+        raise _bad(text) from None
     if pos != len(tokens):
         raise _bad(text)
     return tree

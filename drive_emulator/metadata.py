@@ -106,6 +106,10 @@ def _app_properties(body: dict[str, Any]) -> dict[str, str | None]:
     for key, value in properties.items():
         if value is not None and not isinstance(value, str):
             raise bad_request("appProperties values must be strings.")
-        if len(key.encode()) + len((value or "").encode()) > APP_PROPERTY_BYTES:
+        try:
+            size = len(key.encode()) + len((value or "").encode())
+        except UnicodeEncodeError:  # a lone surrogate, from a "\\ud800" escape in the JSON
+            raise bad_request("appProperties keys and values must be valid Unicode.") from None
+        if size > APP_PROPERTY_BYTES:
             raise bad_request(f"The size of the property {key!r} exceeds {APP_PROPERTY_BYTES} bytes (key + value).")
     return properties

@@ -43,7 +43,7 @@ def parse(text: str) -> Predicate:
         predicate = parser.expr()
         if parser.pos != len(parser.tokens):
             raise _Syntax
-    except _Syntax:
+    except (_Syntax, RecursionError):  # RecursionError: nested too deeply to parse
         raise invalid("q") from None
     return predicate
 

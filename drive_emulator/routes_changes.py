@@ -45,7 +45,7 @@ async def list_changes(request: web.Request) -> web.Response:
 
 
 def _change_id(token: str, drive: UserDrive) -> int:
-    if not token.isdigit() or not 1 <= int(token) <= drive.next_change_id:
+    if not (token.isascii() and token.isdigit()) or not 1 <= int(token) <= drive.next_change_id:
         raise invalid("pageToken")
     return int(token)
 

@@ -98,7 +98,7 @@ async def _open_session(request: web.Request, file: DriveFile | None) -> web.Res
     for parent in parents if isinstance(parents, list) else []:
         drive.folder(str(parent))  # refuse a missing parent now, not after the last chunk
     length = request.headers.get("X-Upload-Content-Length")
-    if length is not None and not length.isdigit():
+    if length is not None and not (length.isascii() and length.isdigit()):
         raise invalid("X-Upload-Content-Length")
     session = UploadSession(
         user=user, file_id=None if file is None else file.id, metadata=body,

@@ -32,6 +32,12 @@ class Preset:
                                         f"{self.overridable}", f"params.{name}", code="unknown_param")
         return {**self.defaults, **overrides}
 
+    @property
+    def photo_input(self) -> str | None:
+        """The name of the one image this preset edits; None when its template takes no image or several."""
+        images = get_template(self.template).images
+        return next(iter(images)) if len(images) == 1 else None
+
     def describe(self) -> dict[str, Any]:
         template = get_template(self.template)
         return {"name": self.name, "title": self.title, "description": self.description,

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ListNewFilesInput,
         ListNewFilesOutput,
         ProcessDriveFileInput,
+        RecordDriveFileInput,
         ReconnectNoticeInput,
         SavePageTokenInput,
         SuspendSyncInput,
@@ -77,7 +78,8 @@ class DriveSyncWorkflow:
                     task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=DRIVE_RETRY)
                 if page.watch is None:
                     break  # disconnected since this tick was scheduled
-                self._tally.outcomes.extend(page.skipped)
+                for skipped in page.skipped:
+                    self._tally.add(skipped)
                 for file in page.files:
                     await workflow.wait_condition(lambda: len(self._running) < sync.parallel_files
                                                   or self._suspended is not None)
@@ -118,7 +120,7 @@ class DriveSyncWorkflow:
     @workflow.query
     def progress(self) -> dict[str, int]:
         """Files in flight and done so far in this run (the dashboard and operators read it)."""
-        return {"in_flight": len(self._running), **_counts(self._tally.outcomes)}
+        return {"in_flight": len(self._running), **_counts(self._tally)}
 
     def _spawn(self, user_id: str, file: DriveFileRef, watch: WatchInfo, sync_id: str) -> None:
         self._unstarted += 1
@@ -141,14 +143,18 @@ class DriveSyncWorkflow:
         finally:
             self._unstarted -= 1
         try:
-            self._tally.outcomes.append(await handle)
+            self._tally.add(await handle)
         except ChildWorkflowError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
                 self._suspended = (AUTH_REVOKED, cause.message)
-            else:
-                self._tally.outcomes.append(DriveFileOutcome(file.file_id, file.name, "failed",
-                                                             f"processing stopped: {cause or err}"))
+            else:  # the child ended without recording its file (terminated, timed out): record it here
+                outcome = DriveFileOutcome(file.file_id, file.name, "failed", f"processing stopped: {cause or err}")
+                self._tally.add(outcome)
+                await workflow.execute_local_activity_method(
+                    CreatorActivities.record_drive_file,
+                    RecordDriveFileInput(user_id, file, sync_id, outcome.status, outcome.reason),
+                    start_to_close_timeout=timedelta(seconds=30))
 
     async def _drain(self) -> None:
         await workflow.wait_condition(lambda: not self._running)
@@ -164,10 +170,10 @@ class DriveSyncWorkflow:
                               ReconnectNoticeInput(user_id, message, f"suspended:{sync_id}"))
 
     async def _summarize(self, user_id: str, sync_id: str) -> dict[str, int]:
-        counts = _counts(self._tally.outcomes)
+        counts = _counts(self._tally)
         if counts["succeeded"] or counts["failed"]:
             await self._email(EmailActivities.send_sync_summary,
-                              SyncSummaryInput(user_id, sync_id, self._tally.outcomes))
+                              SyncSummaryInput(user_id, sync_id, self._tally.outcomes, self._tally.counts))
         return counts
 
     @staticmethod
@@ -182,8 +188,5 @@ class DriveSyncWorkflow:
             workflow.logger.warning("email not sent: %s", err.cause or err)
 
 
-def _counts(outcomes: list[DriveFileOutcome]) -> dict[str, int]:
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    return counts
+def _counts(tally: SyncTally) -> dict[str, int]:
+    return {status: tally.counts.get(status, 0) for status in ("succeeded", "failed", "skipped")}

@@ -193,6 +193,10 @@ class DriveFileRef:
     size: int | None = None
 
 
+# Files of each status a sync run names in its summary email; the rest are counted ("and N more").
+LISTED_PER_STATUS = 50
+
+
 @dataclass
 class DriveFileOutcome:
     """What became of one file: succeeded (with its output in Drive), failed or skipped, and why."""
@@ -208,9 +212,17 @@ class DriveFileOutcome:
 
 @dataclass
 class SyncTally:
-    """What a sync run (and the runs it continued as) has done, carried across continue-as-new for the email."""
+    """What a sync run (and the runs it continued as) has done, carried across continue-as-new for the email:
+    how many files ended each way, and the first LISTED_PER_STATUS of each (so a folder of ten thousand photos
+    does not carry ten thousand outcomes through history)."""
 
     outcomes: list[DriveFileOutcome] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: DriveFileOutcome) -> None:
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if self.counts[outcome.status] <= LISTED_PER_STATUS:
+            self.outcomes.append(outcome)
 
 
 @dataclass
@@ -266,13 +278,6 @@ class ProcessDriveFileInput:
 
 
 @dataclass
-class DownloadDriveFileInput:
-    user_id: str
-    file: DriveFileRef
-    storage_key: str
-
-
-@dataclass
 class UploadDriveOutputInput:
     user_id: str
     source: DriveFileRef
@@ -305,7 +310,8 @@ class RecordDriveFileInput:
 class SyncSummaryInput:
     user_id: str
     sync_workflow_id: str  # names the email, so a retry never sends it twice
-    outcomes: list[DriveFileOutcome]
+    outcomes: list[DriveFileOutcome]  # the first LISTED_PER_STATUS of each status
+    counts: dict[str, int] | None = None  # files per status in all; None: as many as `outcomes` lists
 
 
 @dataclass

@@ -21,15 +21,14 @@ from api.errors import ApiError, Conflict, NotFound
 from comfy_platform.creator import schedules
 from comfy_platform.creator.drive_access import user_drive
 from comfy_platform.creator.tokens import revoke_at_google
-from comfy_platform.drive import DriveAuthRevoked, DriveError, DriveNotFound, DriveRateLimited
+from comfy_platform.drive import FOLDER, DriveAuthRevoked, DriveBadRequest, DriveError, DriveNotFound, DriveRateLimited
 from db import drive as drive_queries
 from db import users as user_queries
 from db.models import DriveStatus
-from presets import get_template, list_presets
+from presets import list_presets
 
 router = APIRouter(tags=["creator"])
 
-FOLDER_MIME = "application/vnd.google-apps.folder"
 
 
 class PresetOut(BaseModel):
@@ -73,7 +72,7 @@ class DriveFileOut(BaseModel):
 def creator_presets() -> list[PresetOut]:
     """Presets that edit one photo: the ones a Drive folder can use."""
     return [PresetOut(name=p.name, title=p.title, description=p.description) for p in list_presets()
-            if len(get_template(p.template).images) == 1]
+            if p.photo_input is not None]
 
 
 @router.get("/presets", response_model=list[PresetOut])
@@ -84,9 +83,9 @@ async def presets() -> list[PresetOut]:
 @router.get("/drive/folders", response_model=list[FolderOut])
 async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settings: SettingsDep,
                   encryptor: EncryptorDep,
-                  parent: Annotated[str | None, Query(max_length=256)] = None) -> list[FolderOut]:
+                  parent: Annotated[str | None, Query(min_length=1, max_length=256)] = None) -> list[FolderOut]:
     """The creator's Drive folders (inside `parent` when given)."""
-    with _drive_errors():
+    with _drive_errors(field="parent", folder_id=parent):
         async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:
             found = await drive.list_folders(parent)
     return [FolderOut(id=f["id"], name=f["name"]) for f in found]
@@ -107,10 +106,10 @@ async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, ses
     if body.preset not in {p.name for p in creator_presets()}:
         raise ApiError(f"unknown preset '{body.preset}' (GET /creator/presets lists them)", code="unknown_preset",
                        details={"field": "preset"}, status_code=422)
-    with _drive_errors(folder_id=body.folder_id):
+    with _drive_errors(field="folder_id", folder_id=body.folder_id):
         async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:
             folder = await drive.get_file(body.folder_id)
-            if folder.get("mimeType") != FOLDER_MIME or folder.get("trashed"):
+            if folder.get("mimeType") != FOLDER or folder.get("trashed"):
                 raise ApiError(f"'{body.folder_id}' is not a folder", code="not_a_folder",
                                details={"field": "folder_id"}, status_code=422)
             output = await drive.find_or_create_folder(settings.DRIVE_OUTPUT_FOLDER_NAME, body.folder_id)
@@ -132,13 +131,14 @@ async def disconnect(creator: CurrentCreator, session: SessionDep, temporal: Tem
 
 
 @router.post("/sync-now", status_code=202)
-async def sync_now(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> dict:
+async def sync_now(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
+                   temporal: TemporalDep) -> dict:
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
         raise Conflict("watch a Drive folder first (POST /creator/drive/watch)", code="not_watching")
     if watch.paused_reason:
         raise Conflict(f"syncing is paused: {watch.paused_reason}", code="sync_paused")
-    await schedules.trigger_sync(temporal, creator.id)
+    await schedules.trigger_sync(temporal, settings, creator.id)
     return {"status": "triggered"}
 
 
@@ -179,7 +179,7 @@ def _watch_out(watch, schedule: dict | None) -> WatchOut:
 
 
 @contextmanager
-def _drive_errors(folder_id: str | None = None) -> Iterator[None]:
+def _drive_errors(field: str, folder_id: str | None) -> Iterator[None]:
     """Drive's answers as this API's errors: a folder the creator cannot see is 404, a lost grant 409."""
     try:
         yield
@@ -188,7 +188,10 @@ def _drive_errors(folder_id: str | None = None) -> Iterator[None]:
                        code="drive_reconnect_needed") from None
     except DriveNotFound:
         raise NotFound(f"no Drive folder '{folder_id}' of yours", code="folder_not_found",
-                       details={"field": "folder_id"}) from None
+                       details={"field": field}) from None
+    except DriveBadRequest as exc:
+        raise ApiError(f"Google Drive refused '{folder_id}': {exc.message}", code="invalid_folder",
+                       details={"field": field}, status_code=422) from None
     except DriveRateLimited as exc:
         raise ApiError("Google Drive is rate limiting; try again shortly", code="drive_busy", status_code=503,
                        headers={"Retry-After": str(int(exc.retry_after_s))}) from None

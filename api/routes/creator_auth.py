@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -27,6 +28,7 @@ from db import drive as drive_queries
 from db.models import DriveStatus
 from db.users import STATE_MAX_AGE, consume_state, create_state, set_drive_status, upsert_user
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["creator"])
 
 DEFAULT_NEXT = "/creator/"
@@ -100,13 +102,9 @@ async def complete_sign_in(request: Request, session: SessionDep, settings: Sett
     user = await upsert_user(session, subject=identity.subject, email=identity.email, name=identity.name)
     await save_grant(session, user.id, grant, encryptor)
     token = await start_session(session, settings, user.id)
-    reconnected = user.drive_status == DriveStatus.RECONNECT_NEEDED
-    if reconnected:  # a fresh grant after Google refused the old one: the folder automation goes on
-        await set_drive_status(session, user.id, DriveStatus.CONNECTED)
-        await drive_queries.resume_watch(session, user.id)
+    if user.drive_status == DriveStatus.RECONNECT_NEEDED:
+        await _resume_automation(request, session, user.id)
     await session.commit()  # the session must exist before the browser follows the redirect with its cookie
-    if reconnected:  # Temporal is reached only then: signing in works while it is down
-        await unpause_sync_schedule(await request.app.state.temporal.get(), user.id, note="Drive reconnected")
     response = RedirectResponse(started.next_path, status_code=302)
     set_session_cookie(response, settings, token)
     response.delete_cookie(_state_cookie(settings), path=STATE_COOKIE_PATH, **cookie_options(settings))
@@ -131,3 +129,16 @@ async def read_creator(creator: CurrentCreator) -> CreatorPublic:
 
 def _state_cookie(settings: Settings) -> str:
     return settings.SESSION_COOKIE_NAME + "_state"
+
+
+async def _resume_automation(request: Request, session, user_id: str) -> None:
+    """A fresh grant after Google refused the old one: the folder automation goes on. The schedule is unpaused
+    first and the creator marked connected only then, so if Temporal is down the creator still signs in and
+    the next sign-in tries again."""
+    try:
+        await unpause_sync_schedule(await request.app.state.temporal.get(), user_id, note="Drive reconnected")
+    except Exception as exc:  # noqa: BLE001 - Temporal unreachable: signing in must still work
+        log.warning("could not resume the Drive sync schedule: %s", exc, extra={"user_id": user_id})
+        return
+    await set_drive_status(session, user_id, DriveStatus.CONNECTED)
+    await drive_queries.resume_watch(session, user_id)

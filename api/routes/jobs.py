@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import limits
 from api.deps import GenerateKey, JobsKey, SessionDep, SettingsDep, StorageDep, TemporalDep
@@ -80,8 +81,10 @@ async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: St
         return await job_response(job, session, storage, settings, temporal, status_code=200)
     try:
         await temporal.get_workflow_handle(job.workflow_id).cancel()
-    except Exception:  # noqa: BLE001 - the run ended meanwhile: the job then shows how it ended
-        pass
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the run ended meanwhile and the job shows how
+            raise ApiError(f"the cancel did not reach Temporal: {exc}", code="temporal_unavailable",
+                           status_code=503, headers={"Retry-After": "5"}) from None
     return await job_response(job, session, storage, settings, temporal, status_code=202)
 
 

@@ -95,10 +95,13 @@ async def unpause_sync_schedule(client: Client, user_id: str, note: str) -> bool
     return await _if_exists(client.get_schedule_handle(drive_sync_schedule_id(user_id)).unpause(note=note))
 
 
-async def trigger_sync(client: Client, user_id: str) -> None:
-    """Sync now. BUFFER_ONE: if a sync is going, this one runs right after it instead of being dropped."""
-    await client.get_schedule_handle(drive_sync_schedule_id(user_id)).trigger(
-        overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+async def trigger_sync(client: Client, settings: Settings, user_id: str) -> None:
+    """Sync now. BUFFER_ONE: if a sync is going, this one runs right after it instead of being dropped. A watch
+    whose schedule is missing (Temporal failed as the folder was watched) gets it made here."""
+    handle = client.get_schedule_handle(drive_sync_schedule_id(user_id))
+    if await _if_exists(handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)) is False:
+        handle = await ensure_sync_schedule(client, settings, user_id)
+        await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
 
 
 async def delete_sync_schedule(client: Client, user_id: str) -> bool:

@@ -1,7 +1,7 @@
 """Google Drive for the creator product: an async client over google-api-python-client and the
 typed errors activities decide retries by."""
 
-from .client import ChangesPage, DriveClient, FilesPage, build_drive_service
+from .client import FOLDER, ChangesPage, DriveClient, FilesPage, build_drive_service
 from .errors import (
     DriveAuthRevoked,
     DriveBadRequest,
@@ -13,6 +13,6 @@ from .errors import (
 )
 
 __all__ = [
-    "ChangesPage", "DriveAuthRevoked", "DriveBadRequest", "DriveClient", "DriveError", "DriveInvalidPageToken",
+    "FOLDER", "ChangesPage", "DriveAuthRevoked", "DriveBadRequest", "DriveClient", "DriveError", "DriveInvalidPageToken",
     "DriveNotFound", "DriveRateLimited", "DriveUnavailable", "FilesPage", "build_drive_service",
 ]

@@ -98,9 +98,13 @@ def _details(error: HttpError) -> tuple[str | None, str, str | None]:
         body = json.loads(error.content.decode("utf-8"))["error"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None, message, None
-    items = body.get("errors") or [{}]
-    first = items[0] if isinstance(items[0], dict) else {}
-    return first.get("reason"), str(body.get("message") or message), first.get("location")
+    if not isinstance(body, dict):  # e.g. an OAuth error: {"error": "invalid_grant"}
+        return None, message, None
+    items = body.get("errors")
+    first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+    reason, location = first.get("reason"), first.get("location")
+    return (reason if isinstance(reason, str) else None, str(body.get("message") or message),
+            location if isinstance(location, str) else None)
 
 
 def _retry_after(value: str | None) -> float:

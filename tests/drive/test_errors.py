@@ -2,8 +2,10 @@
 
 import uuid
 
+import httplib2
 import pytest
 from google.oauth2.credentials import Credentials
+from googleapiclient.errors import HttpError
 
 from comfy_platform.drive import (
     DriveAuthRevoked,
@@ -14,12 +16,26 @@ from comfy_platform.drive import (
     DriveRateLimited,
     DriveUnavailable,
 )
+from comfy_platform.drive.errors import translate
+from tests.fixtures.drive import provider_grant
+from tests.fixtures.oidc import CLIENT_ID, CLIENT_SECRET
 from tests.helpers.ports import free_port
 
 
-def refreshable(token_endpoint, access_token: str, refresh_token: str) -> Credentials:
-    return Credentials(token=access_token, refresh_token=refresh_token, token_uri=token_endpoint.url,
-                       client_id="comfy-test-client", client_secret="comfy-test-secret")
+class CountingCredentials(Credentials):
+    """Credentials that note each access token a refresh brings."""
+
+    def refresh(self, request) -> None:
+        super().refresh(request)
+        self.issued.append(self.token)
+
+
+def refreshable(oidc_provider, access_token: str, refresh_token: str) -> CountingCredentials:
+    credentials = CountingCredentials(token=access_token, refresh_token=refresh_token,
+                                      token_uri=oidc_provider.token_url, client_id=CLIENT_ID,
+                                      client_secret=CLIENT_SECRET)
+    credentials.issued = []
+    return credentials
 
 
 async def test_another_users_file_is_not_found(client, drive_server):
@@ -30,21 +46,27 @@ async def test_another_users_file_is_not_found(client, drive_server):
     assert info.value.message == f"File not found: {other['id']}."
 
 
-async def test_a_401_refreshes_the_token_once_and_retries(drive_user, drive_server, token_endpoint):
-    token_endpoint.grants["refresh-1"] = drive_user.sub
-    made = await drive_server.create_file(drive_user.sub, "p.jpg")
-    client = DriveClient(refreshable(token_endpoint, "ya29.expired", "refresh-1"), drive_server.url)
+async def test_a_401_refreshes_the_token_once_and_retries(oidc_provider, oidc_drive):
+    sub = f"creator-{uuid.uuid4().hex[:8]}"
+    grant = await provider_grant(oidc_provider, sub)
+    made = await oidc_drive.create_file(sub, "p.jpg")
+    credentials = refreshable(oidc_provider, "ya29.expired", grant["refresh_token"])
+    client = DriveClient(credentials, oidc_drive.url)
     try:
         assert (await client.get_file(made["id"]))["name"] == "p.jpg"
-        assert client.credentials.token == token_endpoint.issued[0] and len(token_endpoint.issued) == 1
+        assert len(credentials.issued) == 1 and client.credentials.token == credentials.issued[0]
+        assert credentials.issued[0] not in ("ya29.expired", grant["access_token"])
         await client.get_file(made["id"])  # the new token is kept
-        assert len(token_endpoint.issued) == 1
+        assert len(credentials.issued) == 1
     finally:
         client.close()
 
 
-async def test_a_refused_refresh_means_the_grant_is_revoked(drive_server, token_endpoint):
-    client = DriveClient(refreshable(token_endpoint, "ya29.expired", "revoked-refresh-token"), drive_server.url)
+async def test_a_refused_refresh_means_the_grant_is_revoked(oidc_provider, oidc_drive):
+    sub = f"creator-{uuid.uuid4().hex[:8]}"
+    grant = await provider_grant(oidc_provider, sub)
+    await oidc_provider.revoke_tokens(sub)
+    client = DriveClient(refreshable(oidc_provider, grant["access_token"], grant["refresh_token"]), oidc_drive.url)
     try:
         with pytest.raises(DriveAuthRevoked) as info:
             await client.start_page_token()
@@ -106,3 +128,15 @@ async def test_other_refusals_are_bad_requests(client, drive_user, drive_server,
     with pytest.raises(DriveBadRequest) as info:
         await client.upload(not_a_folder["id"], "out.png", source, "image/png", {})
     assert info.value.status == 400 and not info.value.retryable
+
+
+@pytest.mark.parametrize("content", [
+    b'{"error": "invalid_grant"}', b'{"error": {"errors": {}}}', b'{"error": {"errors": {"0": {}}}}',
+    b'{"error": {"errors": 5}}', b'{"error": {"errors": [{"reason": ["x"], "location": 1}]}}', b'{"error": null}',
+    b'[1]',
+])
+def test_a_body_not_in_googles_shape_still_translates(content):
+    for status, kind in ((400, DriveBadRequest), (401, DriveAuthRevoked), (403, DriveBadRequest),
+                         (503, DriveUnavailable)):
+        error = translate(HttpError(httplib2.Response({"status": status}), content, uri="http://drive/x"))
+        assert type(error) is kind and error.status == status and error.reason is None and error.message

@@ -6,11 +6,9 @@ import time
 import uuid
 
 import aiohttp
-import httpx
-import pytest_asyncio
 
-from drive_emulator import DriveConfig, start_drive_server
-from tests.fixtures.oidc import CLIENT_ID, CLIENT_SECRET
+from drive_emulator import start_drive_server
+from tests.fixtures.drive import provider_access_token
 
 
 async def _list_status(url: str, token: str | None) -> tuple[int, dict, dict]:
@@ -30,32 +28,9 @@ async def test_missing_unknown_and_revoked_tokens_get_googles_401(drive_server, 
         assert body["error"]["code"] == 401 and body["error"]["errors"][0]["reason"] == "authError"
 
 
-@pytest_asyncio.fixture
-async def oidc_drive(oidc_provider):
-    """A private Drive test server that accepts the provider's access tokens."""
-    server = await start_drive_server("127.0.0.1", 0, DriveConfig(userinfo_url=oidc_provider.userinfo_url))
-    yield server
-    await server.stop()
-
-
-async def _access_token(oidc_provider, sub: str) -> str:
-    """An access token for `sub` by the authorization-code flow, the consent being a form POST."""
-    redirect = "http://127.0.0.1/callback"
-    async with httpx.AsyncClient() as client:
-        consent = await client.post(f"{oidc_provider.url}/oauth2/authorize", data={"sub": sub}, params={
-            "client_id": CLIENT_ID, "redirect_uri": redirect, "response_type": "code", "scope": "openid",
-            "state": "s"})
-        code = httpx.URL(consent.headers["location"]).params["code"]
-        grant = await client.post(f"{oidc_provider.url}/oauth2/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
-        grant.raise_for_status()
-        return grant.json()["access_token"]
-
-
 async def test_provider_tokens_act_for_their_sub_until_revoked(oidc_provider, oidc_drive):
     sub = f"creator-{uuid.uuid4().hex[:8]}"
-    token = await _access_token(oidc_provider, sub)
+    token = await provider_access_token(oidc_provider, sub)
     await oidc_drive.create_file(sub, "mine.jpg")
     status, _, body = await _list_status(oidc_drive.url, token)
     assert status == 200 and [f["name"] for f in body["files"]] == ["mine.jpg"]
@@ -72,7 +47,7 @@ async def test_userinfo_can_be_switched_on_at_runtime_and_reset_restores_the_sta
     server = await start_drive_server("127.0.0.1", 0)
     try:
         sub = f"creator-{uuid.uuid4().hex[:8]}"
-        token = await _access_token(oidc_provider, sub)
+        token = await provider_access_token(oidc_provider, sub)
         assert (await _list_status(server.url, token))[0] == 401
         await server.use_userinfo(oidc_provider.userinfo_url)
         assert (await _list_status(server.url, token))[0] == 200
