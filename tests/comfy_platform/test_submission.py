@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
-from comfy_platform.submission import JobWriter
+from comfy_platform.submission import JobNotStarted, JobOptions, JobWriter, submit_job
 from db.jobs import JobConflict, NewJob
 from db.models import new_id
 from db.session import create_sessionmaker
+from presets import resolve_graph
+from tests.helpers.images import empty_image_graph
 
 
 def fields(**overrides) -> dict:
@@ -50,3 +54,13 @@ async def test_one_writer_per_sessionmaker_and_event_loop(db_engine: AsyncEngine
     assert JobWriter.of(sessionmaker) is JobWriter.of(sessionmaker)
     assert JobWriter.of(create_sessionmaker(db_engine)) is not JobWriter.of(sessionmaker)
 
+
+
+async def test_a_job_temporal_does_not_take_is_recorded_failed_not_left_queued(platform, temporal_client):
+    elsewhere = await Client.connect(temporal_client.service_client.config.target_host, namespace="no-such-namespace")
+    job_id = new_id()
+    with pytest.raises(JobNotStarted):
+        await submit_job(elsewhere, platform.sessionmaker, platform.storage, resolve_graph(empty_image_graph(), set()),
+                         {}, JobOptions.from_settings(platform.settings, product="cli"), job_id=job_id)
+    row = await platform.job(job_id)
+    assert row.status == "failed" and row.error["code"] == "not_started"

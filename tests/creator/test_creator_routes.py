@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.creator.conftest import photo
+from workflows.shared import drive_sync_schedule_id
 
 CREATOR_ROUTES = [
     ("GET", "/creator/me"),
@@ -67,6 +68,16 @@ async def test_sync_now_before_watching_a_folder_is_409(creator):
     response = await creator.http.post("/creator/sync-now")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_watching"
+
+
+async def test_sync_now_remakes_a_schedule_that_went_missing(creator):
+    """A watch whose schedule is gone (Temporal failed just as the folder was watched) still syncs on demand."""
+    await creator.watch(await creator.folder("Lost schedule"))
+    handle = creator.platform.client.get_schedule_handle(drive_sync_schedule_id(creator.user_id))
+    await handle.delete()
+    response = await creator.http.post("/creator/sync-now")
+    assert response.status_code == 202, response.text
+    assert not (await handle.describe()).schedule.state.paused
 
 
 async def test_a_creator_sees_only_their_own_folders_and_files(creator, other_creator):
