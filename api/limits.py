@@ -73,10 +73,7 @@ def _limiter(request: Request) -> RateLimiter:
 
 
 async def enforce_rate_limit(request: Request, key: ApiKey, settings: Settings) -> None:
-    """Spend one of the key's requests; a request is counted once however many places call this."""
-    if getattr(request.state, "rate_limited", False):
-        return
-    request.state.rate_limited = True
+    """Spend one of the key's requests (authentication does this for every request)."""
     per_minute = key.rate_limit_per_minute or settings.API_RATE_LIMIT_PER_MINUTE
     wait = _limiter(request).take(key.id, per_minute)
     if wait > 0:
@@ -86,11 +83,8 @@ async def enforce_rate_limit(request: Request, key: ApiKey, settings: Settings) 
                           headers={"Retry-After": str(retry_after)})
 
 
-async def enforce_job_limits(request: Request, key: ApiKey, session: AsyncSession, settings: Settings) -> None:
-    """Refuse a new job while the key already has its maximum of queued or running jobs.
-
-    The request's rate is checked first (once per request: authentication already charged it)."""
-    await enforce_rate_limit(request, key, settings)
+async def enforce_job_limits(key: ApiKey, session: AsyncSession, settings: Settings) -> None:
+    """Refuse a new job while the key already has its maximum of queued or running jobs."""
     limit = key.max_concurrent_jobs or settings.API_MAX_CONCURRENT_JOBS
     unfinished = await session.scalar(
         select(func.count(Job.id)).where(Job.api_key_id == key.id,

@@ -147,13 +147,17 @@ class LocalStack:
         return f"http://127.0.0.1:{port}/"
 
     async def __aenter__(self) -> LocalStack:
-        self.start([*temporal_dev_command(self.settings, self.data / "temporal.db"), "--headless"])
-        for index, port in enumerate(self.emulator_ports):
-            self.start([*CLI, "emulator", "--port", str(port), "--data-dir", str(self.data / f"emulator{index}"),
-                        "--log-level", "WARNING"])
-        for port in (self.settings.TEMPORAL_PORT, *self.emulator_ports):
-            await wait_for_port(port)
-        await migrate(self.settings.database_url)
+        try:
+            self.start([*temporal_dev_command(self.settings, self.data / "temporal.db"), "--headless"])
+            for index, port in enumerate(self.emulator_ports):
+                self.start([*CLI, "emulator", "--port", str(port), "--data-dir", str(self.data / f"emulator{index}"),
+                            "--log-level", "WARNING"])
+            for port in (self.settings.TEMPORAL_PORT, *self.emulator_ports):
+                await wait_for_port(port)
+            await migrate(self.settings.database_url)
+        except BaseException:  # a stack that failed to start leaves no process or temp dir behind
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -161,7 +161,7 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
                                                          Job.idempotency_key == idempotency_key))
         if earlier is not None:
             return _same_request(earlier, body_hash), False
-    await limits.enforce_job_limits(request, key, session, settings)
+    await limits.enforce_job_limits(key, session, settings)
     prepared = await prepare_job(body, key, session, storage, settings, request.app.state.comfy)
     metadata = {**body.metadata, REQUEST_HASH_KEY: body_hash} if idempotency_key else body.metadata
     options = JobOptions.from_settings(settings, product="api", api_key_id=key.id, metadata=metadata,
