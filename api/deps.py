@@ -53,16 +53,16 @@ async def _temporal(request: Request) -> Client:
                        headers={"Retry-After": "5"}) from None
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     """For helpers that open their own short sessions (a creator's Drive client stores refreshed tokens)."""
     return request.app.state.sessionmaker
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -111,7 +111,7 @@ GenerateKey = Annotated[ApiKey, Depends(require_scope("generate"))]
 JobsKey = Annotated[ApiKey, Depends(require_scope("jobs"))]
 
 
-def _encryptor(request: Request) -> Encryptor:
+async def _encryptor(request: Request) -> Encryptor:
     return request.app.state.encryptor
 
 

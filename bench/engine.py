@@ -48,8 +48,9 @@ class Bench:
 
     async def platform_job(self, queue: str) -> float:
         started = time.perf_counter()
-        handle = await submit_job(self.client, self.sessionmaker, self.storage, resolve_graph(graph(), set()), {},
-                                  JobOptions.from_settings(self.settings, product="cli", comfy_task_queue=queue))
+        handle = (await submit_job(self.client, self.sessionmaker, self.storage, resolve_graph(graph(), set()), {},
+                                   JobOptions.from_settings(self.settings, product="cli",
+                                                            comfy_task_queue=queue))).handle
         result = await handle.result()
         assert result.status == "succeeded" and result.outputs
         return time.perf_counter() - started

@@ -61,6 +61,15 @@ class JobOptions:
         return cls(**{**defaults, **fields})
 
 
+@dataclass
+class Submission:
+    """A submitted job: its row as recorded, whether this call recorded it, and the handle of its workflow."""
+
+    job: Job
+    created: bool  # False: the id or idempotency key named a job submitted before, and that job is returned
+    handle: WorkflowHandle[GenerationWorkflow, GenerationResult]
+
+
 async def submit_job(
     temporal: Client,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -69,11 +78,12 @@ async def submit_job(
     images: dict[str, Path | bytes],
     options: JobOptions,
     job_id: str | None = None,
-) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
+) -> Submission:
     """Store `images` (keyed by the user's image names), record the job and start its workflow. Shielded: a
     caller that goes away (a closed request) cannot leave a recorded job whose workflow never starts."""
-    prepared = await asyncio.shield(prepare_job(sessionmaker, storage, job, images, options, job_id))
-    return await asyncio.shield(_start(temporal, sessionmaker, prepared))
+    prepared, recorded = await asyncio.shield(_record(sessionmaker, storage, job, images, options, job_id))
+    handle = await asyncio.shield(_start(temporal, sessionmaker, prepared))
+    return Submission(recorded.job, recorded.inserted, handle)
 
 
 class JobNotStarted(Exception):
@@ -109,6 +119,18 @@ async def prepare_job(
 ) -> PreparedJob:
     """Store the inputs and write the job row; what is left is starting its GenerationWorkflow, which
     `submit_job` does from a client and the creator's ProcessDriveFileWorkflow does as a child workflow."""
+    prepared, _ = await _record(sessionmaker, storage, job, images, options, job_id)
+    return prepared
+
+
+async def _record(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    job: ResolvedJob,
+    images: dict[str, Path | bytes],
+    options: JobOptions,
+    job_id: str | None,
+) -> tuple[PreparedJob, job_queries.CreatedJob]:
     job_id = job_id or new_job_id()
     inputs: dict[str, str] = {}
     input_rows = []
@@ -123,15 +145,13 @@ async def prepare_job(
         inputs[file_name] = key
         input_rows.append({"name": file_name, "storage_key": key, "content_type": content_type, "size": stored.size})
 
-    workflow_id = generation_workflow_id(job_id)
-    row = await JobWriter.of(sessionmaker).create(job_queries.NewJob(dict(
-        id=job_id, workflow_id=workflow_id, status="queued", product=options.product,
+    recorded = await JobWriter.of(sessionmaker).create(job_queries.NewJob(dict(
+        id=job_id, workflow_id=generation_workflow_id(job_id), status="queued", product=options.product,
         preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
         api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
         idempotency_key=options.idempotency_key, webhook_url=options.webhook_url), input_rows))
-    if row.id != job_id:
-        # The idempotency key names a job submitted before: that job, not a second one.
-        job_id, workflow_id = row.id, row.workflow_id
+    # With an idempotency key that names a job submitted before, that job, not a second one.
+    job_id, workflow_id = recorded.job.id, recorded.job.workflow_id
 
     attributes = {"JobId": job_id, "Product": options.product}
     if job.preset:
@@ -141,26 +161,29 @@ async def prepare_job(
     generation = GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
                                  options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue,
                                  options.api_key_id, options.webhook_url)
-    return PreparedJob(job_id, workflow_id, generation, attributes)
+    return PreparedJob(job_id, workflow_id, generation, attributes), recorded
 
 
 class JobWriter:
     """Writes the rows of jobs submitted at the same time in one transaction: every job that arrives while a
-    batch is being written goes into the next one.
+    batch is being written goes into a next one.
 
-    Why: SQLite takes one writer at a time, and each statement of a write is a round trip through this process's
-    event loop, which under load is busy with everyone else's requests. Fifty clients each writing their own job
-    queued for the lock for over a second (bench/api.py); a batch costs about what one job did. On PostgreSQL it
-    only saves commits."""
+    Why: each statement of a write is a round trip through this process's event loop, which under load is busy
+    with everyone else's requests, and on SQLite every one of them is made holding its single write lock. Fifty
+    clients each writing their own job queued for over a second (bench/api.py); a batch costs about what one job
+    did. SQLite gets one batch at a time (one writer); PostgreSQL several, so a slow batch holds up no other."""
 
     MAX_BATCH = 100
+    PARALLEL_BATCHES = 4  # PostgreSQL; a fraction of the connection pool (db/session.py)
     _writers: weakref.WeakKeyDictionary[async_sessionmaker, JobWriter] = weakref.WeakKeyDictionary()
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
         self.loop = asyncio.get_running_loop()
         self._queue: list[tuple[job_queries.NewJob, asyncio.Future]] = []
-        self._writing: asyncio.Task | None = None
+        self._writing: set[asyncio.Task] = set()
+        bind = sessionmaker.kw.get("bind")
+        self.parallel = 1 if bind is None or bind.dialect.name == "sqlite" else self.PARALLEL_BATCHES
 
     @classmethod
     def of(cls, sessionmaker: async_sessionmaker[AsyncSession]) -> JobWriter:
@@ -170,12 +193,14 @@ class JobWriter:
             writer = cls._writers[sessionmaker] = cls(sessionmaker)
         return writer
 
-    async def create(self, job: job_queries.NewJob) -> Job:
-        """create_job in a transaction of its own, as far as the caller can tell."""
+    async def create(self, job: job_queries.NewJob) -> job_queries.CreatedJob:
+        """create_jobs for this one job in a transaction of its own, as far as the caller can tell."""
         done = self.loop.create_future()
         self._queue.append((job, done))
-        if self._writing is None or self._writing.done():
-            self._writing = self.loop.create_task(self._write_all())
+        if len(self._writing) < self.parallel:
+            task = self.loop.create_task(self._write_all())
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
         result = await done
         if isinstance(result, Exception):
             raise result
@@ -194,15 +219,19 @@ class JobWriter:
                 for (_, done), result in zip(batch, results):
                     if not done.done():  # its request may have gone away; the row stays, as a lone write's would
                         done.set_result(result)
+                batch = []
         except BaseException as exc:  # cancelled or killed: no caller may wait for an answer that never comes
             stopped = exc if isinstance(exc, Exception) else RuntimeError(f"the job writer stopped: {exc!r}")
-            for _, done in [*batch, *self._queue]:
+            others_left = any(task is not asyncio.current_task() for task in self._writing)
+            waiting = batch if others_left else [*batch, *self._queue]
+            for _, done in waiting:
                 if not done.done():
                     done.set_exception(stopped)
-            self._queue = []
+            if not others_left:
+                self._queue = []
             raise
 
-    async def _write_one(self, job: job_queries.NewJob) -> Job | Exception:
+    async def _write_one(self, job: job_queries.NewJob) -> job_queries.CreatedJob | Exception:
         try:
             async with self.sessionmaker() as session, session.begin():
                 return (await job_queries.create_jobs(session, [job]))[0]

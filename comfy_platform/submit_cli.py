@@ -71,8 +71,8 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     try:
         client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
         storage = storage_from_settings(settings)
-        handle = await submit_job(client, create_sessionmaker(engine), storage, job, images,
-                                  JobOptions.from_settings(settings, product="cli"))
+        handle = (await submit_job(client, create_sessionmaker(engine), storage, job, images,
+                                   JobOptions.from_settings(settings, product="cli"))).handle
         err.print(f"job {handle.id.removeprefix('gen-')} submitted (workflow {handle.id})")
         try:
             result = await _follow(handle, show=not args.no_progress)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +30,7 @@ from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
-    "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "create_job", "create_jobs", "finish_job", "get_job", "list_job_inputs",
+    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "create_job", "create_jobs", "finish_job", "get_job", "list_job_inputs",
     "list_job_outputs", "list_jobs", "mark_job_running", "set_job_progress", "usage_summary",
 ]
 
@@ -55,19 +55,10 @@ async def create_job(session: AsyncSession, *, inputs: Iterable[Mapping[str, Any
     """Insert a job (and its inputs: dicts of name, storage_key, content_type, size). An existing job with the same
     id, or with the same (api_key_id, idempotency_key), is returned instead of a new one."""
     fields.setdefault("id", new_id())
-    insert = dialect_insert(session, Job).values(**fields).on_conflict_do_nothing().returning(Job.id)
-    inserted = await session.execute(insert)
-    if inserted.scalar_one_or_none() is not None:
-        rows = [{"job_id": fields["id"], **item} for item in inputs]
-        if rows:
-            await session.execute(dialect_insert(session, JobInput).values(rows).on_conflict_do_nothing())
-    job = await session.get(Job, fields["id"], populate_existing=True)
-    if job is None and fields.get("idempotency_key") is not None:
-        same_request = (Job.api_key_id == fields.get("api_key_id"), Job.idempotency_key == fields["idempotency_key"])
-        job = await session.scalar(select(Job).where(*same_request))
-    if job is None:
-        raise JobConflict(f"workflow_id {fields.get('workflow_id')!r} already belongs to another job")
-    return job
+    [result] = await create_jobs(session, [NewJob(fields, list(inputs))])
+    if isinstance(result, JobConflict):
+        raise result
+    return result.job
 
 
 @dataclass
@@ -78,33 +69,47 @@ class NewJob:
     inputs: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[Job | JobConflict]:
-    """create_job for many jobs in three statements, however many there are (given the same columns); in order,
-    each the row (new, or the existing one create_job would return) or the JobConflict create_job would raise.
+class CreatedJob(NamedTuple):
+    job: Job
+    inserted: bool  # False: the job already existed (same id, or same api key and idempotency key)
+
+
+async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[CreatedJob | JobConflict]:
+    """create_job for many jobs in two statements when all are new (given the same columns); in order, each the
+    row, new or the existing one with its id or idempotency key, or a JobConflict when another job holds its
+    workflow_id.
 
     Why: every statement is a round trip to the database, and on SQLite every one of them is made while holding
     its single write lock. Jobs submitted together are written together (comfy_platform/submission.py)."""
-    inserted: set[str] = set()
+    inserted: dict[str, Job] = {}
     # A multi-row INSERT takes its columns from the first row: one INSERT per set of columns given.
     for columns in dict.fromkeys(frozenset(job.fields) for job in jobs):
         values = [job.fields for job in jobs if frozenset(job.fields) == columns]
-        inserted.update(await session.scalars(
-            dialect_insert(session, Job).values(values).on_conflict_do_nothing().returning(Job.id)))
-    rows = [{"job_id": job.fields["id"], **item} for job in jobs if job.fields["id"] in inserted for item in job.inputs]
-    if rows:
-        await session.execute(dialect_insert(session, JobInput).values(rows).on_conflict_do_nothing())
-    found = {job.id: job for job in await session.scalars(
-        select(Job).where(Job.id.in_(sorted(inserted))).execution_options(populate_existing=True))} if inserted else {}
-    results: list[Job | JobConflict] = []
+        rows = await session.scalars(dialect_insert(session, Job).values(values).on_conflict_do_nothing()
+                                     .returning(Job).execution_options(populate_existing=True))
+        inserted.update((row.id, row) for row in rows)
+    input_rows = [{"job_id": job.fields["id"], **item}
+                  for job in jobs if job.fields["id"] in inserted for item in job.inputs]
+    if input_rows:
+        await session.execute(dialect_insert(session, JobInput).values(input_rows).on_conflict_do_nothing())
+    results: list[CreatedJob | JobConflict] = []
     for job in jobs:
-        if job.fields["id"] in found:
-            results.append(found[job.fields["id"]])
+        if job.fields["id"] in inserted:
+            results.append(CreatedJob(inserted[job.fields["id"]], True))
             continue
-        try:  # not inserted: an existing id or idempotency key, which create_job resolves (rare, so one by one)
-            results.append(await create_job(session, inputs=job.inputs, **job.fields))
-        except JobConflict as exc:
-            results.append(exc)
+        existing = await _existing_job(session, job.fields)  # rare: a repeated id or idempotency key
+        results.append(CreatedJob(existing, False) if existing is not None else JobConflict(
+            f"workflow_id {job.fields.get('workflow_id')!r} already belongs to another job"))
     return results
+
+
+async def _existing_job(session: AsyncSession, fields: Mapping[str, Any]) -> Job | None:
+    """The job a refused insert collided with, if it is the same job: same id, or same key and idempotency key."""
+    job = await session.get(Job, fields["id"], populate_existing=True)
+    if job is None and fields.get("idempotency_key") is not None:
+        job = await session.scalar(select(Job).where(Job.api_key_id == fields.get("api_key_id"),
+                                                     Job.idempotency_key == fields["idempotency_key"]))
+    return job
 
 
 async def get_job(session: AsyncSession, job_id: str) -> Job | None:

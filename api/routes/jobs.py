@@ -43,9 +43,12 @@ async def create_job(request: Request, body: JobCreate, key: GenerateKey, sessio
                      storage: StorageDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None):
     """Start a job from a preset, a workflow template or a ComfyUI graph; 202 with the job and its Location."""
     job, created = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
-    # No live query: a new job is queued, and asking its workflow would wait for a worker to take it.
-    return await job_response(job, session, storage, settings, temporal if not created else None,
-                              status_code=202 if created else 200)
+    if created:
+        # Nothing to look up: a new job is queued, with no outputs or deliveries, and asking its workflow would
+        # wait for a worker to take it.
+        public = await job_public(job, [], storage, settings.OUTPUT_URL_TTL_S)
+        return JSONResponse(public.model_dump(mode="json"), 202, headers={"Location": f"/api/v1/jobs/{job.id}"})
+    return await job_response(job, session, storage, settings, temporal, status_code=200)
 
 
 @router.get("", response_model=JobsPublic, summary="List jobs")
@@ -170,12 +173,11 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
     # before the job's insert takes one; 50 requests each holding one and waiting for a second would
     # exhaust the pool.
     await session.commit()
-    handle = await submit_job(temporal, request.app.state.sessionmaker, storage, prepared.job, prepared.images,
-                              options)
-    job = await job_queries.get_job(session, handle.id.removeprefix("gen-"))
-    if idempotency_key is not None and (job.metadata_ or {}).get(REQUEST_HASH_KEY) != body_hash:
-        return _same_request(job, body_hash), False  # a concurrent request with this key won the race
-    return job, True
+    submission = await submit_job(temporal, request.app.state.sessionmaker, storage, prepared.job, prepared.images,
+                                  options)
+    if not submission.created:  # a concurrent request with this Idempotency-Key recorded its job first
+        return _same_request(submission.job, body_hash), False
+    return submission.job, True
 
 
 def _same_request(job: Job, body_hash: str) -> Job:

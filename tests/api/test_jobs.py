@@ -179,6 +179,18 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_same_job(api_se
     assert [j.id for j in jobs] == [first.json()["id"]]
 
 
+async def test_racing_retries_with_one_idempotency_key_make_one_job_and_one_202(api_server, make_key):
+    created = await make_key()
+    body = {"graph": empty_image_graph(width=8, height=8)}
+    headers = {"Idempotency-Key": f"race-{uuid.uuid4()}"}
+    async with api_server.client(created.secret) as http:
+        replies = await asyncio.gather(*(http.post("/api/v1/jobs", json=body, headers=headers) for _ in range(6)))
+        listed = (await http.get("/api/v1/jobs")).json()["data"]
+    assert sorted(reply.status_code for reply in replies) == [200] * 5 + [202]
+    assert {reply.json()["id"] for reply in replies} == {job["id"] for job in listed}
+    assert len(listed) == 1
+
+
 async def test_another_keys_jobs_and_uploads_are_not_found(api_server, make_key):
     owner, stranger = await make_key(name="owner"), await make_key(name="stranger")
     async with api_server.client(owner.secret) as http:

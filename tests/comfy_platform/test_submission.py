@@ -33,20 +33,20 @@ async def test_jobs_submitted_together_are_written_in_one_transaction(db_engine:
         rows = await asyncio.gather(*(writer.create(NewJob(job)) for job in jobs))
     finally:
         event.remove(db_engine.sync_engine, "commit", count)
-    assert [row.id for row in rows] == [job["id"] for job in jobs]
+    assert [row.job.id for row in rows] == [job["id"] for job in jobs] and all(row.inserted for row in rows)
     assert len(commits) == 1
 
 
 async def test_a_job_that_cannot_be_written_fails_alone(db_engine: AsyncEngine):
     writer = JobWriter(create_sessionmaker(db_engine))
-    taken = await writer.create(NewJob(fields()))
+    taken, _ = await writer.create(NewJob(fields()))
     good, clash, broken = fields(), fields(workflow_id=taken.workflow_id), fields(status="no-such-status")
     results = await asyncio.gather(*(writer.create(NewJob(job)) for job in (good, clash, broken)),
                                    return_exceptions=True)
-    assert results[0].id == good["id"]
+    assert results[0].job.id == good["id"]
     assert isinstance(results[1], JobConflict)
     assert isinstance(results[2], Exception) and not isinstance(results[2], JobConflict)
-    assert (await writer.create(NewJob(fields()))).status == "queued"  # and the writer goes on
+    assert (await writer.create(NewJob(fields()))).job.status == "queued"  # and the writer goes on
 
 
 async def test_one_writer_per_sessionmaker_and_event_loop(db_engine: AsyncEngine):

@@ -91,9 +91,9 @@ async def test_jobs_written_together_resolve_like_one_create_job_each(db_session
         NewJob(job_fields(api_key_id=existing.api_key_id, idempotency_key="request-1")),  # the same request
         NewJob(job_fields(workflow_id=existing.workflow_id)),  # another job's workflow id
     ])
-    assert results[0].id == fresh["id"] and results[0].status == "queued"
+    assert results[0].inserted and results[0].job.id == fresh["id"] and results[0].job.status == "queued"
     assert [row.name for row in await list_job_inputs(db_session, fresh["id"])] == ["photo.png"]
-    assert results[1] is existing and results[2] is existing
+    assert results[1] == (existing, False) and results[2] == (existing, False)
     assert isinstance(results[3], JobConflict)
 
 

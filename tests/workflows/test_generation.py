@@ -172,13 +172,17 @@ async def test_same_job_id_started_twice_is_one_run_even_after_it_ended(platform
     job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
     options = JobOptions.from_settings(platform.settings, product="cli")
     job_id = f"dup{random.randrange(1 << 40)}"
-    first = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
-    again = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+    submitted = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+                                 job_id=job_id)
+    repeated = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+                                job_id=job_id)
+    assert submitted.created and not repeated.created and repeated.job.id == job_id
+    first, again = submitted.handle, repeated.handle
     assert again.result_run_id == first.result_run_id
     await first.result()
     prompts_before = len((await emulator.stats())["prompts"])
-    after_end = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
-                                 job_id=job_id)
+    after_end = (await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+                                  job_id=job_id)).handle
     assert (await after_end.describe()).run_id == first.result_run_id
     assert len((await emulator.stats())["prompts"]) == prompts_before
 
