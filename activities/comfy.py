@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import mimetypes
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -115,20 +115,17 @@ class ComfyActivities:
         return rename_image_inputs(job.graph, names), set(names.values())
 
     async def _store_outputs(self, client: ComfyClient, result: PromptResult, prefix: str) -> list[JobOutputRef]:
+        """Each output image, downloaded into memory (ComfyUI's outputs are images of a few MB) and stored."""
         stored = []
-        with tempfile.TemporaryDirectory(prefix="comfy-out-") as tmp:
-            for image in result.images():
-                suffix = Path(image["filename"]).suffix or ".png"
-                path = Path(tmp) / f"{image['node_id']}_{image['index']}{suffix}"
-                with path.open("wb") as out:
-                    async for chunk in client.download(image):
-                        out.write(chunk)
-                width, height = _image_size(path)
-                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                key = f"{prefix}/{path.name}"
-                obj = await self.storage.put_file(key, path, content_type)
-                stored.append(JobOutputRef(image["node_id"], image["index"], key, image["filename"], content_type,
-                                           obj.size, width, height))
+        for image in result.images():
+            suffix = Path(image["filename"]).suffix or ".png"
+            name = f"{image['node_id']}_{image['index']}{suffix}"
+            data = b"".join([chunk async for chunk in client.download(image)])
+            width, height = _image_size(data)
+            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            obj = await self.storage.put_bytes(f"{prefix}/{name}", data, content_type)
+            stored.append(JobOutputRef(image["node_id"], image["index"], obj.key, image["filename"], content_type,
+                                       obj.size, width, height))
         return stored
 
     async def _heartbeat_forever(self, backend: str, prompt_id: str, reporter: _ProgressReporter) -> None:
@@ -179,9 +176,9 @@ async def _cancel_quietly(client: ComfyClient, prompt_id: str) -> str:
         return f"not reached ({exc.message})"
 
 
-def _image_size(path: Path) -> tuple[int | None, int | None]:
+def _image_size(data: bytes) -> tuple[int | None, int | None]:
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             return img.size
     except Exception:  # a non-image output (text, video) has no pixel size
         return None, None

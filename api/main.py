@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import TemporalConnector
 from api.errors import install_error_handlers
 from api.errors import error_body
+from api.job_watcher import JobWatcher
 from api.routes import catalog, creator, creator_auth, files, generate, health, jobs, uploads, usage
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
@@ -33,7 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = TemporalConnector(settings.temporal_address, settings.TEMPORAL_NAMESPACE)
         app.state.comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
         app.state.encryptor = Encryptor.from_settings(settings)
+        app.state.job_watcher = JobWatcher(app.state.sessionmaker)
         yield
+        await app.state.job_watcher.close()
         await app.state.comfy.close()
         await engine.dispose()
 

@@ -3,10 +3,15 @@
 (a) added latency of a job through the API to its result (POST /api/v1/generate, which answers with the
     finished job) over the same graph sent straight to the emulator, p50/p95, at concurrency 1 and 10;
 (b) sustained submissions (POST /api/v1/jobs answered 202) per second and the p99 submit latency with 50
-    concurrent clients for 20 s, while the worker runs the jobs.
+    concurrent clients for 20 s: once while the worker runs the jobs on the same two cores (`*_shared`), and once
+    with the worker paused (SIGSTOP), so jobs queue in Temporal as they do in a burst larger than the GPU fleet
+    and the API and Temporal have the machine: the intake on its own. The backlog drains after each window;
+(c) the floor under (a): the CPU a minimal one-activity Temporal workflow costs the server and the Python SDK on
+    this machine, measured in the same run, beside the CPU a job through the API costs in all and the CPU per job
+    the concurrency-10 target leaves on this machine's cores.
 
 Real processes on loopback: Temporal dev server, five emulators, `comfy-platform worker` and `comfy-platform api`
-on the embedded defaults (SQLite, local disk).
+on the embedded defaults (SQLite, local disk), or on BENCH_DATABASE_URL.
 
     make bench            # writes bench/results/api.json (and engine.json)
 """
@@ -15,14 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from bench.stack import (
     CLI,
     LocalStack,
+    cpu_seconds,
     direct_job,
     emulator_control,
     free_port,
@@ -50,7 +62,7 @@ async def through_api(http: httpx.AsyncClient) -> float:
     return time.perf_counter() - started
 
 
-async def latency(http: httpx.AsyncClient, backends: list[str], concurrency: int) -> dict:
+async def latency(http: httpx.AsyncClient, backends: list[str], concurrency: int, pids: list[int] = ()) -> dict:
     """Each of `concurrency` clients runs jobs back to back, through the API and then directly (client i on
     backend i mod n). With as many prompt slots as clients, neither side waits in a ComfyUI queue."""
     per_client = max(3, SAMPLES // concurrency)
@@ -61,13 +73,15 @@ async def latency(http: httpx.AsyncClient, backends: list[str], concurrency: int
 
     await through_api(http)  # warm-up: connections, caches, the first workflow task
     await direct_job(comfies[0])
+    cpu_before = sum(map(cpu_seconds, pids))
     api = [t for ts in await asyncio.gather(*(loop(lambda: through_api(http)) for _ in range(concurrency)))
            for t in ts]
+    cpu_ms_per_job = (sum(map(cpu_seconds, pids)) - cpu_before) * 1000 / len(api)  # all of `pids`, API jobs only
     raw = [t for ts in await asyncio.gather(*(loop(lambda i=i: direct_job(comfies[i % len(comfies)]))
                                              for i in range(concurrency))) for t in ts]
     for comfy in comfies:
         await comfy.close()
-    return {"p50": (percentile(api, 0.5) - percentile(raw, 0.5)) * 1000,
+    return {"cpu_ms_per_job": cpu_ms_per_job, "p50": (percentile(api, 0.5) - percentile(raw, 0.5)) * 1000,
             "p95": (percentile(api, 0.95) - percentile(raw, 0.95)) * 1000,
             "api_p50": percentile(api, 0.5) * 1000, "direct_p50": percentile(raw, 0.5) * 1000}
 
@@ -123,12 +137,55 @@ async def sustained(http: httpx.AsyncClient) -> dict:
             "submissions_refused": refused, "sustain_s": SUSTAIN_S, "clients": SUSTAIN_CLIENTS}
 
 
+async def drained(http: httpx.AsyncClient, timeout_s: float = 300) -> float:
+    """Seconds until the key has no queued or running job left."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        busy = [(await http.get("/api/v1/jobs", params={"status": status, "limit": 1})).json()["data"]
+                for status in ("queued", "running")]
+        if not any(busy):
+            return time.perf_counter() - started
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"jobs still unfinished after {timeout_s} s")
+
+
+@activity.defn(name="bench_noop")
+async def noop_activity(value: str) -> str:
+    return value
+
+
+@workflow.defn(name="BenchFloorWorkflow", sandboxed=False)
+class FloorWorkflow:
+    """The least a durable job can be on Temporal: one activity, nothing else."""
+
+    @workflow.run
+    async def run(self, value: str) -> str:
+        return await workflow.execute_activity(noop_activity, value, start_to_close_timeout=timedelta(seconds=30))
+
+
+async def temporal_floor(stack: LocalStack, temporal_pid: int, runs: int = 200) -> float:
+    """CPU ms per run of FloorWorkflow: the Temporal server's plus this process's (worker and client SDK). Runs are
+    started, then counted as they close; nobody long-polls for a result, as the API does not."""
+    client = await Client.connect(stack.settings.temporal_address)
+    async with Worker(client, task_queue="bench-floor", workflows=[FloorWorkflow], activities=[noop_activity]):
+        for _ in range(10):  # warm-up
+            await client.execute_workflow(FloorWorkflow.run, "x", id=f"floor-{uuid.uuid4()}", task_queue="bench-floor")
+        server, own = cpu_seconds(temporal_pid), time.process_time()
+        for _ in range(runs):
+            await client.start_workflow(FloorWorkflow.run, "x", id=f"floor-{uuid.uuid4()}", task_queue="bench-floor")
+        running = "WorkflowType = 'BenchFloorWorkflow' AND ExecutionStatus = 'Running'"
+        while (await client.count_workflows(running)).count:
+            await asyncio.sleep(0.5)
+        return (cpu_seconds(temporal_pid) - server + time.process_time() - own) * 1000 / runs
+
+
 async def main() -> dict:
     # Five backends with two slots each: ten prompts at once, so concurrency 10 measures the platform, not a queue.
     async with LocalStack(emulators=5) as stack:
         api_port = free_port()
         stack.start([*CLI, "worker"])
         stack.start([*CLI, "api"], {"API_PORT": str(api_port)})
+        temporal_pid, *_, worker_pid, api_pid = stack.pids
         await wait_for_port(api_port)
         engine = create_engine(stack.settings.database_url)
         async with create_sessionmaker(engine)() as session, session.begin():
@@ -142,14 +199,31 @@ async def main() -> dict:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=120,
                                      limits=limits) as http:
             c1 = await latency(http, stack.backends[:1], 1)
-            c10 = await latency(http, stack.backends, 10)
-            steady = await paced(http)  # first: the backlog the full-speed run leaves would weigh on it
-            load = await sustained(http)
+            c10 = await latency(http, stack.backends, 10, stack.pids)
+            floor_ms = await temporal_floor(stack, temporal_pid)
+            shared = await paced(http)  # first: the backlog a full-speed run leaves would weigh on it
+            shared_drain_s = await drained(http)
+            os.kill(worker_pid, signal.SIGSTOP)
+            try:
+                intake = await paced(http)
+                load = await sustained(http)
+            finally:
+                os.kill(worker_pid, signal.SIGCONT)
+            intake_drain_s = await drained(http)
+    # Concurrency 10 within the target: ten clients each finishing a job every (direct time + 80 ms).
+    needed_per_s = 10 / ((c10["direct_p50"] + 80) / 1000)
     return {
         "added_latency_p50_ms_c1": round(c1["p50"], 1), "added_latency_p95_ms_c1": round(c1["p95"], 1),
         "added_latency_p50_ms_c10": round(c10["p50"], 1), "added_latency_p95_ms_c10": round(c10["p95"], 1),
         "api_latency_p50_ms_c1": round(c1["api_p50"], 1), "direct_latency_p50_ms_c1": round(c1["direct_p50"], 1),
-        **steady, **load,
+        "api_latency_p50_ms_c10": round(c10["api_p50"], 1),
+        "direct_latency_p50_ms_c10": round(c10["direct_p50"], 1),
+        "cpu_ms_per_job_c10": round(c10["cpu_ms_per_job"], 1),
+        "temporal_floor_cpu_ms_per_job": round(floor_ms, 1),
+        "c10_target_cpu_budget_ms_per_job": round((os.cpu_count() or 1) * 1000 / needed_per_s, 1),
+        **{f"{name}_shared": value for name, value in shared.items()},
+        "shared_backlog_drained_s": round(shared_drain_s, 1),
+        **intake, **load, "intake_backlog_drained_s": round(intake_drain_s, 1),
         "fixed_prompt_time_ms": PROMPT_S * 1000,
         "database": "sqlite" if stack.settings.database_url.startswith("sqlite") else "postgresql",
         "targets": {"added_latency_p50_ms": "<= 80", "submissions_per_s": ">= 50 for 20 s",
@@ -160,11 +234,19 @@ async def main() -> dict:
 def run() -> None:
     figures = asyncio.run(main())
     save_results(RESULTS, figures)
-    print(f"{'added latency p50 c1 / c10 (ms)':34} {figures['added_latency_p50_ms_c1']:>8} / "
-          f"{figures['added_latency_p50_ms_c10']}")
-    print(f"{'at 50/s offered: rate, p99 (ms)':34} {figures['paced_submissions_per_s']:>8} / "
-          f"{figures['paced_submit_p99_ms']}")
-    print(f"{'full speed: submissions/s, p99 (ms)':34} {figures['submissions_per_s']:>8} / {figures['submit_p99_ms']}")
+    rows = [
+        ("added latency p50 c1 / c10 (ms)", figures["added_latency_p50_ms_c1"], figures["added_latency_p50_ms_c10"]),
+        ("c10: stack CPU per job / Temporal floor (ms)", figures["cpu_ms_per_job_c10"],
+         figures["temporal_floor_cpu_ms_per_job"]),
+        ("c10 within target: CPU budget per job (ms)", figures["c10_target_cpu_budget_ms_per_job"], ""),
+        ("50/s offered, worker shared: rate, p99 (ms)", figures["paced_submissions_per_s_shared"],
+         figures["paced_submit_p99_ms_shared"]),
+        ("50/s offered, worker paused: rate, p99 (ms)", figures["paced_submissions_per_s"],
+         figures["paced_submit_p99_ms"]),
+        ("full speed, worker paused: rate, p99 (ms)", figures["submissions_per_s"], figures["submit_p99_ms"]),
+    ]
+    for label, first, second in rows:
+        print(f"{label:46} {first:>8} {'/ ' + str(second) if second != '' else ''}")
     print(f"written to {RESULTS}")
 
 

@@ -82,6 +82,15 @@ async def emulator_control(url: str, method: str, path: str, body: dict | None =
         return await resp.json() if resp.content_type == "application/json" else {}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (all its threads), from /proc; 0 once it is gone."""
+    try:  # utime and stime, fields 14 and 15 of /proc/PID/stat (the name in parentheses may hold spaces)
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class CpuShare:
     """How busy the machine's CPUs were from construction to `result()`, and the part of that spent outside the
     given processes: another job on the box slows every figure, and the results should say so. Linux /proc."""
@@ -90,15 +99,9 @@ class CpuShare:
         self.pids = pids
         self._start = self._sample()
 
-    def _sample(self) -> tuple[float, int, int]:
+    def _sample(self) -> tuple[float, int, float]:
         cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        own = 0
-        for pid in self.pids:
-            try:  # utime and stime, fields 14 and 15 of /proc/PID/stat (the name in parentheses may hold spaces)
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            own += int(fields[11]) + int(fields[12])
+        own = sum(map(cpu_seconds, self.pids)) * os.sysconf("SC_CLK_TCK")
         return time.monotonic(), sum(cpu) - cpu[3] - cpu[4], own  # busy: all but idle and iowait
 
     def result(self) -> dict:

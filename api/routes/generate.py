@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 
 from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep, TemporalDep
@@ -21,9 +19,7 @@ async def create_generation(request: Request, body: GenerateCreate, key: Generat
                             idempotency_key: IdempotencyKey = None):
     """The job's body plus `timeout`: 200 with the finished job, or 202 with it (and Location) if still running."""
     job, _ = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
-    try:
-        await asyncio.wait_for(temporal.get_workflow_handle(job.workflow_id).result(), body.timeout)
-    except Exception:  # noqa: BLE001 - timed out, failed or cancelled: the job row tells which
-        pass
-    job = await job_queries.get_job(session, job.id)
+    if not job.is_terminal:
+        await request.app.state.job_watcher.wait(job.id, body.timeout)
+        job = await job_queries.get_job(session, job.id)
     return await job_response(job, session, storage, settings, temporal, status_code=200 if job.is_terminal else 202)

@@ -31,6 +31,9 @@ from comfy_platform.comfyui.errors import (
 from comfy_platform.comfyui.graph import nodes_to_execute
 
 log = logging.getLogger(__name__)
+# How often a waiting prompt asks where it is in the queue; the first ask comes this long after queuing, by when
+# most prompts have started and need not ask at all.
+QUEUE_POSITION_EVERY_S = 0.5
 
 
 @dataclass
@@ -280,6 +283,8 @@ class _PromptWatcher:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._last_report: Progress | None = None
         self._position_pending = False
+        self._position_task: asyncio.Future | None = None
+        self._position_asked_at = time.monotonic()  # the first ask waits a while: most prompts start before
 
     async def connect(self) -> None:
         if self.polling_only:
@@ -293,6 +298,8 @@ class _PromptWatcher:
             raise ComfyUnavailable(f"ComfyUI WebSocket at {self.client.base_url} is unreachable: {exc!r}") from exc
 
     async def close(self) -> None:
+        if self._position_task is not None:
+            self._position_task.cancel()
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
 
@@ -335,9 +342,12 @@ class _PromptWatcher:
         kind, data = message.get("type"), message.get("data") or {}
         if kind == "status":
             # The queue moved; while ours waits, tell the caller where it stands now.
+            # Status goes to every client on every queue change: asking /queue on each would cost the backend
+            # a request per prompt per change, so one ask covers the changes of QUEUE_POSITION_EVERY_S.
             if not self.started and self.on_progress is not None and not self._position_pending:
                 self._position_pending = True
-                asyncio.ensure_future(self._report_queue_position())
+                delay = self._position_asked_at + QUEUE_POSITION_EVERY_S - time.monotonic()
+                self._position_task = asyncio.ensure_future(self._report_queue_position(max(0.0, delay)))
             return False
         if data.get("prompt_id") != self.prompt_id:
             return False
@@ -375,8 +385,12 @@ class _PromptWatcher:
         if asyncio.iscoroutine(result):
             asyncio.ensure_future(result)
 
-    async def _report_queue_position(self) -> None:
+    async def _report_queue_position(self, delay_s: float) -> None:
         try:
+            await asyncio.sleep(delay_s)
+            if self.started:
+                return
+            self._position_asked_at = time.monotonic()
             running, pending = await self.client.queue()
         except Exception:  # a progress hint is not worth failing the wait for
             return

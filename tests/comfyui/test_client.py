@@ -138,6 +138,18 @@ async def test_cancel_dequeues_a_pending_prompt_and_interrupts_a_running_one(cli
     assert pending_id not in stats["executions"]
 
 
+async def test_a_prompt_waiting_behind_another_reports_its_queue_position(client, clean_emulator):
+    await clean_emulator.set_faults(node_latency={"ImageBlur": 1.5})
+    running_id = str(uuid.uuid4())
+    running = asyncio.ensure_future(client.run(slow_graph(unique_color()), prompt_id=running_id))
+    await _until(lambda: client.locate(running_id), "running")
+    _, seen = await asyncio.wait_for(collect(client, empty_image_graph(color=unique_color())), timeout=15)
+    await running
+    queued = [p for p in seen if p.status == "queued"]
+    assert queued and queued[0].queue_position == 1  # behind the one running
+    assert seen[-1].status == "running"
+
+
 async def test_attach_follows_a_prompt_queued_by_another_connection(client, clean_emulator):
     await clean_emulator.set_faults(node_latency={"ImageBlur": 0.5})
     prompt_id = str(uuid.uuid4())
