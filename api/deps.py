@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -78,16 +79,18 @@ class Unauthorized(ApiError):
     code = "unauthorized"
 
 
-async def _api_key(request: Request, session: SessionDep) -> ApiKey:
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+async def authenticate_request(connection: HTTPConnection, session: AsyncSession) -> ApiKey:
+    """The live API key of the Authorization header (401 otherwise), its use counted against its rate limit (429).
+    HTTP routes get it through their dependencies; the WebSocket route calls it itself."""
+    scheme, _, secret = connection.headers.get("Authorization", "").partition(" ")
     challenge = {"WWW-Authenticate": "Bearer"}
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer sk_...'", headers=challenge)
     key = await authenticate(session, secret.strip())
     if key is None:
         raise Unauthorized("unknown, expired or revoked API key", headers=challenge)
-    request.state.api_key = key
-    await enforce_rate_limit(request, key, request.app.state.settings)  # every authenticated request counts
+    connection.state.api_key = key
+    await enforce_rate_limit(connection, key, connection.app.state.settings)  # every authenticated request counts
     if await touch_key(session, key):
         # SQLite has a single writer: holding this write until the request ends would lock out the job's
         # own insert (made in a session of its own) for the whole busy timeout.
@@ -95,12 +98,21 @@ async def _api_key(request: Request, session: SessionDep) -> ApiKey:
     return key
 
 
+def check_scope(key: ApiKey, scope: str) -> None:
+    """403 unless the key holds `scope`: `generate` creates work, `jobs` reads and cancels it."""
+    if scope not in key.scopes:
+        raise Forbidden(f"this API key lacks the '{scope}' scope", details={"scope": scope})
+
+
+async def _api_key(request: Request, session: SessionDep) -> ApiKey:
+    return await authenticate_request(request, session)
+
+
 def require_scope(scope: str):
-    """A dependency that admits keys holding `scope`: `generate` creates work, `jobs` reads and cancels it."""
+    """A dependency that admits keys holding `scope`."""
 
     async def _scoped(key: Annotated[ApiKey, Depends(_api_key)]) -> ApiKey:
-        if scope not in key.scopes:
-            raise Forbidden(f"this API key lacks the '{scope}' scope", details={"scope": scope})
+        check_scope(key, scope)
         return key
 
     return _scoped

@@ -56,7 +56,9 @@ async def prepare_job(body: JobCreate, key: ApiKey, session: AsyncSession, stora
     """Resolve the request into a graph, preflight it and load every input image; raise a 4xx on anything bad."""
     sources = _image_sources(body, settings)
     job = _resolve(body, set(sources))
-    await _preflight(job, comfy, settings)
+    if body.webhook_url is not None:
+        await _check_webhook_url(body.webhook_url, settings)
+    await _preflight(job, comfy)
     images = {}
     for name, (source, field) in sources.items():
         images[name] = (await load_image(source, field, key, session, storage, settings)).data
@@ -112,12 +114,15 @@ def _resolve(body: JobCreate, names: set[str]) -> ResolvedJob:
     return resolve_graph(body.graph, names)
 
 
-async def _preflight(job: ResolvedJob, comfy: BackendPool, settings: Settings) -> None:
-    """Check the graph against the first ComfyUI that answers; with none answering the job runs and fails."""
-    for url in settings.comfyui_urls:
+async def _preflight(job: ResolvedJob, comfy: BackendPool) -> None:
+    """Check the graph against the first healthy ComfyUI that answers; with none answering, the job goes ahead
+    and the worker's own preflight or ComfyUI judges it. A backend that does not answer is skipped for a while
+    (BackendPool.mark_down), so a dead one does not hold up every request for the timeout."""
+    for url in comfy.healthy():
         try:
             object_info = await asyncio.wait_for(comfy.get(url).object_info(), OBJECT_INFO_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - an unreachable backend only means no preflight from it
+            comfy.mark_down(url)
             continue
         try:
             preflight(job.graph, object_info, set(job.image_files.values()))
@@ -186,6 +191,19 @@ async def _from_url(url: str, field: str, settings: Settings) -> bytes:
                               details=field_details(field)) from None
     except netguard.FetchFailed as exc:
         raise InvalidInput(f"{field}.url: {exc}", code="fetch_failed", details=field_details(field)) from None
+
+
+async def _check_webhook_url(url: str, settings: Settings) -> None:
+    """Refuse a webhook target the deliveries would refuse (not http(s), internal address) now, not a job later.
+    A host that does not resolve yet is let through: delivery retries it for a day."""
+    from comfy_platform import netguard
+
+    try:
+        await netguard.resolve_url(url, settings.URL_ALLOWLIST)
+    except netguard.UnsafeUrl as exc:
+        raise InvalidInput(f"webhook_url: {exc}", code="unsafe_url", details=field_details("webhook_url")) from None
+    except netguard.FetchFailed:
+        pass
 
 
 async def check_image(data: bytes, field: str, max_bytes: int) -> CheckedImage:

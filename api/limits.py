@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +64,7 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / rate
 
 
-def _limiter(request: Request) -> RateLimiter:
+def _limiter(request: HTTPConnection) -> RateLimiter:
     # One limiter per app, made on first use, so each test app (and each process) starts with full buckets.
     state = request.app.state
     if getattr(state, "rate_limiter", None) is None:
@@ -72,7 +72,7 @@ def _limiter(request: Request) -> RateLimiter:
     return state.rate_limiter
 
 
-async def enforce_rate_limit(request: Request, key: ApiKey, settings: Settings) -> None:
+async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Settings) -> None:
     """Spend one of the key's requests (authentication does this for every request)."""
     per_minute = key.rate_limit_per_minute or settings.API_RATE_LIMIT_PER_MINUTE
     wait = _limiter(request).take(key.id, per_minute)

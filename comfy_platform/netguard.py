@@ -62,16 +62,9 @@ class CheckedUrl:
         return {"sni_hostname": self.url.host} if self.url.scheme == "https" else {}
 
 
-def check_url(url: str, allowlist: str = "") -> None:
-    """Raise UnsafeUrl unless `url` is http(s) and its host resolves only to public addresses (or is allowlisted).
-
-    Blocking (it resolves the host); async code uses `resolve_url`, which also returns the address to connect to."""
-    parsed = _parse(url)
-    _check_addresses(parsed, _resolve_blocking(parsed.host), allowlist)
-
-
 async def resolve_url(url: str | httpx.URL, allowlist: str = "") -> CheckedUrl:
-    """Check `url` like `check_url` and return it with the checked address to connect to."""
+    """Raise UnsafeUrl unless `url` is http(s) and its host resolves only to public addresses (or is allowlisted);
+    FetchFailed when it does not resolve. Returns it with the checked address to connect to."""
     parsed = _parse(url)
     addresses = await asyncio.to_thread(_resolve_blocking, parsed.host)
     _check_addresses(parsed, addresses, allowlist)

@@ -31,7 +31,7 @@ from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
     "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "create_job", "create_jobs", "finish_job", "get_job", "list_job_inputs",
-    "list_job_outputs", "list_jobs", "mark_job_running", "set_job_progress", "usage_summary",
+    "list_job_outputs", "list_jobs", "outputs_of_jobs", "mark_job_running", "set_job_progress", "usage_summary",
 ]
 
 OUTPUT_FIELDS = ("storage_key", "filename", "content_type", "size", "width", "height")
@@ -121,8 +121,16 @@ async def list_job_inputs(session: AsyncSession, job_id: str) -> list[JobInput]:
 
 
 async def list_job_outputs(session: AsyncSession, job_id: str) -> list[JobOutput]:
-    query = select(JobOutput).where(JobOutput.job_id == job_id).order_by(JobOutput.node_id, JobOutput.index)
-    return list(await session.scalars(query))
+    return (await outputs_of_jobs(session, [job_id]))[job_id]
+
+
+async def outputs_of_jobs(session: AsyncSession, job_ids: list[str]) -> dict[str, list[JobOutput]]:
+    """Each job's outputs, in node and index order, in one query (a page of jobs lists them all)."""
+    found: dict[str, list[JobOutput]] = {job_id: [] for job_id in job_ids}
+    query = select(JobOutput).where(JobOutput.job_id.in_(job_ids)).order_by(JobOutput.node_id, JobOutput.index)
+    for output in await session.scalars(query):
+        found[output.job_id].append(output)
+    return found
 
 
 async def mark_job_running(

@@ -23,5 +23,14 @@ async def record_delivery(session: AsyncSession, *, job_id: str, webhook_id: str
 
 
 async def list_deliveries(session: AsyncSession, job_id: str) -> list[WebhookDelivery]:
-    query = select(WebhookDelivery).where(WebhookDelivery.job_id == job_id).order_by(WebhookDelivery.attempt)
-    return list(await session.scalars(query.execution_options(populate_existing=True)))
+    return (await deliveries_of_jobs(session, [job_id]))[job_id]
+
+
+async def deliveries_of_jobs(session: AsyncSession, job_ids: list[str]) -> dict[str, list[WebhookDelivery]]:
+    """Each job's delivery attempts, in order, in one query."""
+    found: dict[str, list[WebhookDelivery]] = {job_id: [] for job_id in job_ids}
+    query = (select(WebhookDelivery).where(WebhookDelivery.job_id.in_(job_ids))
+             .order_by(WebhookDelivery.job_id, WebhookDelivery.attempt))
+    for delivery in await session.scalars(query.execution_options(populate_existing=True)):
+        found[delivery.job_id].append(delivery)
+    return found

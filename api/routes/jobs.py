@@ -16,7 +16,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import limits
-from api.deps import GenerateKey, JobsKey, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.deps import (
+    GenerateKey,
+    JobsKey,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    TemporalDep,
+    authenticate_request,
+    check_scope,
+)
 from api.errors import ApiError, Conflict, NotFound
 from api.inputs import prepare_job
 from api.schemas import REQUEST_HASH_KEY, JobCreate, JobPublic, JobsPublic, job_public
@@ -25,7 +34,6 @@ from comfy_platform.storage import Storage
 from comfy_platform.submission import JobOptions, submit_job
 from db import jobs as job_queries
 from db import webhooks as webhook_queries
-from db.api_keys import authenticate
 from db.models import ApiKey, Job, JobStatus
 from workflows.shared import JobProgress
 
@@ -61,9 +69,13 @@ async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, sett
                                                         limit=limit, cursor=cursor)
     except job_queries.InvalidCursor as exc:
         raise ApiError(str(exc), code="invalid_cursor", details={"field": "cursor"}) from None
-    # Live status of the unfinished ones in parallel; database reads in turn (a session is not shared by tasks).
+    # Live status of the unfinished ones in parallel; outputs and deliveries of the whole page in one query each.
     lives = await asyncio.gather(*(live_status(temporal, j) for j in jobs))
-    data = [await present_job(j, session, storage, settings, None, live) for j, live in zip(jobs, lives)]
+    ids = [job.id for job in jobs]
+    outputs = await job_queries.outputs_of_jobs(session, ids)
+    deliveries = await webhook_queries.deliveries_of_jobs(session, ids)
+    data = [await job_public(job, outputs[job.id], storage, settings.OUTPUT_URL_TTL_S, live, deliveries[job.id])
+            for job, live in zip(jobs, lives)]
     return JobsPublic(data=data, count=len(data), next_cursor=next_cursor)
 
 
@@ -109,17 +121,18 @@ async def read_job_events(request: Request, job_id: str, key: JobsKey, session: 
 
 @router.websocket("/{job_id}/events")
 async def follow_job(websocket: WebSocket, job_id: str) -> None:
+    """The same checks as the HTTP routes; a refusal is a socket closed at once with 4000 + the HTTP status (4401,
+    4403, 4404, 4429) and the message as its reason (a close before accepting would reach clients as a bare 403)."""
     state = websocket.app.state
-    scheme, _, secret = websocket.headers.get("authorization", "").partition(" ")
     async with state.sessionmaker() as session:
-        key = await authenticate(session, secret.strip()) if scheme.lower() == "bearer" else None
-        job = await job_queries.get_job(session, job_id) if key else None
-    if key is None or "jobs" not in key.scopes:
-        await websocket.close(code=4401 if key is None else 4403)
-        return
-    if job is None or job.api_key_id != key.id:
-        await websocket.close(code=4404)
-        return
+        try:
+            key = await authenticate_request(websocket, session)
+            check_scope(key, "jobs")
+            await owned_job(session, job_id, key)
+        except ApiError as exc:
+            await websocket.accept()
+            await websocket.close(code=4000 + exc.status_code, reason=exc.message[:120])
+            return
     await websocket.accept()
     try:
         async for kind, data in job_events(state, job_id):

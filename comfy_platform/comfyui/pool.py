@@ -44,6 +44,11 @@ class BackendPool:
         now = time.monotonic()
         return min(self.urls, key=lambda url: (self._down_until.get(url, 0) > now, self._in_flight[url]))
 
+    def healthy(self) -> list[str]:
+        """The configured backends not marked down, in configured order."""
+        now = time.monotonic()
+        return [url for url in self.urls if self._down_until.get(url, 0) <= now]
+
     @asynccontextmanager
     async def lease(self, url: str | None = None) -> AsyncIterator[str]:
         """Count a prompt against `url` (or the chosen backend) while it runs."""

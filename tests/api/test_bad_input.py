@@ -95,6 +95,11 @@ BAD_BODIES = {
                             422, "too_deep", "graph"),
     "URL at a private address": ({"preset": "quick_enhance", "image": {"url": "http://10.1.2.3/a.png"}}, 400,
                                  "unsafe_url", "image"),
+    "webhook at a link-local address": ({"graph": empty_image_graph(),
+                                         "webhook_url": "http://169.254.169.254/latest/meta-data/"}, 400,
+                                        "unsafe_url", "webhook_url"),
+    "webhook that is not http": ({"graph": empty_image_graph(), "webhook_url": "ftp://example.com/hook"}, 422,
+                                 "invalid_request", "webhook_url"),
 }
 
 

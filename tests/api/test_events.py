@@ -73,17 +73,16 @@ async def test_events_of_a_finished_job_are_its_final_state_at_once(api_server, 
     assert json.loads(lines[3].removeprefix("data: "))["status"] == "succeeded"
 
 
-async def test_websocket_refuses_a_missing_key_and_another_keys_job(api_server, make_key):
+async def test_websocket_refuses_a_missing_key_a_missing_scope_and_another_keys_job(api_server, make_key):
     owner, stranger = await make_key(name="owner"), await make_key(name="stranger")
+    generate_only = await make_key(name="generate-only", scopes=["generate"])
     async with api_server.client(owner.secret) as http:
         job = (await http.post("/api/v1/jobs", json=t2i_body())).json()
     ws_url = api_server.url.replace("http", "ws") + f"/api/v1/jobs/{job['id']}/events"
     async with aiohttp.ClientSession() as session:
-        for headers in ({}, {"Authorization": f"Bearer {stranger.secret}"}):
-            try:
-                async with session.ws_connect(ws_url, headers=headers) as ws:
-                    await ws.receive()
-                    refused = ws.close_code in (4401, 4404)
-            except aiohttp.WSServerHandshakeError as exc:
-                refused = exc.status == 403
-            assert refused
+        for secret, code in ((None, 4401), ("sk_not_a_key", 4401), (generate_only.secret, 4403),
+                             (stranger.secret, 4404)):
+            headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+            async with session.ws_connect(ws_url, headers=headers) as ws:
+                message = await ws.receive()
+            assert message.type == aiohttp.WSMsgType.CLOSE and ws.close_code == code, (secret, message)

@@ -224,3 +224,16 @@ async def test_listing_pages_through_a_keys_jobs_newest_first_with_a_cursor(api_
     assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["details"]["field"] == "cursor"
     assert bad_limit.status_code == 422 and bad_limit.json()["error"]["details"][0]["field"] == "query.limit"
     assert bad_status.status_code == 422
+
+
+async def test_a_listed_job_carries_the_same_outputs_as_the_job_itself(api_server, make_key):
+    created = await make_key()
+    async with api_server.client(created.secret) as http:
+        jobs = [(await http.post("/api/v1/jobs", json={"graph": empty_image_graph(color=i)})).json() for i in range(3)]
+        finished = [await wait_until(http, job["id"]) for job in jobs]
+        listed = {job["id"]: job for job in (await http.get("/api/v1/jobs")).json()["data"]}
+    for job in finished:
+        assert job["status"] == "succeeded" and len(job["outputs"]) == 1
+        mine = listed[job["id"]]["outputs"]
+        assert [(o["filename"], o["size"], o["width"]) for o in mine] == \
+            [(o["filename"], o["size"], o["width"]) for o in job["outputs"]]
