@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from comfy_platform.submission import JobNotStarted
 from presets.errors import InvalidJobRequest
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -78,6 +83,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidJobRequest)
     async def _invalid_job(_: Request, exc: InvalidJobRequest) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, field_details(exc.field, exc.details)), 422)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SqlAlchemyTimeout)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # Lost or refused connections (a restart), a full pool, SQLite's lock held past its busy timeout: the
+        # moment's trouble, worth a retry. Anything else (a bug) stays a 500.
+        if isinstance(exc, DBAPIError) and not (exc.connection_invalidated
+                                                 or isinstance(exc, OperationalError | InterfaceError)):
+            raise exc
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(error_body("database_unavailable", "the database did not answer; try again"), 503,
+                            headers={"Retry-After": "2"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
