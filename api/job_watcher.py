@@ -1,29 +1,41 @@
-"""Waiting for jobs to end without asking Temporal: one database query for every job being waited on.
+"""Waiting for jobs to end without asking Temporal: the database says when a job's row turns final.
 
 `POST /api/v1/generate` holds its request until the job ends. Waiting on the workflow's result is a long poll
-that the Temporal server answers by re-reading the run's history as it grows, which measured about 18 ms of
+that the Temporal server answers by re-reading the run's history as it grows, which measured about 15 ms of
 server CPU per job (bench/api.py); the job's row turns final a moment before its workflow ends anyway. So each
-API process keeps one watcher: while anyone waits, it asks the database which of the awaited jobs are final,
-every `interval_s`, and wakes their waiters.
+API process keeps one watcher. On PostgreSQL, finish_job sends NOTIFY job_finished with the job's id
+(db/jobs.py) and the watcher LISTENs on a connection of its own, so a waiter wakes as its job's transaction
+commits. On SQLite, or while that connection is down, it asks the database which awaited jobs are final every
+`interval_s`; on PostgreSQL it still asks every `safety_interval_s`, for a notification lost with its connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+import asyncpg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.jobs import JOB_FINISHED_CHANNEL
 from db.models import TERMINAL_STATUSES, Job
 
 log = logging.getLogger(__name__)
+RECONNECT_EVERY_S = 5.0
 
 
 class JobWatcher:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], interval_s: float = 0.02) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, interval_s: float = 0.02,
+                 safety_interval_s: float = 1.0) -> None:
         self.sessionmaker = sessionmaker
         self.interval_s = interval_s
+        self.safety_interval_s = safety_interval_s
+        bind = sessionmaker.kw["bind"]
+        self._listen_url = bind.url if bind.dialect.name == "postgresql" else None
+        self._listener: asyncpg.Connection | None = None
+        self._listen_tried_at = float("-inf")
         self._waiting: dict[str, list[asyncio.Future]] = {}
         self._task: asyncio.Task | None = None
 
@@ -49,19 +61,49 @@ class JobWatcher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    def _wake(self, job_id: str) -> None:
+        for done in self._waiting.pop(job_id, []):
+            if not done.done():
+                done.set_result(True)
 
     async def _watch(self) -> None:
+        # The first look comes at once: a job can end between its request's start and this task's.
+        next_look = time.monotonic()
         while self._waiting:
-            await asyncio.sleep(self.interval_s)
+            if not self.listening:
+                await self._listen()
+            await asyncio.sleep(max(0.0, next_look - time.monotonic()))
+            next_look = time.monotonic() + (self.safety_interval_s if self.listening else self.interval_s)
             try:
                 async with self.sessionmaker() as session:
                     ended = list(await session.scalars(
                         select(Job.id).where(Job.id.in_(list(self._waiting)), Job.status.in_(TERMINAL_STATUSES))))
             except Exception as exc:  # noqa: BLE001 - a database hiccup: the waiters keep waiting, up to their timeout
                 log.warning("could not check for finished jobs: %s", exc)
-                await asyncio.sleep(1.0)
+                next_look = time.monotonic() + 1.0
                 continue
             for job_id in ended:
-                for done in self._waiting.pop(job_id, []):
-                    if not done.done():
-                        done.set_result(True)
+                self._wake(job_id)
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own (PostgreSQL), at most every RECONNECT_EVERY_S."""
+        if self._listen_url is None or time.monotonic() - self._listen_tried_at < RECONNECT_EVERY_S:
+            return
+        self._listen_tried_at = time.monotonic()
+        url = self._listen_url
+        try:
+            connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
+                                               password=url.password, database=url.database, timeout=5)
+            await connection.add_listener(JOB_FINISHED_CHANNEL, lambda *event: self._wake(event[3]))
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("cannot LISTEN for finished jobs (polling instead): %s", exc)
+            return
+        self._listener = connection

@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 OUTPUT_FIELDS = ("storage_key", "filename", "content_type", "size", "width", "height")
+# finish_job notifies this channel with the job's id on PostgreSQL (delivered when its transaction commits):
+# the API's JobWatcher wakes the requests waiting for that job.
+JOB_FINISHED_CHANNEL = "job_finished"
 
 
 class JobNotFound(LookupError):
@@ -213,6 +216,8 @@ async def finish_job(
     outputs = list(outputs)
     await _upsert_outputs(session, job_id, outputs)
     await record_usage(session, job, images=len(outputs))
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(JOB_FINISHED_CHANNEL, job_id)))
     return job
 
 

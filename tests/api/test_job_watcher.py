@@ -1,4 +1,5 @@
-"""The generate route's wait: waiters wake when their job's row turns final, and only then."""
+"""The generate route's wait: waiters wake when their job's row turns final, and only then (on PostgreSQL by
+NOTIFY, on SQLite by polling)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,15 @@ async def _new_job(sessionmaker) -> str:
 
 async def test_waiters_wake_when_their_job_ends_and_others_keep_waiting(db_engine: AsyncEngine):
     sessionmaker = create_sessionmaker(db_engine)
-    watcher = JobWatcher(sessionmaker)
+    # On PostgreSQL the safety poll comes too late for this test: only the NOTIFY can wake the waiters in time.
+    watcher = JobWatcher(sessionmaker, safety_interval_s=60)
     ending, running = await _new_job(sessionmaker), await _new_job(sessionmaker)
     try:
         waits = [asyncio.create_task(watcher.wait(ending, 10)), asyncio.create_task(watcher.wait(ending, 10)),
                  asyncio.create_task(watcher.wait(running, 1.0))]
         await asyncio.sleep(0.2)
         assert not any(wait.done() for wait in waits)  # nothing has ended yet
+        assert watcher.listening == (db_engine.dialect.name == "postgresql")
         async with sessionmaker() as session, session.begin():
             await finish_job(session, ending, status="succeeded")
         assert await asyncio.wait_for(asyncio.gather(waits[0], waits[1]), 5) == [True, True]
