@@ -39,7 +39,7 @@ from workflows.shared import JobProgress
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 LIVE_QUERY_TIMEOUT_S = 0.5  # a busy worker must not hold up a read: the stored status stands in
-EVENT_POLL_S = 0.2
+EVENT_POLL_S = 0.5  # ComfyActivities reports progress at most this often
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
                                               description="a retry with the same key and body returns the same job")]
 
@@ -143,7 +143,10 @@ async def follow_job(websocket: WebSocket, job_id: str) -> None:
 
 
 async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]:
-    """("progress", {status, progress, queue_position}) on every change, then ("job", the finished job)."""
+    """("progress", {status, progress, queue_position}) on every change, then ("job", the finished job).
+
+    The workflow is asked for progress every EVENT_POLL_S, the pace at which the ComfyUI activity reports it;
+    the end comes through the API's JobWatcher, the moment the job's row turns final."""
     temporal: Client = await state.temporal.get()
     last = None
     while True:
@@ -162,7 +165,7 @@ async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]
         if now != last and now["status"] in ("queued", "running"):
             yield "progress", now
             last = now
-        await asyncio.sleep(EVENT_POLL_S)
+        await state.job_watcher.wait(job_id, EVENT_POLL_S)
 
 
 # --- shared with /generate ----------------------------------------------------------------------------------
