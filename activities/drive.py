@@ -25,6 +25,7 @@ from comfy_platform.drive import (
     FOLDER,
     DriveClient,
     DriveError,
+    DriveFileTooLarge,
     DriveInvalidPageToken,
     DriveNotFound,
     DriveRateLimited,
@@ -129,7 +130,7 @@ class DriveActivities:
         with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
             path = Path(tmp) / "source"
             async with self._drive(task.user_id) as drive, _heartbeating():
-                await drive.download(source.file_id, path)
+                await drive.download(source.file_id, path, max_bytes=self.settings.MAX_INPUT_BYTES)
             options = JobOptions.from_settings(
                 self.settings, product="creator", user_id=task.user_id,
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
@@ -231,6 +232,9 @@ def _folder_gone(watch: DriveWatch) -> ApplicationError:
 
 
 def _application_error(exc: DriveError) -> ApplicationError:
+    if isinstance(exc, DriveFileTooLarge):  # the size Drive did not report, found while downloading
+        return ApplicationError(f"the photo is larger than the {exc.max_bytes} bytes accepted", type="InvalidInput",
+                                non_retryable=True)
     if isinstance(exc, DriveRateLimited):
         return ApplicationError(exc.message, type="DriveRateLimited",
                                 next_retry_delay=timedelta(seconds=exc.retry_after_s))

@@ -6,6 +6,7 @@ from .errors import (
     DriveAuthRevoked,
     DriveBadRequest,
     DriveError,
+    DriveFileTooLarge,
     DriveInvalidPageToken,
     DriveNotFound,
     DriveRateLimited,
@@ -13,6 +14,7 @@ from .errors import (
 )
 
 __all__ = [
-    "FOLDER", "ChangesPage", "DriveAuthRevoked", "DriveBadRequest", "DriveClient", "DriveError", "DriveInvalidPageToken",
+    "FOLDER", "ChangesPage", "DriveAuthRevoked", "DriveBadRequest", "DriveClient", "DriveError", "DriveFileTooLarge",
+    "DriveInvalidPageToken",
     "DriveNotFound", "DriveRateLimited", "DriveUnavailable", "FilesPage", "build_drive_service",
 ]

@@ -29,7 +29,7 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.http import MediaFileUpload, MediaIoBaseDownload
 
-from .errors import TRANSLATED, translate
+from .errors import TRANSLATED, DriveFileTooLarge, translate
 
 FOLDER = "application/vnd.google-apps.folder"
 FILE_FIELDS = ("id, name, mimeType, parents, trashed, version, size, md5Checksum, createdTime, modifiedTime, "
@@ -123,9 +123,11 @@ class DriveClient:
             pageToken=page_token, pageSize=page_size, includeRemoved=True, spaces="drive", fields=fields))
         return ChangesPage(body.get("changes", []), body.get("nextPageToken"), body.get("newStartPageToken"))
 
-    async def download(self, file_id: str, dest: pathlib.Path, chunk_size: int = 4 * 1024 * 1024) -> int:
+    async def download(self, file_id: str, dest: pathlib.Path, chunk_size: int = 4 * 1024 * 1024,
+                       max_bytes: int | None = None) -> int:
         """Stream the file to `dest` in Range requests; bytes written. A failed download leaves no
-        `dest` behind (bytes go to `dest`.part, renamed at the end)."""
+        `dest` behind (bytes go to `dest`.part, renamed at the end). Past `max_bytes` it stops with
+        DriveFileTooLarge, within one chunk of the limit."""
         part = dest.with_name(dest.name + ".part")
         request = self._service.files().get_media(fileId=file_id)
         handle = await asyncio.to_thread(part.open, "wb")
@@ -135,6 +137,8 @@ class DriveClient:
             while not done:
                 status, done = await self._run(downloader.next_chunk, num_retries=0)
                 written = status.resumable_progress
+                if max_bytes is not None and written > max_bytes:
+                    raise DriveFileTooLarge(f"file {file_id} is larger than {max_bytes} bytes", max_bytes=max_bytes)
             await asyncio.to_thread(handle.close)
             await asyncio.to_thread(part.replace, dest)
             return written

@@ -57,6 +57,14 @@ class DriveBadRequest(DriveError):
     """Any other refusal: retrying the same request cannot help."""
 
 
+class DriveFileTooLarge(DriveError):
+    """A download passed the size its caller allows (Drive does not report every file's size up front)."""
+
+    def __init__(self, message: str, *, max_bytes: int) -> None:
+        super().__init__(message)
+        self.max_bytes = max_bytes
+
+
 # What the client catches and translates: everything else is a bug and propagates as it is.
 TRANSLATED = (HttpError, auth_exceptions.RefreshError, auth_exceptions.TransportError, httplib2.HttpLib2Error,
               OSError)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from comfy_platform.drive import DriveBadRequest, DriveClient
+from comfy_platform.drive import DriveBadRequest, DriveClient, DriveFileTooLarge
 
 FOLDER = "application/vnd.google-apps.folder"
 KIB = 1024
@@ -95,6 +95,16 @@ async def test_download_streams_in_chunks_and_leaves_nothing_when_it_fails(clien
         await client.download(folder["id"], tmp_path / "folder")
     assert info.value.status == 403 and info.value.reason == "fileNotDownloadable"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jpg", "empty.jpg"]
+
+
+async def test_a_download_past_its_size_limit_stops_and_leaves_nothing(client, drive_user, drive_server, tmp_path):
+    made = await drive_server.create_file(drive_user.sub, "huge.jpg", os.urandom(900 * KIB), mime_type="image/jpeg")
+    with pytest.raises(DriveFileTooLarge) as info:
+        await client.download(made["id"], tmp_path / "huge.jpg", chunk_size=256 * KIB, max_bytes=300 * KIB)
+    assert info.value.max_bytes == 300 * KIB
+    assert (await drive_server.stats())["users"][drive_user.sub]["files.download"] == 2  # stopped after 512 KiB
+    assert list(tmp_path.iterdir()) == []
+    assert await client.download(made["id"], tmp_path / "ok.jpg", max_bytes=900 * KIB) == 900 * KIB  # at the limit
 
 
 async def test_upload_is_resumable_in_chunks_and_findable_by_app_property(client, drive_user, drive_server, tmp_path):
