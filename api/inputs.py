@@ -146,7 +146,8 @@ def _depth(value: Any) -> int:
 
 async def load_image(source: ImageInput, field: str, key: ApiKey, session: AsyncSession, storage: Storage,
                      settings: Settings) -> CheckedImage:
-    """The bytes of one INPUT (base64, URL or upload of this key), decoded once to prove they are an image."""
+    """The bytes of one INPUT (base64, URL or upload of this key), decoded once to prove they are an image (an
+    upload was, when it was uploaded)."""
     given = [name for name in ("base64", "url", "upload_id") if getattr(source, name) is not None]
     if len(given) != 1:
         raise InvalidJobRequest("an image input takes exactly one of base64, url or upload_id", field,
@@ -161,7 +162,8 @@ async def load_image(source: ImageInput, field: str, key: ApiKey, session: Async
         if upload is None:  # another key's upload is as unknown as one that never existed
             raise NotFound(f"upload '{source.upload_id}' does not exist", code="upload_not_found",
                            details=field_details(field))
-        data = await storage.read_bytes(upload.storage_key)
+        return CheckedImage(await storage.read_bytes(upload.storage_key), upload.width, upload.height,
+                            upload.content_type)
     return await check_image(data, field, settings.MAX_INPUT_BYTES)
 
 

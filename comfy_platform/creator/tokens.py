@@ -1,17 +1,16 @@
 """A creator's Google tokens: Fernet-encrypted at rest, handed to Google's clients as google-auth Credentials, and
 written back whenever they are refreshed.
 
-A refresh token Google no longer honours (revoked, password changed, unused for six months) surfaces as
-google.auth.exceptions.RefreshError from `refresh_if_expired` or from any Drive call that refreshes on its own.
+Google's clients refresh an expired access token on their own; `user_drive` (drive_access.py) stores the new one.
+A refresh token Google no longer honours (revoked, password changed, unused for six months) surfaces from the
+Drive client as DriveAuthRevoked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC
 
-import google.auth.transport.requests
 import httpx
 from google.oauth2.credentials import Credentials
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,20 +55,6 @@ async def save_refreshed(session: AsyncSession, user_id: str, credentials: Crede
                       refresh_token_encrypted=_encrypt_optional(encryptor, credentials.refresh_token),
                       token_expires_at=credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None,
                       token_scopes=" ".join(credentials.granted_scopes) if credentials.granted_scopes else None)
-
-
-async def refresh_if_expired(session: AsyncSession, user: User, settings: Settings,
-                             encryptor: Encryptor) -> Credentials:
-    """Credentials with a usable access token: refreshed at the provider and persisted (the caller commits) when
-    the stored one has expired or expires within google-auth's refresh margin (a few minutes).
-    Raises google.auth.exceptions.RefreshError when the provider refuses the refresh token."""
-    credentials = credentials_for(user, settings, encryptor)
-    if credentials.valid:
-        return credentials
-    # Blocking: google-auth refreshes with `requests`.
-    await asyncio.to_thread(credentials.refresh, google.auth.transport.requests.Request())
-    await save_refreshed(session, user.id, credentials, encryptor)
-    return credentials
 
 
 async def revoke_at_google(user: User, settings: Settings, encryptor: Encryptor) -> bool:

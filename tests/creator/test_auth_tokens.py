@@ -1,5 +1,5 @@
 """The creator's Google tokens: encrypted at rest (and readable after a key rotation), refreshed at the real
-provider's token endpoint when expired, a revoked grant surfacing as RefreshError, and revocation on deletion."""
+provider's token endpoint when expired, a revoked grant surfacing as DriveAuthRevoked, and revocation on deletion."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import google.auth.transport.requests
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from google.auth.exceptions import RefreshError
 from sqlalchemy import select, update
 
-from comfy_platform.creator.tokens import credentials_for, refresh_if_expired, revoke_at_google, save_refreshed
+from comfy_platform.creator.drive_access import user_drive
+from comfy_platform.creator.tokens import credentials_for, revoke_at_google, save_refreshed
+from comfy_platform.drive import DriveAuthRevoked
 from comfy_platform.secrets import Encryptor
 from db.models import User, utcnow
 from tests.fixtures.oidc import CLIENT_ID, sign_in
@@ -69,38 +70,42 @@ async def test_tokens_are_stored_encrypted_and_still_decrypt_after_a_key_rotatio
     assert credentials.valid and credentials.scopes == ["openid", "email", "profile"]
 
 
-async def test_an_expired_access_token_is_refreshed_at_the_provider_and_stored_encrypted(creator_api, oidc_provider):
+async def _use_drive(creator_api, creator_drive, user: User) -> None:
+    """One Drive call as the product makes them: through user_drive, which stores a token refreshed on the way."""
+    settings = creator_api.settings.model_copy(update={"GOOGLE_DRIVE_URL": creator_drive.url})
+    async with user_drive(creator_api.sessionmaker, user.id, settings, creator_api.encryptor) as drive:
+        await drive.list_folder_files("root", page_size=1)
+
+
+async def test_an_expired_access_token_is_refreshed_at_the_provider_and_stored_encrypted(creator_api, oidc_provider,
+                                                                                        creator_drive):
     user = await _signed_in_user(creator_api, oidc_provider)
     old_access = creator_api.encryptor.decrypt(user.access_token_encrypted)
     await _expire_access_token(creator_api, user)
-    async with creator_api.sessionmaker() as session, session.begin():
-        credentials = await refresh_if_expired(session, await session.get(User, user.id), creator_api.settings,
-                                               creator_api.encryptor)
-    assert credentials.token != old_access and await _provider_accepts(oidc_provider, credentials.token)
-    assert not await _provider_accepts(oidc_provider, old_access)  # the provider retired it
+    await _use_drive(creator_api, creator_drive, user)
 
     stored = await _load(creator_api, user.subject)
-    assert credentials.token not in stored.access_token_encrypted
-    assert creator_api.encryptor.decrypt(stored.access_token_encrypted) == credentials.token
+    access = creator_api.encryptor.decrypt(stored.access_token_encrypted)
+    assert access != old_access and await _provider_accepts(oidc_provider, access)
+    assert not await _provider_accepts(oidc_provider, old_access)  # the provider retired it
+    assert access not in stored.access_token_encrypted
     assert stored.token_expires_at > utcnow() + timedelta(minutes=50)
-    assert creator_api.encryptor.decrypt(stored.refresh_token_encrypted) == credentials.refresh_token
+    assert creator_api.encryptor.decrypt(stored.refresh_token_encrypted)
 
 
-async def test_a_valid_access_token_is_used_as_stored(creator_api, oidc_provider):
+async def test_a_valid_access_token_is_used_as_stored(creator_api, oidc_provider, creator_drive):
     user = await _signed_in_user(creator_api, oidc_provider)
-    async with creator_api.sessionmaker() as session:
-        credentials = await refresh_if_expired(session, user, creator_api.settings, creator_api.encryptor)
-    assert credentials.token == creator_api.encryptor.decrypt(user.access_token_encrypted)
+    await _use_drive(creator_api, creator_drive, user)
+    stored = await _load(creator_api, user.subject)
+    assert stored.access_token_encrypted == user.access_token_encrypted
 
 
-async def test_a_revoked_grant_surfaces_as_refresh_error(creator_api, oidc_provider):
+async def test_a_revoked_grant_surfaces_as_drive_auth_revoked(creator_api, oidc_provider, creator_drive):
     user = await _signed_in_user(creator_api, oidc_provider)
     await oidc_provider.revoke_tokens(user.subject)
     await _expire_access_token(creator_api, user)
-    async with creator_api.sessionmaker() as session:
-        with pytest.raises(RefreshError, match="invalid_grant"):
-            await refresh_if_expired(session, await session.get(User, user.id), creator_api.settings,
-                                     creator_api.encryptor)
+    with pytest.raises(DriveAuthRevoked):
+        await _use_drive(creator_api, creator_drive, user)
 
 
 async def test_a_token_googles_client_refreshed_is_saved_under_the_newest_key(creator_api, oidc_provider):
