@@ -133,9 +133,13 @@ EncryptorDep = Annotated[Encryptor, Depends(_encryptor)]
 async def _creator(request: Request, session: SessionDep, settings: SettingsDep) -> User:
     """The signed-in creator, from the session cookie; 401 when it is missing, tampered with, expired or ended."""
     try:
-        return await current_user(session, settings, request.cookies.get(settings.SESSION_COOKIE_NAME))
+        user = await current_user(session, settings, request.cookies.get(settings.SESSION_COOKIE_NAME))
     except InvalidSession as exc:
         raise Unauthorized(str(exc)) from None
+    # End the lookup's transaction: creator routes go on to call Google Drive, which can take seconds, and an
+    # open transaction would hold its pool connection (and, on SQLite, any lock it took) all that time.
+    await session.commit()
+    return user
 
 
 CurrentCreator = Annotated[User, Depends(_creator)]
