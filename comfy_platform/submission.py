@@ -198,9 +198,7 @@ class JobWriter:
         done = self.loop.create_future()
         self._queue.append((job, done))
         if len(self._writing) < self.parallel:
-            task = self.loop.create_task(self._write_all())
-            self._writing.add(task)
-            task.add_done_callback(self._writing.discard)
+            self._writing.add(self.loop.create_task(self._write_all()))
         result = await done
         if isinstance(result, Exception):
             raise result
@@ -222,7 +220,7 @@ class JobWriter:
                 batch = []
         except BaseException as exc:  # cancelled or killed: no caller may wait for an answer that never comes
             stopped = exc if isinstance(exc, Exception) else RuntimeError(f"the job writer stopped: {exc!r}")
-            others_left = any(task is not asyncio.current_task() for task in self._writing)
+            others_left = any(task is not asyncio.current_task() and not task.done() for task in self._writing)
             waiting = batch if others_left else [*batch, *self._queue]
             for _, done in waiting:
                 if not done.done():
@@ -230,6 +228,10 @@ class JobWriter:
             if not others_left:
                 self._queue = []
             raise
+        finally:
+            # At once, not in a done-callback a loop step later: a job queued in that step would find the
+            # writer still counted, start none, and wait for good.
+            self._writing.discard(asyncio.current_task())
 
     async def _write_one(self, job: job_queries.NewJob) -> job_queries.CreatedJob | Exception:
         try:

@@ -87,7 +87,9 @@ async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[Created
     inserted: dict[str, Job] = {}
     # A multi-row INSERT takes its columns from the first row: one INSERT per set of columns given.
     for columns in dict.fromkeys(frozenset(job.fields) for job in jobs):
-        values = [job.fields for job in jobs if frozenset(job.fields) == columns]
+        # In one order (key, idempotency key, id): two batches taking the same unique keys cannot deadlock.
+        values = sorted((job.fields for job in jobs if frozenset(job.fields) == columns),
+                        key=lambda f: (f.get("api_key_id") or "", f.get("idempotency_key") or "", f["id"]))
         rows = await session.scalars(dialect_insert(session, Job).values(values).on_conflict_do_nothing()
                                      .returning(Job).execution_options(populate_existing=True))
         inserted.update((row.id, row) for row in rows)

@@ -49,6 +49,14 @@ async def test_a_job_that_cannot_be_written_fails_alone(db_engine: AsyncEngine):
     assert (await writer.create(NewJob(fields()))).job.status == "queued"  # and the writer goes on
 
 
+async def test_a_job_queued_as_the_last_writer_finishes_is_still_written(db_engine: AsyncEngine):
+    writer = JobWriter(create_sessionmaker(db_engine))
+    for _ in range(3):  # each create resumes while the writer that served the last one is just finishing
+        async with asyncio.timeout(10):  # not wait_for: its extra task would hide the window
+            created = await writer.create(NewJob(fields()))
+        assert created.inserted
+
+
 async def test_one_writer_per_sessionmaker_and_event_loop(db_engine: AsyncEngine):
     sessionmaker = create_sessionmaker(db_engine)
     assert JobWriter.of(sessionmaker) is JobWriter.of(sessionmaker)
