@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import mimetypes
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +32,9 @@ from comfy_platform.storage import Storage
 from workflows.shared import JobOutputRef, JobProgress, RunGraphInput, RunGraphOutput
 
 log = logging.getLogger(__name__)
+
+# An output up to this size is stored from memory; a larger one (a video) goes through a temp file.
+OUTPUT_IN_MEMORY_BYTES = 32 * 1024 * 1024
 
 # prompt ids are derived from the activity's identity, so every attempt of one activity names the same prompt.
 PROMPT_NAMESPACE = uuid.UUID("6f1d3c1e-4c55-4e3a-9f0b-9c2f4cbb7a10")
@@ -115,15 +119,22 @@ class ComfyActivities:
         return rename_image_inputs(job.graph, names), set(names.values())
 
     async def _store_outputs(self, client: ComfyClient, result: PromptResult, prefix: str) -> list[JobOutputRef]:
-        """Each output image, downloaded into memory (ComfyUI's outputs are images of a few MB) and stored."""
+        """Each output downloaded and stored: in memory, as an image of a few MB is (no temp file to write and
+        read back), or through a temp file once it passes OUTPUT_IN_MEMORY_BYTES (a video, say)."""
         stored = []
         for image in result.images():
             suffix = Path(image["filename"]).suffix or ".png"
             name = f"{image['node_id']}_{image['index']}{suffix}"
-            data = b"".join([chunk async for chunk in client.download(image)])
-            width, height = _image_size(data)
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            obj = await self.storage.put_bytes(f"{prefix}/{name}", data, content_type)
+            key = f"{prefix}/{name}"
+            with tempfile.TemporaryDirectory(prefix="comfy-out-") as tmp:
+                data = await _download(client, image, Path(tmp) / name)
+                if isinstance(data, Path):
+                    width, height = await asyncio.to_thread(_image_size, data)
+                    obj = await self.storage.put_file(key, data, content_type)
+                else:
+                    width, height = _image_size(io.BytesIO(data))
+                    obj = await self.storage.put_bytes(key, data, content_type)
             stored.append(JobOutputRef(image["node_id"], image["index"], obj.key, image["filename"], content_type,
                                        obj.size, width, height))
         return stored
@@ -176,9 +187,28 @@ async def _cancel_quietly(client: ComfyClient, prompt_id: str) -> str:
         return f"not reached ({exc.message})"
 
 
-def _image_size(data: bytes) -> tuple[int | None, int | None]:
+async def _download(client: ComfyClient, image: dict, spill_to: Path) -> bytes | Path:
+    """The output's bytes, or the file they were spilled to once past OUTPUT_IN_MEMORY_BYTES."""
+    held = bytearray()
+    spill = None
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        async for chunk in client.download(image):
+            if spill is None and len(held) + len(chunk) > OUTPUT_IN_MEMORY_BYTES:
+                spill = spill_to.open("wb")
+                spill.write(held)
+            if spill is not None:
+                spill.write(chunk)
+            else:
+                held += chunk
+    finally:
+        if spill is not None:
+            spill.close()
+    return spill_to if spill is not None else bytes(held)
+
+
+def _image_size(source: Path | io.BytesIO) -> tuple[int | None, int | None]:
+    try:
+        with Image.open(source) as img:
             return img.size
     except Exception:  # a non-image output (text, video) has no pixel size
         return None, None

@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as SqlAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from comfy_platform.submission import JobNotStarted
+from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,20 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def _database_trouble_of_the_moment(exc: Exception) -> bool:
+    """Worth a retry: no connection could be made, one was lost, the pool was full, or SQLite's lock was held past
+    its busy timeout. Not: a missing table, a read-only or corrupt file (SQLite calls those operational too)."""
+    if isinstance(exc, DatabaseUnavailable | SqlAlchemyTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if type(exc.orig).__module__ == "sqlite3":
+        return isinstance(exc, OperationalError) and any(word in str(exc.orig) for word in ("locked", "busy"))
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -86,12 +101,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(SqlAlchemyTimeout)
+    @app.exception_handler(DatabaseUnavailable)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
-        # Lost or refused connections (a restart), a full pool, SQLite's lock held past its busy timeout: the
-        # moment's trouble, worth a retry. Anything else (a bug) stays a 500.
-        if isinstance(exc, DBAPIError) and not (exc.connection_invalidated
-                                                 or isinstance(exc, OperationalError | InterfaceError)):
-            raise exc
+        if not _database_trouble_of_the_moment(exc):
+            raise exc  # a bug: the 500 it is
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(error_body("database_unavailable", "the database did not answer; try again"), 503,
                             headers={"Retry-After": "2"})

@@ -162,6 +162,9 @@ async def load_image(source: ImageInput, field: str, key: ApiKey, session: Async
         if upload is None:  # another key's upload is as unknown as one that never existed
             raise NotFound(f"upload '{source.upload_id}' does not exist", code="upload_not_found",
                            details=field_details(field))
+        if upload.size > settings.MAX_INPUT_BYTES:  # the limit may have been lowered since it was uploaded
+            raise PayloadTooLarge(f"{field} is larger than {settings.MAX_INPUT_BYTES} bytes",
+                                  details=field_details(field))
         return CheckedImage(await storage.read_bytes(upload.storage_key), upload.width, upload.height,
                             upload.content_type)
     return await check_image(data, field, settings.MAX_INPUT_BYTES)
@@ -197,14 +200,15 @@ async def _from_url(url: str, field: str, settings: Settings) -> bytes:
 
 async def _check_webhook_url(url: str, settings: Settings) -> None:
     """Refuse a webhook target the deliveries would refuse (not http(s), internal address) now, not a job later.
-    A host that does not resolve yet is let through: delivery retries it for a day."""
+    A host that does not resolve yet, or not within URL_FETCH_TIMEOUT_S, is let through: delivery checks it
+    again and retries for a day."""
     from comfy_platform import netguard
 
     try:
-        await netguard.resolve_url(url, settings.URL_ALLOWLIST)
+        await asyncio.wait_for(netguard.resolve_url(url, settings.URL_ALLOWLIST), settings.URL_FETCH_TIMEOUT_S)
     except netguard.UnsafeUrl as exc:
         raise InvalidInput(f"webhook_url: {exc}", code="unsafe_url", details=field_details("webhook_url")) from None
-    except netguard.FetchFailed:
+    except (netguard.FetchFailed, TimeoutError):  # does not resolve (yet), or slowly: each delivery checks again
         pass
 
 

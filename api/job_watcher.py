@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.jobs import JOB_FINISHED_CHANNEL
+from db.session import listen_connect_args
 from db.models import TERMINAL_STATUSES, Job
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class JobWatcher:
         self.interval_s = interval_s
         self.safety_interval_s = safety_interval_s
         bind = sessionmaker.kw["bind"]
-        self._listen_url = bind.url if bind.dialect.name == "postgresql" else None
+        self._listen_args = listen_connect_args(bind) if bind.dialect.name == "postgresql" else None
         self._listener: asyncpg.Connection | None = None
         self._listen_tried_at = float("-inf")
         self._waiting: dict[str, list[asyncio.Future]] = {}
@@ -62,7 +63,7 @@ class JobWatcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._listener is not None:
-            await self._listener.close()
+            self._listener.terminate()  # nothing to flush; close() could wait on a dead socket
             self._listener = None
 
     @property
@@ -94,16 +95,17 @@ class JobWatcher:
                 self._wake(job_id)
 
     async def _listen(self) -> None:
-        """LISTEN on a connection of its own (PostgreSQL), at most every RECONNECT_EVERY_S."""
-        if self._listen_url is None or time.monotonic() - self._listen_tried_at < RECONNECT_EVERY_S:
+        """LISTEN on a connection of its own (PostgreSQL), trying at most every RECONNECT_EVERY_S."""
+        if self._listen_args is None or time.monotonic() - self._listen_tried_at < RECONNECT_EVERY_S:
             return
         self._listen_tried_at = time.monotonic()
-        url = self._listen_url
+        connection = None
         try:
-            connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
-                                               password=url.password, database=url.database, timeout=5)
+            connection = await asyncpg.connect(**self._listen_args, timeout=5)
             await connection.add_listener(JOB_FINISHED_CHANNEL, lambda *event: self._wake(event[3]))
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - without it the watcher polls; it tries again later
             log.warning("cannot LISTEN for finished jobs (polling instead): %s", exc)
+            if connection is not None:
+                connection.terminate()
             return
         self._listener = connection

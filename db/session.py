@@ -36,7 +36,34 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
     options = {"pool_size": 20, "max_overflow": 10, "pool_recycle": 1800, **kwargs}
     engine = create_async_engine(url, **options)
     _ping_idle_connections(engine)
+    _typed_connect_failures(engine)
     return engine
+
+
+class DatabaseUnavailable(Exception):
+    """No connection to the database could be made (down, starting up, refusing clients): worth a retry later.
+    The API answers it 503 (api/errors.py); activities retry it like any error."""
+
+
+def _typed_connect_failures(engine: AsyncEngine) -> None:
+    """A failed connect surfaces as whatever the driver raised (a refused socket is a bare OSError, a server
+    starting up a generic DBAPIError); callers get one type for all of them."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+
+
+def listen_connect_args(engine: AsyncEngine) -> dict:
+    """asyncpg.connect() keywords for a connection of one's own to the engine's PostgreSQL (host, port, user,
+    password, database, ssl and the URL's other options), without SQLAlchemy's own keys."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    for own in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
+        params.pop(own, None)
+    return params
 
 
 def _ping_idle_connections(engine: AsyncEngine) -> None:

@@ -131,7 +131,9 @@ async def follow_job(websocket: WebSocket, job_id: str) -> None:
             await owned_job(session, job_id, key)
         except ApiError as exc:
             await websocket.accept()
-            await websocket.close(code=4000 + exc.status_code, reason=exc.message[:120])
+            # A close reason holds at most 123 bytes (RFC 6455); the message may quote the client's job id.
+            await websocket.close(code=4000 + exc.status_code,
+                                  reason=exc.message.encode()[:120].decode(errors="ignore"))
             return
     await websocket.accept()
     try:

@@ -51,6 +51,16 @@ async def test_template_job_stores_a_png_of_the_requested_size_and_records_usage
     assert (status.status, status.progress) == ("succeeded", 1.0)
 
 
+async def test_an_output_larger_than_memory_allows_is_stored_through_a_file_just_the_same(platform, monkeypatch):
+    monkeypatch.setattr("activities.comfy.OUTPUT_IN_MEMORY_BYTES", 64)  # every PNG here is larger
+    job = resolve_template("t2i_basic", {"width": 80, "height": 72, "seed": random.randrange(1 << 30), "steps": 2},
+                           set())
+    result = await (await platform.submit(job)).result()
+    assert (await read_output(platform, result)).size == (80, 72)
+    [output] = await platform.outputs(result.job_id)
+    assert (output.width, output.height, output.content_type) == (80, 72, "image/png") and output.size > 64
+
+
 async def test_preset_with_an_input_image_runs_model_free_on_any_comfyui(platform):
     job = resolve_preset("quick_enhance", {"scale": 0.5}, {"image"})
     handle = await platform.submit(job, {"image": png_bytes(80, 60)})
