@@ -71,7 +71,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def _database_trouble_of_the_moment(exc: Exception) -> bool:
+def database_trouble_of_the_moment(exc: Exception) -> bool:
     """Worth a retry: no connection could be made, one was lost, the pool was full, or SQLite's lock was held past
     its busy timeout. Not: a missing table, a read-only or corrupt file (SQLite calls those operational too)."""
     if isinstance(exc, DatabaseUnavailable | SqlAlchemyTimeout):
@@ -103,7 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SqlAlchemyTimeout)
     @app.exception_handler(DatabaseUnavailable)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
-        if not _database_trouble_of_the_moment(exc):
+        if not database_trouble_of_the_moment(exc):
             raise exc  # a bug: the 500 it is
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(error_body("database_unavailable", "the database did not answer; try again"), 503,

@@ -26,7 +26,7 @@ from api.deps import (
     authenticate_request,
     check_scope,
 )
-from api.errors import ApiError, Conflict, NotFound
+from api.errors import ApiError, Conflict, NotFound, database_trouble_of_the_moment
 from api.inputs import prepare_job
 from api.schemas import REQUEST_HASH_KEY, JobCreate, JobPublic, JobsPublic, job_public
 from comfy_platform.settings import Settings
@@ -122,18 +122,24 @@ async def read_job_events(request: Request, job_id: str, key: JobsKey, session: 
 @router.websocket("/{job_id}/events")
 async def follow_job(websocket: WebSocket, job_id: str) -> None:
     """The same checks as the HTTP routes; a refusal is a socket closed at once with 4000 + the HTTP status (4401,
-    4403, 4404, 4429) and the message as its reason (a close before accepting would reach clients as a bare 403)."""
+    4403, 4404, 4429, and 4503 when the database does not answer) and the message as its reason (a close before
+    accepting would reach clients as a bare 403)."""
     state = websocket.app.state
     async with state.sessionmaker() as session:
         try:
             key = await authenticate_request(websocket, session)
             check_scope(key, "jobs")
             await owned_job(session, job_id, key)
-        except ApiError as exc:
+        except Exception as exc:  # noqa: BLE001 - refusals and database trouble close the socket; bugs go on
+            if isinstance(exc, ApiError):
+                code, message = 4000 + exc.status_code, exc.message
+            elif database_trouble_of_the_moment(exc):
+                code, message = 4503, "the database did not answer; try again"
+            else:
+                raise
             await websocket.accept()
             # A close reason holds at most 123 bytes (RFC 6455); the message may quote the client's job id.
-            await websocket.close(code=4000 + exc.status_code,
-                                  reason=exc.message.encode()[:120].decode(errors="ignore"))
+            await websocket.close(code=code, reason=message.encode()[:120].decode(errors="ignore"))
             return
     await websocket.accept()
     try:

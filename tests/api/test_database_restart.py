@@ -3,6 +3,7 @@ get a 503 that says to retry, never a 500, and the API serves again at once when
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 
 from api.main import create_app
@@ -28,6 +29,11 @@ async def test_a_database_outage_costs_503s_not_500s_and_the_api_recovers(platfo
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = $1 AND backend_start > $2 AND pid <> pg_backend_pid()", database, started)
                 during = [await http.get("/api/v1/jobs") for _ in range(2)]
+                async with aiohttp.ClientSession() as session, session.ws_connect(
+                        f"ws://127.0.0.1:{port}/api/v1/jobs/some-job/events",
+                        headers={"Authorization": f"Bearer {key.secret}"}) as ws:
+                    await ws.receive()
+                    ws_close_code = ws.close_code
                 await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
                 after = [await http.get("/api/v1/jobs") for _ in range(2)]
     finally:
@@ -37,4 +43,5 @@ async def test_a_database_outage_costs_503s_not_500s_and_the_api_recovers(platfo
     for reply in during:  # a lost connection, then no connection at all
         assert reply.status_code == 503, reply.text
         assert reply.json()["error"]["code"] == "database_unavailable" and reply.headers["Retry-After"]
+    assert ws_close_code == 4503  # the WebSocket says the same in its close code
     assert after[-1].status_code == 200
