@@ -135,7 +135,7 @@ class DriveActivities:
                 self.settings, product="creator", user_id=task.user_id,
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
                           "source_name": source.name})
-            prepared = await prepare_job(self.sessionmaker, self.storage, job, {photo: path}, options, job_id)
+            prepared, _ = await prepare_job(self.sessionmaker, self.storage, job, {photo: path}, options, job_id)
         async with self.sessionmaker() as session, session.begin():
             await drive_queries.record_file(
                 session, task.user_id, source.file_id, source.version, name=source.name,

@@ -81,7 +81,7 @@ async def submit_job(
 ) -> Submission:
     """Store `images` (keyed by the user's image names), record the job and start its workflow. Shielded: a
     caller that goes away (a closed request) cannot leave a recorded job whose workflow never starts."""
-    prepared, recorded = await asyncio.shield(_record(sessionmaker, storage, job, images, options, job_id))
+    prepared, recorded = await asyncio.shield(prepare_job(sessionmaker, storage, job, images, options, job_id))
     handle = await asyncio.shield(_start(temporal, sessionmaker, prepared))
     return Submission(recorded.job, recorded.inserted, handle)
 
@@ -116,21 +116,10 @@ async def prepare_job(
     images: dict[str, Path | bytes],
     options: JobOptions,
     job_id: str | None = None,
-) -> PreparedJob:
-    """Store the inputs and write the job row; what is left is starting its GenerationWorkflow, which
-    `submit_job` does from a client and the creator's ProcessDriveFileWorkflow does as a child workflow."""
-    prepared, _ = await _record(sessionmaker, storage, job, images, options, job_id)
-    return prepared
-
-
-async def _record(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    storage: Storage,
-    job: ResolvedJob,
-    images: dict[str, Path | bytes],
-    options: JobOptions,
-    job_id: str | None,
 ) -> tuple[PreparedJob, job_queries.CreatedJob]:
+    """Store the inputs and write the job row (or find the one its id or idempotency key names); what is left is
+    starting its GenerationWorkflow, which `submit_job` does from a client and the creator's
+    ProcessDriveFileWorkflow does as a child workflow."""
     job_id = job_id or new_job_id()
     inputs: dict[str, str] = {}
     input_rows = []

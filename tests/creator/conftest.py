@@ -116,6 +116,15 @@ class Creator:
                 return runs
             await asyncio.sleep(0.1)
 
+    async def sync_revoked_midway(self, oidc_provider, fault_kind: str) -> None:
+        """A sync whose Drive call of `fault_kind` meets a 503, with Google access revoked while it waits to
+        retry: the worst moment for a revocation."""
+        await self.drive_server.inject_fault(503, kind=fault_kind, user=self.sub)
+        sync = asyncio.create_task(self.sync_and_wait())
+        await self.faults_answered()
+        await oidc_provider.revoke_tokens(self.sub)
+        await sync
+
     async def faults_answered(self, timeout_s: float = 20) -> None:
         """Wait until Drive has answered every fault armed for this creator."""
         deadline = time.monotonic() + timeout_s

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -57,11 +55,7 @@ async def test_signing_in_again_after_google_revoked_access_resumes_and_edits_th
     folder = await creator.folder("Revoked")
     watch = await creator.watch(folder)
     await creator.drop(folder, "waiting.png", photo(61))
-    await creator.drive_server.inject_fault(503, kind="files.download", user=creator.sub)
-    sync = asyncio.create_task(creator.sync_and_wait())
-    await creator.faults_answered()
-    await oidc_provider.revoke_tokens(creator.sub)
-    await sync
+    await creator.sync_revoked_midway(oidc_provider, "files.download")
 
     assert (await schedule_of(creator).describe()).schedule.state.paused
     assert (await creator.http.get("/creator/me")).json()["drive_status"] == "reconnect_needed"

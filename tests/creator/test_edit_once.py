@@ -3,8 +3,6 @@ without the GPU editing it again."""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.creator.conftest import photo
 from tests.fixtures.oidc import sign_in
 
@@ -15,11 +13,7 @@ async def test_an_edit_made_before_google_revoked_access_is_uploaded_after_recon
     watch = await creator.watch(folder)
     await creator.drop(folder, "done.png", photo(77))
     # The edit goes through; its upload meets a Drive fault, and while it waits to retry, access is revoked.
-    await creator.drive_server.inject_fault(503, kind="upload.chunk", user=creator.sub)
-    sync = asyncio.create_task(creator.sync_and_wait())
-    await creator.faults_answered()
-    await oidc_provider.revoke_tokens(creator.sub)
-    await sync
+    await creator.sync_revoked_midway(oidc_provider, "upload.chunk")
     assert (await creator.http.get("/creator/me")).json()["drive_status"] == "reconnect_needed"
     assert await creator.outputs(watch["output_folder_id"]) == []
     assert len(await creator.edits(at_least=1)) == 1
