@@ -1,4 +1,10 @@
-"""ComfyActivities: run one graph on a ComfyUI backend, exactly once, and put its outputs into storage."""
+"""ComfyActivities: run one graph on a ComfyUI backend, exactly once, and put its outputs into storage.
+
+Exactly once on every ComfyUI release: each copy of the job's prompt carries the job's tag in `extra_data`, so a
+retry finds the copy an earlier attempt queued whatever id the server gave it (servers before July 2025 ignore
+the one asked for), and queues another only when no backend can still hold one: a copy ComfyUI lost (a restart
+empties its queue) or one interrupted by someone else. Each such re-queue is counted, logged and bounded.
+"""
 
 from __future__ import annotations
 
@@ -8,115 +14,214 @@ import logging
 import mimetypes
 import tempfile
 import time
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.prompt_trail import PromptTrail
 from comfy_platform.comfyui import (
     ComfyClient,
     ComfyError,
     ComfyExecutionError,
     ComfyInterrupted,
+    ComfyPromptLost,
     ComfyUnavailable,
     ComfyValidationError,
     Progress,
     PromptResult,
 )
-from comfy_platform.comfyui.graph import rename_image_inputs
+from comfy_platform.comfyui.graph import rename_image_inputs, saved_files, tag_output_prefixes
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
 from comfy_platform.storage import Storage
-from workflows.shared import JobOutputRef, JobProgress, RunGraphInput, RunGraphOutput
+from workflows.shared import (
+    PROMPT_QUEUED_SIGNAL,
+    JobOutputRef,
+    JobProgress,
+    PromptQueued,
+    RunGraphInput,
+    RunGraphOutput,
+)
 
 log = logging.getLogger(__name__)
 
 # An output up to this size is stored from memory; a larger one (a video) goes through a temp file.
 OUTPUT_IN_MEMORY_BYTES = 32 * 1024 * 1024
+# Most images one SaveImage node of a recovered prompt is looked for on disk (ComfyUI numbers them from 00001).
+MAX_RECOVERED_BATCH = 64
 
-# prompt ids are derived from the activity's identity, so every attempt of one activity names the same prompt.
-PROMPT_NAMESPACE = uuid.UUID("6f1d3c1e-4c55-4e3a-9f0b-9c2f4cbb7a10")
+
+@dataclass
+class _Found:
+    """Where the copy an earlier attempt queued is: its backend and id, or its outputs found on that backend's disk."""
+
+    backend: str
+    prompt_id: str | None
+    recovered: PromptResult | None = None
 
 
 class ComfyActivities:
     """Runs prompts on the backends of `pool`; a retry finds the prompt an earlier attempt queued, wherever."""
 
     def __init__(self, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 0.5,
-                 heartbeat_every_s: float = 1.0) -> None:
+                 heartbeat_every_s: float = 1.0, max_requeues: int = 3, backend_lost_after_s: float = 120.0) -> None:
         self.pool = pool
         self.storage = storage
         self.progress_interval_s = progress_interval_s
         self.heartbeat_every_s = heartbeat_every_s
+        self.max_requeues = max_requeues
+        self.backend_lost_after_s = backend_lost_after_s
 
     @activity.defn
     async def run_graph(self, job: RunGraphInput) -> RunGraphOutput:
         info = activity.info()
-        prompt_id = str(uuid.uuid5(PROMPT_NAMESPACE, f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"))
-        found_on, where = await self._find_prompt(prompt_id, info)
-        async with self.pool.lease(found_on) as backend:
-            client = self.pool.get(backend)
-            context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "prompt_id": prompt_id,
-                       "backend": backend, "attempt": info.attempt}
-            reporter = _ProgressReporter(job.workflow_id, backend, prompt_id, self.progress_interval_s)
-            ticker = asyncio.create_task(self._heartbeat_forever(backend, prompt_id, reporter))
-            try:
-                if found_on:
-                    log.info("re-attaching to the prompt an earlier attempt queued (%s)", where, extra=context)
-                    result = await client.attach(prompt_id, job.graph, on_progress=reporter.report)
-                else:
-                    graph, uploaded = await self._upload_inputs(client, job)
-                    preflight(graph, await client.object_info(), uploaded)
-                    log.info("queuing prompt", extra=context)
-                    result = await client.run(graph, prompt_id=prompt_id, on_progress=reporter.report)
-                outputs = await self._store_outputs(client, result, job.output_prefix)
-            except asyncio.CancelledError:
-                outcome = await asyncio.shield(_cancel_quietly(client, prompt_id))
-                log.info("job cancelled; prompt %s", outcome, extra=context)
-                raise
-            except ComfyError as exc:
-                if isinstance(exc, ComfyUnavailable):
-                    self.pool.mark_down(backend)  # the retry should go elsewhere if it can
-                log.warning("ComfyUI: %s", exc.message, extra=context)
-                raise ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc),
-                                       non_retryable=not exc.retryable) from exc
-            finally:
-                ticker.cancel()
-        self.pool.mark_up(backend)
-        log.info("prompt finished with %d outputs", len(outputs), extra=context)
-        return RunGraphOutput(backend, prompt_id, outputs, result.started_at_ms, result.finished_at_ms)
+        trail = PromptTrail.resume(info, job.job_id)
+        look_first = info.attempt > 1  # a first attempt has queued nothing yet
+        while True:
+            found = await self._find(trail, job) if look_first else None
+            look_first = True  # from here on, every copy queued may exist
+            async with self.pool.lease(found.backend if found else None) as backend:
+                client = self.pool.get(backend)
+                context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "backend": backend,
+                           "attempt": info.attempt, "prompt_tag": trail.tag}
+                reporter = _ProgressReporter(job.workflow_id, backend, trail, self.progress_interval_s)
+                ticker = asyncio.create_task(self._heartbeat_forever(trail, reporter))
+                try:
+                    result = await self._run_or_attach(client, backend, job, trail, found, reporter, context)
+                    outputs = await self._store_outputs(client, result, job.output_prefix)
+                except asyncio.CancelledError:
+                    outcome = await asyncio.shield(_cancel_quietly(client, trail))
+                    log.info("job cancelled; prompt %s", outcome, extra={**context, "prompt_id": trail.prompt_id})
+                    raise
+                except (ComfyInterrupted, ComfyPromptLost) as exc:
+                    if not exc.retryable and not isinstance(exc, ComfyInterrupted):
+                        raise _application_error(exc, context) from exc
+                    # Not a cancel of ours (that arrives as CancelledError): ComfyUI restarted and lost the copy,
+                    # or an interrupt meant for another prompt hit it. The copy will never finish: queue another.
+                    log.warning("the prompt's copy on %s will not finish (%s); queuing it again", backend,
+                                exc.message, extra={**context, "prompt_id": trail.prompt_id})
+                    continue
+                except ComfyError as exc:
+                    if isinstance(exc, ComfyUnavailable):
+                        self.pool.mark_down(backend)  # the retry should go elsewhere if it can
+                    if exc.retryable:
+                        activity.heartbeat(trail.details())  # what the retry needs to find this attempt's copy
+                    raise _application_error(exc, context) from exc
+                finally:
+                    ticker.cancel()
+            self.pool.mark_up(backend)
+            log.info("prompt finished with %d outputs", len(outputs), extra={**context, "prompt_id": trail.prompt_id})
+            return RunGraphOutput(backend, trail.prompt_id or result.prompt_id, outputs, result.started_at_ms,
+                                  result.finished_at_ms, requeues=trail.requeues)
 
-    async def _find_prompt(self, prompt_id: str, info: activity.Info) -> tuple[str | None, str]:
-        """(backend holding the prompt, where it is there) or (None, "unknown") when it must be queued.
+    async def _run_or_attach(self, client: ComfyClient, backend: str, job: RunGraphInput, trail: PromptTrail,
+                             found: _Found | None, reporter: _ProgressReporter, context: dict) -> PromptResult:
+        if found is not None and found.recovered is not None:
+            log.info("outputs of a finished copy found on the backend's disk (its history is gone)", extra=context)
+            return found.recovered
+        if found is not None:
+            log.info("re-attaching to the copy an earlier attempt queued", extra={**context, "prompt_id": found.prompt_id})
+            trail.queued(backend, found.prompt_id)
+            return await client.attach(found.prompt_id, job.graph, on_progress=reporter.report)
+        if trail.prompt_id is not None:  # an earlier copy was queued and is gone
+            trail.requeues += 1
+            if trail.requeues > self.max_requeues:
+                raise ComfyPromptLost(
+                    f"ComfyUI lost this job's prompt {trail.requeues} times (its server restarted or the prompt was "
+                    f"interrupted from outside); the job gives up after {self.max_requeues} new tries",
+                    {"requeues": self.max_requeues}, retryable=False)
+        post = trail.next_post()
+        graph, uploaded = await self._upload_inputs(client, job, tag_output_prefixes(job.graph, post))
+        preflight(graph, await client.object_info(), uploaded)
+        log.info("queuing prompt" + (f" again (new try {trail.requeues})" if trail.requeues else ""),
+                 extra={**context, "requested_prompt_id": post, "requeues": trail.requeues})
 
-        A first attempt has queued nothing. A retry looks on the backend its last heartbeat names, or on every
-        backend when the attempt died before its first heartbeat (the prompt id is the same for every attempt).
-        A backend that does not answer has lost its in-memory queue (ComfyUI keeps none across a restart), so
-        its prompt counts as gone and the job is queued again on a backend that answers.
-        """
-        if info.attempt == 1:
-            return None, "unknown"
-        details = info.heartbeat_details[0] if info.heartbeat_details else None
-        candidates = [details["backend"]] if isinstance(details, dict) and details.get("backend") else self.pool.urls
+        async def queued(prompt_id: str) -> None:
+            trail.queued(backend, prompt_id)
+            if prompt_id != post or trail.requeues:
+                # A retry could not work this id out by itself: record it before waiting on it.
+                activity.heartbeat(trail.details())
+                await reporter.prompt_queued()
+
+        newly_suspected = trail.posting_to(backend)
+        try:
+            return await client.run(graph, prompt_id=post, extra_data=trail.extra_data,
+                                    on_progress=reporter.report, on_queued=queued)
+        except ComfyUnavailable as exc:
+            if newly_suspected and not exc.delivered and trail.backend != backend:
+                trail.not_delivered(backend)  # refused before the POST: no copy there for a retry to wait for
+            raise
+
+    async def _find(self, trail: PromptTrail, job: RunGraphInput) -> _Found | None:
+        """The copy of the prompt an earlier attempt (or loop) queued: running, pending or finished somewhere, or
+        finished with its outputs on disk. None when none can exist any more, so another may be queued.
+
+        Looks on the backends a copy may have reached, or on every backend when no heartbeat said which. A backend
+        that does not answer may still hold the copy: the attempt fails (and retries with backoff) until it answers
+        or has been silent for `backend_lost_after_s`, when it counts as dead with its queue."""
+        candidates = self.pool.urls if trail.suspects is None else trail.suspects
+        silent = []
         for backend in candidates:
+            client = self.pool.get(backend)
             try:
-                where = await self.pool.get(backend).locate(prompt_id)
+                copy = await client.find_tagged(trail.tag, trail.known_ids)
+                if copy is not None:
+                    return _Found(backend, copy.prompt_id)
+                recovered = await self._recover_from_files(client, trail, job)
+                if recovered is not None:
+                    return _Found(backend, recovered.prompt_id, recovered)
             except ComfyUnavailable as exc:
-                log.warning("cannot look for prompt %s: %s", prompt_id, exc.message, extra={"backend": backend})
+                log.warning("cannot look for the job's prompt on %s: %s", backend, exc.message,
+                            extra={"job_id": job.job_id, "backend": backend})
                 self.pool.mark_down(backend)
-                continue
-            if where != "unknown":
-                return backend, where
-        return None, "unknown"
+                silent.append(backend)
+        if silent:
+            waited = trail.backend_silent_for()
+            if waited < self.backend_lost_after_s:
+                activity.heartbeat(trail.details())  # the next attempt counts the silence from the same moment
+                raise ComfyUnavailable(
+                    f"ComfyUI at {', '.join(silent)} may still hold this job's prompt and does not answer; waiting "
+                    f"for it ({waited:.0f} of {self.backend_lost_after_s:.0f} s)")
+            log.warning("ComfyUI at %s silent for %.0f s: its prompt counts as lost", ", ".join(silent), waited,
+                        extra={"job_id": job.job_id})
+        return None
 
-    async def _upload_inputs(self, client: ComfyClient, job: RunGraphInput) -> tuple[dict, set[str]]:
+    async def _recover_from_files(self, client: ComfyClient, trail: PromptTrail,
+                                  job: RunGraphInput) -> PromptResult | None:
+        """The result of a copy that finished but whose history is gone, from the files it saved: only when every
+        output node of the graph saves files whose names are known (SaveImage)."""
+        object_info = await client.object_info()
+        output_nodes = {node_id for node_id, node in job.graph.items()
+                        if (object_info.get(node.get("class_type")) or {}).get("output_node")}
+        for post in reversed(trail.posts):
+            files = saved_files(tag_output_prefixes(job.graph, post), output_nodes)
+            if files is None:
+                return None
+            outputs = {}
+            for node_id, (subfolder, stem) in files.items():
+                images = []
+                for number in range(1, MAX_RECOVERED_BATCH + 1):
+                    image = {"filename": f"{stem}_{number:05}_.png", "subfolder": subfolder, "type": "output"}
+                    if not await client.has_file(image):
+                        break
+                    images.append(image)
+                if not images:
+                    break
+                outputs[node_id] = {"images": images}
+            else:
+                return PromptResult(prompt_id=trail.prompt_id or post, outputs=outputs)
+        return None
+
+    async def _upload_inputs(self, client: ComfyClient, job: RunGraphInput, graph: dict) -> tuple[dict, set[str]]:
         """Copy stored inputs to the backend under a per-job folder and point the graph's loaders at them."""
         names = {}
         for name, key in job.inputs.items():
             data = await self.storage.read_bytes(key)
             names[name] = await client.upload_image(data, name, subfolder=f"cp-{job.job_id}")
-        return rename_image_inputs(job.graph, names), set(names.values())
+        return rename_image_inputs(graph, names), set(names.values())
 
     async def _store_outputs(self, client: ComfyClient, result: PromptResult, prefix: str) -> list[JobOutputRef]:
         """Each output downloaded and stored: in memory, as an image of a few MB is (no temp file to write and
@@ -139,14 +244,15 @@ class ComfyActivities:
                                        obj.size, width, height))
         return stored
 
-    async def _heartbeat_forever(self, backend: str, prompt_id: str, reporter: _ProgressReporter) -> None:
+    async def _heartbeat_forever(self, trail: PromptTrail, reporter: _ProgressReporter) -> None:
         # Heartbeats say "this worker is alive" (a dead one is noticed within heartbeat_timeout) and are the
         # only way a cancel reaches the activity; the details let a retry re-attach to the same prompt. The first
         # waits a tick: a short job then costs the server no heartbeat write, and a retry that finds no details
-        # still finds the prompt, whose id every attempt shares.
+        # still finds the prompt by the tag every copy carries.
         while True:
             await asyncio.sleep(self.heartbeat_every_s)
-            activity.heartbeat({"backend": backend, "prompt_id": prompt_id, "progress": reporter.latest.progress})
+            trail.progress = reporter.latest.progress
+            activity.heartbeat(trail.details())
             await reporter.flush()
 
 
@@ -157,15 +263,16 @@ class _ProgressReporter:
     Each signal costs the workflow a task, so nothing is sent during the first interval: a job shorter than
     that finishes without any, and its result says more than its progress could have."""
 
-    def __init__(self, workflow_id: str, backend: str, prompt_id: str, interval_s: float) -> None:
+    def __init__(self, workflow_id: str, backend: str, trail: PromptTrail, interval_s: float) -> None:
         self.handle = activity.client().get_workflow_handle(workflow_id)
-        self.backend, self.prompt_id, self.interval_s = backend, prompt_id, interval_s
-        self.sent = JobProgress(status="queued", backend=backend, prompt_id=prompt_id)
+        self.backend, self.trail, self.interval_s = backend, trail, interval_s
+        self.sent = JobProgress(status="queued", backend=backend, prompt_id=trail.prompt_id, requeues=trail.requeues)
         self.latest = self.sent
         self._sent_at = time.monotonic()
 
     async def report(self, update: Progress) -> None:
-        self.latest = JobProgress(update.status, update.progress, update.queue_position, self.backend, self.prompt_id)
+        self.latest = JobProgress(update.status, update.progress, update.queue_position, self.backend,
+                                  self.trail.prompt_id, requeues=self.trail.requeues)
         if time.monotonic() - self._sent_at >= self.interval_s:
             await self.flush()
 
@@ -173,14 +280,30 @@ class _ProgressReporter:
         if self.latest == self.sent or time.monotonic() - self._sent_at < self.interval_s:
             return
         self.sent, self._sent_at = self.latest, time.monotonic()
+        await self._signal("report_progress", self.sent)
+
+    async def prompt_queued(self) -> None:
+        """Tell the workflow at once which id the server gave the prompt (it records it on the job)."""
+        await self._signal(PROMPT_QUEUED_SIGNAL, PromptQueued(self.backend, self.trail.prompt_id or "",
+                                                              self.trail.requeues))
+
+    async def _signal(self, name: str, arg: object) -> None:
         try:
-            await self.handle.signal("report_progress", self.sent)
+            await self.handle.signal(name, arg)
         except Exception as exc:  # progress is a courtesy; the job goes on without it
-            log.debug("progress signal failed: %s", exc)
+            log.debug("signal %s failed: %s", name, exc)
 
 
-async def _cancel_quietly(client: ComfyClient, prompt_id: str) -> str:
+async def _cancel_quietly(client: ComfyClient, trail: PromptTrail) -> str:
+    """Stop the job's prompt on ComfyUI. When the id is not known yet (cancelled while the POST was under way),
+    the copy is looked for by its tag, so a cancelled job never leaves a prompt running on a GPU."""
     try:
+        prompt_id = trail.prompt_id
+        if prompt_id is None and trail.posts:
+            copy = await client.find_tagged(trail.tag, trail.known_ids)
+            prompt_id = copy.prompt_id if copy and copy.where != "finished" else None
+        if prompt_id is None:
+            return "not queued"
         # A cancelled job should mean a free GPU, so wait (a little) for the interrupt to land.
         return await client.cancel(prompt_id, wait_s=10.0)
     except ComfyError as exc:
@@ -212,6 +335,11 @@ def _image_size(source: Path | io.BytesIO) -> tuple[int | None, int | None]:
             return img.size
     except Exception:  # a non-image output (text, video) has no pixel size
         return None, None
+
+
+def _application_error(exc: ComfyError, context: dict) -> ApplicationError:
+    log.warning("ComfyUI: %s", exc.message, extra=context)
+    return ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc), non_retryable=not exc.retryable)
 
 
 def _error_type(exc: ComfyError) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from db import jobs as job_queries
-from workflows.shared import FinishJobInput, MarkRunningInput
+from comfy_platform.submission import TemporalUnavailable, start_recorded
+from workflows.shared import FinishJobInput, MarkRunningInput, StartPendingJobsInput
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,12 @@ class JobActivities:
 
     @activity.defn
     async def mark_running(self, job: MarkRunningInput) -> None:
-        """Record that the job runs. A job already finished keeps its final status (finish_job may win the race)."""
+        """Record that the job runs, or where its prompt waits. A job already finished keeps its final status
+        (finish_job may win the race)."""
         async with self.sessionmaker() as session, session.begin():
             try:
-                await job_queries.mark_job_running(session, job.job_id, backend=job.backend, prompt_id=job.prompt_id)
+                await job_queries.mark_job_running(session, job.job_id, backend=job.backend, prompt_id=job.prompt_id,
+                                                   running=job.running, requeues=job.requeues)
             except job_queries.JobNotFound:
                 # A run started outside the API or CLI has no row yet; finish_job creates it at the end.
                 log.info("job %s has no row to mark running", job.job_id)
@@ -42,12 +45,33 @@ class JobActivities:
                     preset=record.preset, user_id=record.user_id, source="graph", status="queued")
                 await self._finish(session, record)
 
+    @activity.defn
+    async def start_pending_jobs(self, request: StartPendingJobsInput) -> int:
+        """Start the workflow of every job whose row still holds its start payload past the grace (a submission a
+        crash cut short, or a job running that long: its start is then a no-op), and clear the payload."""
+        since = datetime.now(timezone.utc) - timedelta(seconds=request.grace_s)
+        async with self.sessionmaker() as session:
+            waiting = await job_queries.jobs_awaiting_start(session, since)
+        started = 0
+        for job in waiting:
+            try:
+                await start_recorded(activity.client(), job)
+            except TemporalUnavailable as exc:
+                log.warning("job %s still not started: %s", job.id, exc, extra={"job_id": job.id})
+                continue
+            async with self.sessionmaker() as session, session.begin():
+                await job_queries.clear_start_payload(session, job.id)
+            started += 1
+        if started:
+            log.info("started or found started %d jobs whose submission was cut short", started)
+        return started
+
     @staticmethod
     async def _finish(session: AsyncSession, record: FinishJobInput) -> None:
         await job_queries.finish_job(
             session, record.job_id, status=record.status, outputs=[asdict(o) for o in record.outputs],
             error=record.error, backend=record.backend, prompt_id=record.prompt_id,
-            comfy_started_at=_from_ms(record.comfy_started_at_ms),
+            prompt_requeues=record.prompt_requeues, comfy_started_at=_from_ms(record.comfy_started_at_ms),
             comfy_finished_at=_from_ms(record.comfy_finished_at_ms), finished_at=datetime.now(timezone.utc))
 
 

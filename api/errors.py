@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from comfy_platform.submission import JobNotStarted
+from comfy_platform.submission import TemporalUnavailable
 from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest
 
@@ -90,9 +90,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(JobNotStarted)
-    async def _not_started(_: Request, exc: JobNotStarted) -> JSONResponse:
-        return JSONResponse(error_body("temporal_unavailable", f"{exc}; the job is recorded as failed, try again"),
+    @app.exception_handler(TemporalUnavailable)
+    async def _temporal_unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:
+        return JSONResponse(error_body("temporal_unavailable", "the job could not be started just now and nothing "
+                                       "was recorded; send the same request again"),
                             503, headers={"Retry-After": "5"})
 
     @app.exception_handler(InvalidJobRequest)

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     COMFY_SLOTS_PER_BACKEND: int = 2  # prompts kept queued on each backend (2 keeps the GPU busy between jobs)
     COMFY_HEARTBEAT_TIMEOUT_S: float = 20.0
     COMFY_JOB_TIMEOUT_S: float = 3600.0
+    # A prompt ComfyUI lost (a restart empties its queue) is queued again at most this often, then the job fails.
+    COMFY_MAX_REQUEUES: int = 3
+    # A backend that may still hold a job's prompt but does not answer is waited for this long before the prompt
+    # is taken as lost with it and queued elsewhere (a prompt is never queued twice while a copy may still run).
+    COMFY_BACKEND_LOST_AFTER_S: float = 120.0
     EMULATOR_PORT: int = 8188
 
     # --- API

@@ -1,22 +1,41 @@
-"""Submitting a job: the one place the CLI, the API and the creator flow start a GenerationWorkflow.
+"""Submitting a job: the one place the CLI, the API and the creator flow record a job and start its
+GenerationWorkflow.
 
-Inputs are stored first, then the job row is written, then the workflow is started under `gen-<job id>`;
-a repeated start with the same job id attaches to the run already going instead of starting another.
+A job the API acknowledged always runs, whatever process dies when (README, "Nothing lost at the door"). The row
+is written together with what starting its workflow takes (`start_payload`, an outbox in the same row), then the
+workflow is started under `gen-<job id>` (a repeated start attaches to the run already going). If the process
+dies in between, whoever sees the row next finishes the start: a retry with the job's Idempotency-Key, or the
+sweeper (`StartPendingJobsWorkflow`, every 30 s) for rows older than a minute. The payload is cleared when the
+job ends. If Temporal cannot be reached, the row is taken back and the caller answered "try again": no state
+is left that a retry would trip over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import mimetypes
 import os
 import time
 import weakref
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -26,10 +45,12 @@ from comfy_platform.storage import Storage
 from db import jobs as job_queries
 from db.models import Job
 from presets import ResolvedJob
-from workflows.generation import GenerationWorkflow
 from workflows.shared import (
     COMFY_TASK_QUEUE,
+    GENERATION_WORKFLOW,
     IO_TASK_QUEUE,
+    START_SWEEP_EVERY_S,
+    START_SWEEPER_SCHEDULE_ID,
     GenerationInput,
     GenerationResult,
     PreparedJob,
@@ -67,7 +88,7 @@ class Submission:
 
     job: Job
     created: bool  # False: the id or idempotency key named a job submitted before, and that job is returned
-    handle: WorkflowHandle[GenerationWorkflow, GenerationResult]
+    handle: WorkflowHandle[Any, GenerationResult]
 
 
 async def submit_job(
@@ -80,33 +101,80 @@ async def submit_job(
     job_id: str | None = None,
 ) -> Submission:
     """Store `images` (keyed by the user's image names), record the job and start its workflow. Shielded: a
-    caller that goes away (a closed request) cannot leave a recorded job whose workflow never starts."""
-    prepared, recorded = await asyncio.shield(prepare_job(sessionmaker, storage, job, images, options, job_id))
-    handle = await asyncio.shield(_start(temporal, sessionmaker, prepared))
+    caller that goes away (a closed request) cannot leave a recorded job whose workflow never starts. Raises
+    TemporalUnavailable, having taken the new job back, when Temporal does not take it."""
+    prepared, recorded = await asyncio.shield(
+        prepare_job(sessionmaker, storage, job, images, options, job_id, outbox=True))
+    try:
+        handle = await asyncio.shield(start_generation(temporal, prepared))
+    except TemporalUnavailable:
+        if recorded.inserted:
+            await asyncio.shield(_take_back(sessionmaker, storage, prepared.job_id))
+        raise
     return Submission(recorded.job, recorded.inserted, handle)
 
 
-class JobNotStarted(Exception):
-    """Temporal did not take the job's workflow; the job is recorded as failed, so nothing waits on it."""
+async def start_recorded(temporal: Client, job: Job) -> WorkflowHandle[Any, GenerationResult]:
+    """The workflow of a recorded job, started now if its submission was cut short (its row still holds the
+    payload); a no-op start, answered with the run going or ended, otherwise."""
+    if job.start_payload is None:
+        return temporal.get_workflow_handle(job.workflow_id, result_type=GenerationResult)
+    return await start_generation(temporal, prepared_from_payload(job.id, job.workflow_id, job.start_payload))
 
 
-async def _start(temporal: Client, sessionmaker: async_sessionmaker[AsyncSession],
-                 prepared: PreparedJob) -> WorkflowHandle[GenerationWorkflow, GenerationResult]:
+class TemporalUnavailable(Exception):
+    """Temporal did not take the job's workflow: nothing was started, try again."""
+
+
+async def start_generation(temporal: Client, prepared: PreparedJob) -> WorkflowHandle[Any, GenerationResult]:
+    """Start the job's GenerationWorkflow, or attach to its run: a workflow id is an idempotency key."""
     try:
         return await temporal.start_workflow(
-            GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
+            GENERATION_WORKFLOW, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
+            result_type=GenerationResult,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=typed_search_attributes(prepared.search_attributes))
     except WorkflowAlreadyStartedError:
-        # The job's run already ended: a workflow id is an idempotency key, so hand back that run.
-        return temporal.get_workflow_handle_for(GenerationWorkflow.run, prepared.workflow_id)
+        # The job's run already ended: hand back that run.
+        return temporal.get_workflow_handle(prepared.workflow_id, result_type=GenerationResult)
     except (RPCError, RuntimeError) as exc:
-        async with sessionmaker() as session, session.begin():
-            await job_queries.finish_job(
-                session, prepared.job_id, status="failed", finished_at=datetime.now(UTC),
-                error={"code": "not_started", "message": f"the job could not be started: {exc}", "details": None})
-        raise JobNotStarted(f"Temporal did not take the job: {exc}") from exc
+        raise TemporalUnavailable(f"Temporal did not take the job ({exc})") from exc
+
+
+async def _take_back(sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, job_id: str) -> None:
+    """Remove a job whose workflow did not start, so that the caller's retry creates it afresh. Kept when its
+    workflow was started meanwhile (by the sweeper, or by a start whose reply was lost and then found)."""
+    async with sessionmaker() as session, session.begin():
+        taken_back = await job_queries.delete_unstarted_job(session, job_id)
+    if taken_back:
+        for key in taken_back:
+            await storage.delete(key)
+
+
+async def ensure_start_sweeper(temporal: Client) -> None:
+    """The Schedule of StartPendingJobsWorkflow, made once for the namespace (every io worker asks)."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow("StartPendingJobsWorkflow", id=START_SWEEPER_SCHEDULE_ID,
+                                           task_queue=IO_TASK_QUEUE),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=START_SWEEP_EVERY_S))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=1)),
+        state=ScheduleState(note="starts jobs whose submission a crash cut short"))
+    try:
+        await temporal.create_schedule(START_SWEEPER_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        pass
+
+
+def start_payload(prepared: PreparedJob) -> dict[str, Any]:
+    """What starting the job's workflow takes, as JSON for the job's row."""
+    return {"input": dataclasses.asdict(prepared.input), "search_attributes": prepared.search_attributes}
+
+
+def prepared_from_payload(job_id: str, workflow_id: str, payload: dict[str, Any]) -> PreparedJob:
+    known = {f.name for f in dataclasses.fields(GenerationInput)}
+    generation = GenerationInput(**{k: v for k, v in payload["input"].items() if k in known})
+    return PreparedJob(job_id, workflow_id, generation, dict(payload.get("search_attributes") or {}))
 
 
 async def prepare_job(
@@ -116,10 +184,14 @@ async def prepare_job(
     images: dict[str, Path | bytes],
     options: JobOptions,
     job_id: str | None = None,
+    *,
+    outbox: bool = False,
 ) -> tuple[PreparedJob, job_queries.CreatedJob]:
     """Store the inputs and write the job row (or find the one its id or idempotency key names); what is left is
     starting its GenerationWorkflow, which `submit_job` does from a client and the creator's
-    ProcessDriveFileWorkflow does as a child workflow."""
+    ProcessDriveFileWorkflow does as a child workflow. With `outbox`, the row keeps what the start takes until the
+    job ends, so that whoever sees it can finish a start a crash cut short (a child workflow needs none: its
+    parent starts it durably)."""
     job_id = job_id or new_job_id()
     inputs: dict[str, str] = {}
     input_rows = []
@@ -134,23 +206,31 @@ async def prepare_job(
         inputs[file_name] = key
         input_rows.append({"name": file_name, "storage_key": key, "content_type": content_type, "size": stored.size})
 
-    recorded = await JobWriter.of(sessionmaker).create(job_queries.NewJob(dict(
-        id=job_id, workflow_id=generation_workflow_id(job_id), status="queued", product=options.product,
-        preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
-        api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
-        idempotency_key=options.idempotency_key, webhook_url=options.webhook_url), input_rows))
-    # With an idempotency key that names a job submitted before, that job, not a second one.
-    job_id, workflow_id = recorded.job.id, recorded.job.workflow_id
-
     attributes = {"JobId": job_id, "Product": options.product}
     if job.preset:
         attributes["Preset"] = job.preset
     if options.user_id:
         attributes["UserId"] = options.user_id
-    generation = GenerationInput(job_id, job.graph, inputs, options.product, job.preset, options.user_id,
-                                 options.heartbeat_timeout_s, options.job_timeout_s, options.comfy_task_queue,
-                                 options.api_key_id, options.webhook_url)
-    return PreparedJob(job_id, workflow_id, generation, attributes), recorded
+    generation = GenerationInput(
+        job_id=job_id, graph=job.graph, inputs=inputs, product=options.product, preset=job.preset,
+        user_id=options.user_id, heartbeat_timeout_s=options.heartbeat_timeout_s,
+        job_timeout_s=options.job_timeout_s, comfy_task_queue=options.comfy_task_queue,
+        api_key_id=options.api_key_id, webhook_url=options.webhook_url)
+    prepared = PreparedJob(job_id, generation_workflow_id(job_id), generation, attributes)
+    recorded = await JobWriter.of(sessionmaker).create(job_queries.NewJob(dict(
+        id=job_id, workflow_id=prepared.workflow_id, status="queued", product=options.product,
+        preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
+        api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
+        idempotency_key=options.idempotency_key, webhook_url=options.webhook_url,
+        start_payload=start_payload(prepared) if outbox else None), input_rows))
+    if recorded.job.id != job_id:
+        # An idempotency key that names a job submitted before: that job, not a second one.
+        if recorded.job.start_payload is not None:
+            prepared = prepared_from_payload(recorded.job.id, recorded.job.workflow_id, recorded.job.start_payload)
+        else:
+            prepared = dataclasses.replace(prepared, job_id=recorded.job.id, workflow_id=recorded.job.workflow_id,
+                                           input=dataclasses.replace(prepared.input, job_id=recorded.job.id))
+    return prepared, recorded
 
 
 class JobWriter:

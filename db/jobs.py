@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -30,7 +30,8 @@ from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
-    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "create_job", "create_jobs", "finish_job", "get_job", "list_job_inputs",
+    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "create_job",
+    "create_jobs", "delete_unstarted_job", "finish_job", "get_job", "jobs_awaiting_start", "list_job_inputs",
     "list_job_outputs", "list_jobs", "outputs_of_jobs", "mark_job_running", "set_job_progress", "usage_summary",
 ]
 
@@ -117,6 +118,32 @@ async def _existing_job(session: AsyncSession, fields: Mapping[str, Any]) -> Job
     return job
 
 
+async def delete_unstarted_job(session: AsyncSession, job_id: str) -> list[str] | None:
+    """Remove a job whose workflow never started (still queued, its start payload still there), with its inputs;
+    the storage keys of those inputs, or None when the job was kept (started meanwhile, or gone)."""
+    keys = list(await session.scalars(select(JobInput.storage_key).where(JobInput.job_id == job_id)))
+    removed = await session.execute(
+        delete(Job).where(Job.id == job_id, Job.start_payload.is_not(None), Job.status == JobStatus.QUEUED.value)
+        .execution_options(synchronize_session=False))
+    if not removed.rowcount:
+        return None
+    await session.execute(delete(JobInput).where(JobInput.job_id == job_id))
+    return keys
+
+
+async def jobs_awaiting_start(session: AsyncSession, created_before: datetime, limit: int = 200) -> list[Job]:
+    """Unfinished jobs still holding their start payload, oldest first: submissions a crash may have cut short
+    (and jobs that simply run longer than the grace)."""
+    query = (select(Job).where(Job.start_payload.is_not(None), Job.created_at < _time(created_before))
+             .order_by(Job.created_at).limit(limit))
+    return list(await session.scalars(query))
+
+
+async def clear_start_payload(session: AsyncSession, job_id: str) -> None:
+    await session.execute(update(Job).where(Job.id == job_id).values(start_payload=None)
+                          .execution_options(synchronize_session=False))
+
+
 async def get_job(session: AsyncSession, job_id: str) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
@@ -140,19 +167,22 @@ async def outputs_of_jobs(session: AsyncSession, job_ids: list[str]) -> dict[str
 
 async def mark_job_running(
     session: AsyncSession, job_id: str, *, backend: str | None, prompt_id: str | None,
-    started_at: datetime | None = None,
+    started_at: datetime | None = None, running: bool = True, requeues: int | None = None,
 ) -> Job:
-    """Record that the job runs, and where. The UPDATE is conditional, so a finished job is left alone even when
-    this races finish_job; a retried start keeps the first started_at, and an unknown backend keeps the known one."""
+    """Record that the job runs (or, with `running` False, only where its prompt is queued), and where. The
+    UPDATE is conditional, so a finished job is left alone even when this races finish_job; a retried start
+    keeps the first started_at, and an unknown backend keeps the known one."""
+    values: dict[str, Any] = {"backend": func.coalesce(backend, Job.backend),
+                              "prompt_id": func.coalesce(prompt_id, Job.prompt_id)}
+    if running:
+        values.update(status=JobStatus.RUNNING.value,
+                      started_at=func.coalesce(Job.started_at, _time(started_at or utcnow())))
+    if requeues is not None:
+        values["prompt_requeues"] = requeues
     await session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
-        .values(
-            status=JobStatus.RUNNING.value,
-            backend=func.coalesce(backend, Job.backend),
-            prompt_id=func.coalesce(prompt_id, Job.prompt_id),
-            started_at=func.coalesce(Job.started_at, _time(started_at or utcnow())),
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return await _reloaded(session, job_id)
@@ -179,6 +209,7 @@ async def finish_job(
     finished_at: datetime | None = None,
     backend: str | None = None,
     prompt_id: str | None = None,
+    prompt_requeues: int = 0,
 ) -> Job:
     """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput) and its usage row.
 
@@ -207,8 +238,11 @@ async def finish_job(
             comfy_started_at=func.coalesce(Job.comfy_started_at, _time(comfy_started_at)),
             comfy_finished_at=func.coalesce(Job.comfy_finished_at, _time(comfy_finished_at)),
             started_at=func.coalesce(Job.started_at, _time(comfy_started_at)),
-            backend=func.coalesce(Job.backend, backend),
-            prompt_id=func.coalesce(Job.prompt_id, prompt_id),
+            # The prompt that ran (after a re-queue, not the one first recorded), else what was known.
+            backend=unless_final(Job.backend, func.coalesce(backend, Job.backend)),
+            prompt_id=unless_final(Job.prompt_id, func.coalesce(prompt_id, Job.prompt_id)),
+            prompt_requeues=unless_final(Job.prompt_requeues, prompt_requeues),
+            start_payload=null(),  # its workflow has run: nothing is left to start
         )
         .returning(Job)
         .execution_options(synchronize_session=False, populate_existing=True)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -109,6 +110,9 @@ class Job(Base):
         Index(None, "api_key_id", "created_at"),
         Index(None, "user_id", "created_at"),
         Index(None, "status"),
+        # Only the few rows still holding a start payload: what the start sweeper reads.
+        Index("ix_jobs_awaiting_start", "created_at", postgresql_where=text("start_payload IS NOT NULL"),
+              sqlite_where=text("start_payload IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -126,8 +130,13 @@ class Job(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     backend: Mapped[str | None] = mapped_column(String(512))  # ComfyUI base URL that ran it
     prompt_id: Mapped[str | None] = mapped_column(String(64))
+    # Times the prompt was queued again because ComfyUI lost it (a restart) or it was interrupted from outside.
+    prompt_requeues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))  # POSTed the job object when it ends
+    # What starting the job's workflow takes (an outbox in the row), kept until the job ends: a start a crash cut
+    # short is finished by whoever sees the row next (comfy_platform/submission.py).
+    start_payload: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

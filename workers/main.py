@@ -22,10 +22,12 @@ from comfy_platform.mail import Mailer
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
+from comfy_platform.submission import ensure_start_sweeper
 from db.session import create_engine, create_sessionmaker, migrate
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import DriveSyncWorkflow
 from workflows.generation import GenerationWorkflow
+from workflows.job_starts import StartPendingJobsWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 from workflows.shared import IO_TASK_QUEUE
 
@@ -41,6 +43,7 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
         closers.append(engine.dispose)
         sessionmaker = create_sessionmaker(engine)
         encryptor = Encryptor.from_settings(settings)
+        await ensure_start_sweeper(client)
         jobs = JobActivities(sessionmaker)
         webhooks = WebhookActivities(sessionmaker, storage, encryptor,
                                      url_ttl_s=settings.OUTPUT_URL_TTL_S, timeout_s=settings.WEBHOOK_TIMEOUT_S,
@@ -51,8 +54,10 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
                                  drive_web_url=settings.GOOGLE_DRIVE_WEB_URL, public_base_url=settings.public_base_url)
         workers.append(Worker(
             client, task_queue=IO_TASK_QUEUE,
-            workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow],
+            workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
+                       StartPendingJobsWorkflow],
             activities=[StorageActivities(storage).check_inputs, jobs.mark_running, jobs.finish_job,
+                        jobs.start_pending_jobs,
                         webhooks.deliver_webhook, drive.list_new_files, drive.prepare_job, drive.upload_output,
                         creator.save_page_token, creator.record_drive_file, creator.suspend_sync,
                         emails.send_sync_summary, emails.send_reconnect_notice]))
@@ -62,7 +67,9 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
         # As many activity slots as prompts we keep on all backends together: the second prompt on a backend
         # waits in ComfyUI's own queue, so its GPU starts it the moment the first one ends.
         workers.append(Worker(client, task_queue=settings.COMFY_TASK_QUEUE,
-                              activities=[ComfyActivities(pool, storage).run_graph],
+                              activities=[ComfyActivities(
+                                  pool, storage, max_requeues=settings.COMFY_MAX_REQUEUES,
+                                  backend_lost_after_s=settings.COMFY_BACKEND_LOST_AFTER_S).run_graph],
                               max_concurrent_activities=pool.capacity,
                               # A cancel reaches an activity only with a heartbeat reply; without this cap the
                               # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.

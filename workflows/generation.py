@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -25,7 +26,9 @@ with workflow.unsafe.imports_passed_through():
         GenerationInput,
         GenerationResult,
         JobProgress,
+        PROMPT_QUEUED_SIGNAL,
         MarkRunningInput,
+        PromptQueued,
         RunGraphInput,
         RunGraphOutput,
         webhook_id_of,
@@ -103,6 +106,18 @@ class GenerationWorkflow:
             self._running_recorded = True
             await self._record_running(update)
 
+    # ABANDON, as report_progress: the job's final write does not wait for this one and is never undone by it.
+    @workflow.signal(name=PROMPT_QUEUED_SIGNAL, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def prompt_queued(self, queued: PromptQueued) -> None:
+        """The server chose the prompt's id (ComfyUI before July 2025), or the prompt was queued again: the job's
+        row says so at once, while it waits."""
+        if self._state.status not in ("queued", "running"):
+            return
+        self._state = dataclasses.replace(self._state, backend=queued.backend, prompt_id=queued.prompt_id,
+                                          requeues=queued.requeues)
+        await self._record(MarkRunningInput(self._job_id, queued.backend, queued.prompt_id, running=False,
+                                            requeues=queued.requeues))
+
     @workflow.query
     def get_status(self) -> JobProgress:
         return self._state
@@ -110,14 +125,18 @@ class GenerationWorkflow:
     async def _record_running(self, update: JobProgress) -> None:
         """Move the row to running. Only a job that outlives the activity's first progress interval gets here,
         so a short job pays nothing; its started_at comes from finish_job."""
+        await self._record(MarkRunningInput(self._job_id, update.backend, update.prompt_id,
+                                            requeues=update.requeues or None))
+
+    async def _record(self, change: MarkRunningInput) -> None:
         try:
             await workflow.execute_local_activity_method(
-                JobActivities.mark_running,
-                MarkRunningInput(self._job_id, update.backend, update.prompt_id),
+                JobActivities.mark_running, change,
                 start_to_close_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(seconds=30))
         except ActivityError as err:
             # An exception out of a signal handler would fail the job; the row still reaches its final status.
-            workflow.logger.warning("job %s: running status not recorded (%s)", self._job_id, err.cause or err)
+            workflow.logger.warning("job %s: %s not recorded (%s)", self._job_id,
+                                    "running status" if change.running else "prompt id", err.cause or err)
 
     async def _finish(self, job: GenerationInput, status: str, *, ran: RunGraphOutput | None = None,
                       error: dict | None = None) -> None:
@@ -127,13 +146,15 @@ class GenerationWorkflow:
             backend=ran.backend if ran else self._state.backend,
             prompt_id=ran.prompt_id if ran else self._state.prompt_id,
             comfy_started_at_ms=ran.comfy_started_at_ms if ran else None,
-            comfy_finished_at_ms=ran.comfy_finished_at_ms if ran else None)
+            comfy_finished_at_ms=ran.comfy_finished_at_ms if ran else None,
+            prompt_requeues=ran.requeues if ran else self._state.requeues)
         # A local activity: a short database write in this worker, without another round trip to the server.
         await workflow.execute_local_activity_method(
             JobActivities.finish_job, record, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
         self._state = JobProgress(status=status, progress=1.0 if status == "succeeded" else self._state.progress,
-                                  backend=record.backend, prompt_id=record.prompt_id, error=error)
+                                  backend=record.backend, prompt_id=record.prompt_id, error=error,
+                                  requeues=record.prompt_requeues)
 
     async def _notify(self, job: GenerationInput) -> None:
         """Hand the finished job to its webhook's own workflow, which outlives this one."""

@@ -25,6 +25,9 @@ def typed_search_attributes(values: dict[str, str]) -> TypedSearchAttributes:
                                   for name, value in values.items()])
 
 
+GENERATION_WORKFLOW = "GenerationWorkflow"  # its type name, for starting it without importing the workflow
+
+
 def generation_workflow_id(job_id: str) -> str:
     return f"gen-{job_id}"
 
@@ -73,6 +76,18 @@ class PreparedJob:
     outputs: list[JobOutputRef] = field(default_factory=list)
 
 
+# The Schedule that finishes submissions a crash cut short (workflows/job_starts.py): how often it looks, and how
+# old a row still holding its start payload must be before it is started from there.
+START_SWEEPER_SCHEDULE_ID = "job-start-sweeper"
+START_SWEEP_EVERY_S = 30
+START_SWEEP_GRACE_S = 60
+
+
+@dataclass
+class StartPendingJobsInput:
+    grace_s: float = START_SWEEP_GRACE_S
+
+
 @dataclass
 class GenerationResult:
     job_id: str
@@ -91,6 +106,7 @@ class JobProgress:
     backend: str | None = None
     prompt_id: str | None = None
     error: dict[str, Any] | None = None
+    requeues: int = 0
 
 
 @dataclass
@@ -120,15 +136,30 @@ class RunGraphOutput:
     outputs: list[JobOutputRef]
     comfy_started_at_ms: int | None = None
     comfy_finished_at_ms: int | None = None
+    requeues: int = 0  # times the prompt was queued again after ComfyUI lost it
+
+
+# The signal the ComfyUI activity sends when it queued a prompt whose id a retry could not work out by itself
+# (the server chose it, or the prompt was queued again): the workflow records it on the job at once.
+PROMPT_QUEUED_SIGNAL = "prompt_queued"
+
+
+@dataclass
+class PromptQueued:
+    backend: str
+    prompt_id: str
+    requeues: int = 0
 
 
 @dataclass
 class MarkRunningInput:
-    """The job whose prompt ComfyUI started, and where it runs."""
+    """The job whose prompt ComfyUI started (or queued, with `running` False), and where."""
 
     job_id: str
     backend: str | None = None
     prompt_id: str | None = None
+    running: bool = True
+    requeues: int | None = None
 
 
 @dataclass
@@ -145,6 +176,7 @@ class FinishJobInput:
     prompt_id: str | None = None
     comfy_started_at_ms: int | None = None
     comfy_finished_at_ms: int | None = None
+    prompt_requeues: int = 0
 
 
 def webhook_id_of(job_id: str) -> str:

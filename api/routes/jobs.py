@@ -31,7 +31,7 @@ from api.inputs import prepare_job
 from api.schemas import REQUEST_HASH_KEY, JobCreate, JobPublic, JobsPublic, job_public
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
-from comfy_platform.submission import JobOptions, submit_job
+from comfy_platform.submission import JobOptions, start_recorded, submit_job
 from db import jobs as job_queries
 from db import webhooks as webhook_queries
 from db.models import ApiKey, Job, JobStatus
@@ -187,7 +187,11 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
         earlier = await session.scalar(select(Job).where(Job.api_key_id == key.id,
                                                          Job.idempotency_key == idempotency_key))
         if earlier is not None:
-            return _same_request(earlier, body_hash), False
+            _same_request(earlier, body_hash)
+            if earlier.start_payload is not None:  # its submission may have been cut short: finish it
+                await session.commit()
+                await start_recorded(temporal, earlier)
+            return earlier, False
     await limits.enforce_job_limits(key, session, settings)
     prepared = await prepare_job(body, key, session, storage, settings, request.app.state.comfy)
     metadata = {**body.metadata, REQUEST_HASH_KEY: body_hash} if idempotency_key else body.metadata
@@ -200,7 +204,8 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
     submission = await submit_job(temporal, request.app.state.sessionmaker, storage, prepared.job, prepared.images,
                                   options)
     if not submission.created:  # a concurrent request with this Idempotency-Key recorded its job first
-        return _same_request(submission.job, body_hash), False
+        _same_request(submission.job, body_hash)  # (submit_job has started its workflow, or found it going)
+        return submission.job, False
     return submission.job, True
 
 

@@ -1,6 +1,8 @@
 """Client for ComfyUI's HTTP + WebSocket API, written against a real server's recorded behaviour."""
 
-from comfy_platform.comfyui.client import ComfyClient, PromptResult, Progress
+from comfy_platform.comfyui.capabilities import Capabilities
+from comfy_platform.comfyui.client import ComfyClient, FoundPrompt
+from comfy_platform.comfyui.watcher import Progress, PromptResult
 from comfy_platform.comfyui.errors import (
     ComfyError,
     ComfyExecutionError,
@@ -12,6 +14,8 @@ from comfy_platform.comfyui.errors import (
 )
 
 __all__ = [
+    "Capabilities",
+    "FoundPrompt",
     "ComfyClient",
     "PromptResult",
     "Progress",

@@ -1,10 +1,13 @@
-"""HTTP + WebSocket client for one ComfyUI server.
+"""HTTP + WebSocket client for one ComfyUI server, correct on old and new releases alike.
 
 Written against ../shared/reference/comfyui_protocol.md so that it works unchanged against a real ComfyUI:
-- every prompt is queued with our own `prompt_id` and a fresh `client_id` whose socket is open before the POST,
-  so no event is lost to the "event before the HTTP reply" race and no other socket is orphaned;
-- the end of a prompt is `executing` with `node: null` for our prompt id; the outcome is the message before it;
-- a quiet or dropped socket falls back to polling `/history/{id}` (which stays `{}` until the prompt finished).
+- every prompt is queued with a fresh `client_id` whose socket is open before the POST, so no event is lost to
+  the "event before the HTTP reply" race and no other socket is orphaned;
+- the prompt id of record is the one the reply names: servers before July 2025 ignore the one asked for;
+- every prompt carries the caller's own tag in `extra_data`, which ComfyUI keeps in each `/queue` item and
+  `/history` entry, so a prompt is found again without knowing the id the server gave it;
+- cancel uses what the server offers (`/api/jobs/{id}/cancel`, a targeted `/interrupt`), and on servers whose
+  `/interrupt` stops whatever runs it interrupts only the prompt seen running a moment before.
 """
 
 from __future__ import annotations
@@ -15,56 +18,37 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from comfy_platform.comfyui.capabilities import Capabilities
 from comfy_platform.comfyui.errors import (
-    ComfyExecutionError,
-    ComfyInterrupted,
     ComfyMalformedPrompt,
-    ComfyPromptLost,
     ComfyUnavailable,
     validation_error_from_response,
 )
-from comfy_platform.comfyui.graph import nodes_to_execute
+from comfy_platform.comfyui.watcher import ProgressCallback, PromptResult, PromptWatcher
 
 log = logging.getLogger(__name__)
-# How often a waiting prompt asks where it is in the queue; the first ask comes this long after queuing, by when
-# most prompts have started and need not ask at all.
-QUEUE_POSITION_EVERY_S = 0.5
+
+# The key of the caller's own data in a prompt's extra_data (ComfyUI keeps it in /queue and /history).
+PLATFORM_KEY = "comfy_platform"
+# How many recent history entries a search by tag reads when no id is known: a prompt is looked for by tag
+# only by a retry, seconds after the attempt that queued it died, and no GPU finishes this many prompts in that
+# time. Each entry carries its graph, so the whole history (up to 10 000 entries) is never asked for.
+HISTORY_SCAN_ITEMS = 256
+# What a server is known to support is asked again after this long (a server may be upgraded in place).
+CAPABILITIES_TTL_S = 300.0
 
 
 @dataclass
-class Progress:
-    """What a waiting caller is told: `queued` with a position, or `running` with a fraction done."""
+class FoundPrompt:
+    """A prompt found by its tag: its server id, and `running`, `pending` or `finished`."""
 
     prompt_id: str
-    status: str  # queued | running
-    progress: float = 0.0
-    queue_position: int | None = None
-    node: str | None = None
-
-
-@dataclass
-class PromptResult:
-    prompt_id: str
-    outputs: dict[str, Any]  # node id -> {"images": [{filename, subfolder, type}], ...}
-    started_at_ms: int | None = None  # ComfyUI's own execution window, from the history messages
-    finished_at_ms: int | None = None
-    cached_nodes: list[str] = field(default_factory=list)
-
-    def images(self) -> list[dict[str, Any]]:
-        """Every image output as {node_id, index, filename, subfolder, type}, in node order."""
-        found = []
-        for node_id in sorted(self.outputs, key=_node_sort_key):
-            for index, image in enumerate(self.outputs[node_id].get("images") or []):
-                found.append({"node_id": node_id, "index": index, **image})
-        return found
-
-
-ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+    where: str
 
 
 class ComfyClient:
@@ -84,6 +68,7 @@ class ComfyClient:
         self._session: aiohttp.ClientSession | None = None
         self._object_info: tuple[float, dict[str, Any]] | None = None
         self._object_info_ttl_s = object_info_ttl_s
+        self._capabilities: tuple[float, Capabilities] | None = None
 
     # ----------------------------------------------------------------- plumbing
     @property
@@ -107,7 +92,9 @@ class ComfyClient:
             async with self.session.request(method, self.base_url + path, **kwargs) as resp:
                 return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise ComfyUnavailable(f"ComfyUI at {self.base_url} is unreachable: {exc!r}") from exc
+            self.forget_capabilities()  # it may come back as another release
+            raise ComfyUnavailable(f"ComfyUI at {self.base_url} is unreachable: {exc}",
+                                   delivered=not isinstance(exc, aiohttp.ClientConnectorError)) from exc
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         status, _, body = await self._request(method, path, **kwargs)
@@ -116,6 +103,26 @@ class ComfyClient:
         if status >= 400:
             raise ComfyUnavailable(f"ComfyUI answered {status} to {method} {path}: {body[:200]!r}")
         return json.loads(body) if body else None
+
+    # ----------------------------------------------------------------- what the server is
+    async def capabilities(self) -> Capabilities:
+        """Learned once (version from /system_stats, /api/jobs by asking), again after the server was unreachable."""
+        now = time.monotonic()
+        if self._capabilities and now - self._capabilities[0] < CAPABILITIES_TTL_S:
+            return self._capabilities[1]
+        stats = await self.system_stats()
+        version = str((stats or {}).get("system", {}).get("comfyui_version") or "")
+        status, content_type, body = await self._request("GET", "/api/jobs", params={"limit": "1"})
+        jobs_api = status == 200 and "json" in content_type and "jobs" in (json.loads(body or b"{}") or {})
+        learned = Capabilities.learn(version, jobs_api)
+        if self._capabilities is None or self._capabilities[1] != learned:
+            log.info("ComfyUI %s: version %r, targeted interrupt %s, jobs API %s", self.base_url,
+                     learned.version, learned.targeted_interrupt, learned.jobs_api, extra={"backend": self.base_url})
+        self._capabilities = (now, learned)
+        return learned
+
+    def forget_capabilities(self) -> None:
+        self._capabilities = None
 
     # ----------------------------------------------------------------- plain endpoints
     async def system_stats(self) -> dict[str, Any]:
@@ -140,23 +147,26 @@ class ComfyClient:
         reply = await self._json("POST", "/upload/image", data=form)
         return f"{reply['subfolder']}/{reply['name']}" if reply.get("subfolder") else reply["name"]
 
-    async def queue_prompt(
-        self, graph: dict[str, Any], *, prompt_id: str, client_id: str, front: bool = False
-    ) -> dict[str, Any]:
-        """POST /prompt. Raises a typed error for every refusal shape a real server has."""
-        body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+    async def queue_prompt(self, graph: dict[str, Any], *, prompt_id: str, client_id: str,
+                           extra_data: dict[str, Any] | None = None, front: bool = False) -> str:
+        """POST /prompt; returns the id the server gave the prompt, which servers before July 2025 choose
+        themselves whatever was asked. Raises a typed error for every refusal shape a real server has."""
+        body: dict[str, Any] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+        if extra_data:
+            body["extra_data"] = extra_data
         if front:
             body["front"] = True
         status, content_type, raw = await self._request("POST", "/prompt", json=body)
         if status == 200:
             reply = json.loads(raw)
+            queued_as = str(reply.get("prompt_id") or prompt_id)
             if reply.get("node_errors"):
                 # A 200 with node_errors means ComfyUI silently dropped a broken output and runs the rest:
                 # the caller asked for all outputs, so the job is refused rather than half-run.
-                await self.cancel(prompt_id)
+                await self.cancel(queued_as)
                 raise validation_error_from_response({"error": {"message": "Some outputs failed validation"},
                                                       "node_errors": reply["node_errors"]})
-            return reply
+            return queued_as
         if status == 400 and "json" in content_type:
             raise validation_error_from_response(json.loads(raw))
         if status == 500 and "text/plain" in content_type:
@@ -171,37 +181,17 @@ class ComfyClient:
         reply = await self._json("GET", f"/history/{prompt_id}")
         return (reply or {}).get(prompt_id)
 
-    async def queue(self) -> tuple[list[str], list[str]]:
-        """(running prompt ids, pending prompt ids in run order)."""
-        reply = await self._json("GET", "/queue")
-        running = [item[1] for item in reply.get("queue_running", [])]
-        pending = [item[1] for item in sorted(reply.get("queue_pending", []), key=lambda item: item[0])]
+    async def queue_items(self) -> tuple[list[list], list[list]]:
+        """(running items, pending items in run order); an item is [number, prompt_id, graph, extra_data, outputs]."""
+        reply = await self._json("GET", "/queue") or {}
+        running = list(reply.get("queue_running", []))
+        pending = sorted(reply.get("queue_pending", []), key=lambda item: item[0])
         return running, pending
 
-    async def interrupt(self, prompt_id: str | None = None) -> None:
-        await self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
-
-    async def cancel(self, prompt_id: str, wait_s: float = 0.0) -> str:
-        """Stop a prompt wherever it is: delete it while pending, interrupt it while running.
-
-        Returns "dequeued", "interrupted" or "not_queued". Checked twice because a pending prompt can
-        start between our look at /queue and the delete. An interrupt takes effect at the next node
-        boundary; with `wait_s` the call waits that long for the prompt to actually stop.
-        """
-        for _ in range(2):
-            running, pending = await self.queue()
-            if prompt_id in pending:
-                await self._request("POST", "/queue", json={"delete": [prompt_id]})
-                running, pending = await self.queue()
-                if prompt_id not in running:
-                    return "dequeued"
-            if prompt_id in running:
-                await self.interrupt(prompt_id)
-                deadline = time.monotonic() + wait_s
-                while time.monotonic() < deadline and prompt_id in (await self.queue())[0]:
-                    await asyncio.sleep(self.poll_interval_s)
-                return "interrupted"
-        return "not_queued"
+    async def queue(self) -> tuple[list[str], list[str]]:
+        """(running prompt ids, pending prompt ids in run order)."""
+        running, pending = await self.queue_items()
+        return [item[1] for item in running], [item[1] for item in pending]
 
     async def download(self, image: dict[str, Any], chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
         """Stream one output file from /view."""
@@ -216,34 +206,33 @@ class ComfyClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise ComfyUnavailable(f"download of {image['filename']} failed: {exc!r}") from exc
 
-    # ----------------------------------------------------------------- run and wait
-    async def run(
-        self,
-        graph: dict[str, Any],
-        *,
-        prompt_id: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        on_queued: Callable[[str], Awaitable[None] | None] | None = None,
-    ) -> PromptResult:
-        """Queue `graph` and wait for its end. Raises ComfyExecutionError / ComfyInterrupted on a failed run."""
-        prompt_id = prompt_id or str(uuid.uuid4())
-        watcher = _PromptWatcher(self, prompt_id, graph, on_progress)
-        await watcher.connect()
-        try:
-            await self.queue_prompt(graph, prompt_id=prompt_id, client_id=watcher.client_id)
-            if on_queued:
-                await _maybe_await(on_queued(prompt_id))
-            return await watcher.wait()
-        finally:
-            await watcher.close()
+    async def has_file(self, image: dict[str, Any]) -> bool:
+        """Whether /view serves this file (an output written before the server lost its history, say)."""
+        params = {"filename": image["filename"], "subfolder": image.get("subfolder", ""),
+                  "type": image.get("type", "output")}
+        status, _, _ = await self._request("GET", "/view", params=params)
+        if status >= 500:
+            raise ComfyUnavailable(f"ComfyUI /view answered {status} for {image['filename']}")
+        return status == 200
 
-    async def attach(
-        self, prompt_id: str, graph: dict[str, Any] | None = None, *, on_progress: ProgressCallback | None = None
-    ) -> PromptResult:
-        """Wait for a prompt queued earlier (by a process that may have died). Its events went to another
-        socket, so this follows it through /queue and /history. Raises ComfyPromptLost if it is gone."""
-        watcher = _PromptWatcher(self, prompt_id, graph or {}, on_progress, polling_only=True)
-        return await watcher.wait()
+    # ----------------------------------------------------------------- finding a prompt again
+    async def find_tagged(self, tag: str, known_ids: tuple[str, ...] = ()) -> FoundPrompt | None:
+        """The copy of the prompt carrying `tag` that is pending, running or finished (an interrupted copy does not
+        count: it will never finish); None when the server has none. Ids named earlier are asked directly first."""
+        for prompt_id in known_ids:
+            entry = await self.history(prompt_id)
+            if entry is not None and not was_interrupted(entry):
+                return FoundPrompt(prompt_id, "finished")
+        # The queue before the history: a prompt moves only from the one to the other, so it cannot slip by.
+        running, pending = await self.queue_items()
+        for items, where in ((running, "running"), (pending, "pending")):
+            for item in items:
+                if tag_of(item[3]) == tag:
+                    return FoundPrompt(item[1], where)
+        recent = await self._json("GET", "/history", params={"max_items": str(HISTORY_SCAN_ITEMS)}) or {}
+        finished = [pid for pid, entry in recent.items()
+                    if tag_of((entry.get("prompt") or [None] * 4)[3]) == tag and not was_interrupted(entry)]
+        return FoundPrompt(finished[-1], "finished") if finished else None
 
     async def locate(self, prompt_id: str) -> str:
         """Where a prompt is now: "finished", "running", "pending" or "unknown"."""
@@ -257,210 +246,106 @@ class ComfyClient:
         # It may have finished between the two looks.
         return "finished" if await self.history(prompt_id) is not None else "unknown"
 
-
-class _PromptWatcher:
-    """Follows one prompt to its end over a WebSocket, falling back to polling when the socket is quiet or gone."""
-
-    def __init__(
+    # ----------------------------------------------------------------- run and wait
+    async def run(
         self,
-        client: ComfyClient,
-        prompt_id: str,
         graph: dict[str, Any],
-        on_progress: ProgressCallback | None,
-        polling_only: bool = False,
-    ) -> None:
-        self.client = client
-        self.prompt_id = prompt_id
-        self.client_id = uuid.uuid4().hex
-        self.on_progress = on_progress
-        self.polling_only = polling_only
-        self.total_nodes = max(1, len(nodes_to_execute(graph))) if graph else 1
-        self.done_nodes: set[str] = set()
-        self.current: str | None = None
-        self.node_fraction = 0.0
-        self.started = False
-        self.outcome: tuple[str, dict[str, Any]] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._last_report: Progress | None = None
-        self._position_pending = False
-        self._position_task: asyncio.Future | None = None
-        self._position_asked_at = time.monotonic()  # the first ask waits a while: most prompts start before
-
-    async def connect(self) -> None:
-        if self.polling_only:
-            return
+        *,
+        prompt_id: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_queued: Callable[[str], Awaitable[None] | None] | None = None,
+    ) -> PromptResult:
+        """Queue `graph` and wait for its end; `on_queued` hears the id the server gave it at once.
+        Raises ComfyExecutionError / ComfyInterrupted on a failed run."""
+        watcher = PromptWatcher(self, None, graph, on_progress)
+        await watcher.connect()
         try:
-            self._ws = await self.client.session.ws_connect(
-                self.client.base_url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}",
-                heartbeat=None, max_msg_size=0,
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise ComfyUnavailable(f"ComfyUI WebSocket at {self.client.base_url} is unreachable: {exc!r}") from exc
-
-    async def close(self) -> None:
-        if self._position_task is not None:
-            self._position_task.cancel()
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.close()
-
-    async def wait(self) -> PromptResult:
-        while True:
-            message = await self._next_message()
-            if message is None:
-                # Silence or no socket: ask the server directly.
-                result = await self._poll()
-                if result is not None:
-                    return result
-                continue
-            if self._handle(message):
-                entry = await self.client.history(self.prompt_id)
-                return self._finish(entry)
-
-    async def _next_message(self) -> dict[str, Any] | None:
-        if self._ws is None or self._ws.closed:
-            await asyncio.sleep(self.client.poll_interval_s)
-            return None
-        try:
-            msg = await self._ws.receive(timeout=self.client.ws_silence_s)
-        except asyncio.TimeoutError:
-            return None
-        if msg.type == aiohttp.WSMsgType.TEXT:
-            try:
-                return json.loads(msg.data)
-            except ValueError:
-                return {}
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
-                        aiohttp.WSMsgType.CLOSING):
-            log.warning("ComfyUI socket closed; following the prompt by polling",
-                        extra={"prompt_id": self.prompt_id, "backend": self.client.base_url})
-            await self.close()
-            return None
-        return {}  # binary preview frames carry nothing we need
-
-    def _handle(self, message: dict[str, Any]) -> bool:
-        """Update state from one event; True when the prompt has ended."""
-        kind, data = message.get("type"), message.get("data") or {}
-        if kind == "status":
-            # The queue moved; while ours waits, tell the caller where it stands now.
-            # Status goes to every client on every queue change: asking /queue on each would cost the backend
-            # a request per prompt per change, so one ask covers the changes of QUEUE_POSITION_EVERY_S.
-            if not self.started and self.on_progress is not None and not self._position_pending:
-                self._position_pending = True
-                delay = self._position_asked_at + QUEUE_POSITION_EVERY_S - time.monotonic()
-                self._position_task = asyncio.ensure_future(self._report_queue_position(max(0.0, delay)))
-            return False
-        if data.get("prompt_id") != self.prompt_id:
-            return False
-        if kind == "execution_start":
-            self.started = True
-        elif kind == "execution_cached":
-            self.done_nodes.update(data.get("nodes") or [])
-        elif kind == "executing":
-            node = data.get("node")
-            if node is None:
-                return True
-            if self.current:
-                self.done_nodes.add(self.current)
-            self.current, self.node_fraction, self.started = node, 0.0, True
-        elif kind == "progress":
-            maximum = data.get("max") or 1
-            self.node_fraction = min(1.0, (data.get("value") or 0) / maximum)
-        elif kind in ("execution_success", "execution_error", "execution_interrupted"):
-            self.outcome = (kind, data)
-            return False
-        else:
-            return False
-        self._report(Progress(self.prompt_id, "running", self._fraction(), node=self.current))
-        return False
-
-    def _fraction(self) -> float:
-        done = len(self.done_nodes) + self.node_fraction
-        return round(min(0.99, done / self.total_nodes), 4)
-
-    def _report(self, progress: Progress) -> None:
-        if progress == self._last_report or self.on_progress is None:
-            return
-        self._last_report = progress
-        result = self.on_progress(progress)
-        if asyncio.iscoroutine(result):
-            asyncio.ensure_future(result)
-
-    async def _report_queue_position(self, delay_s: float) -> None:
-        try:
-            await asyncio.sleep(delay_s)
-            if self.started:
-                return
-            self._position_asked_at = time.monotonic()
-            running, pending = await self.client.queue()
-        except Exception:  # a progress hint is not worth failing the wait for
-            return
+            # Events that arrive before the reply wait in the socket until the watcher reads them, by when it
+            # knows the id they name.
+            watcher.prompt_id = await self.queue_prompt(graph, prompt_id=prompt_id or str(uuid.uuid4()),
+                                                        client_id=watcher.client_id, extra_data=extra_data)
+            if on_queued:
+                result = on_queued(watcher.prompt_id)
+                if asyncio.iscoroutine(result):
+                    await result
+            return await watcher.wait()
         finally:
-            self._position_pending = False
-        if self.started:
-            return
-        if self.prompt_id in pending:
-            self._report(Progress(self.prompt_id, "queued", 0.0, queue_position=pending.index(self.prompt_id) + len(running)))
+            await watcher.close()
 
-    async def _poll(self) -> PromptResult | None:
-        entry = await self.client.history(self.prompt_id)
-        if entry is not None:
-            return self._finish(entry)
-        running, pending = await self.client.queue()
-        if self.prompt_id in running:
-            self.started = True
-            self._report(Progress(self.prompt_id, "running", self._fraction(), node=self.current))
-        elif self.prompt_id in pending:
-            self._report(Progress(self.prompt_id, "queued", 0.0, queue_position=pending.index(self.prompt_id) + len(running)))
-        else:
-            entry = await self.client.history(self.prompt_id)
-            if entry is not None:
-                return self._finish(entry)
-            raise ComfyPromptLost(f"prompt {self.prompt_id} is neither queued nor in history on {self.client.base_url}")
-        # Keep a heartbeat flowing to the caller while nothing happens.
-        if self.on_progress is not None and self._last_report is not None:
-            result = self.on_progress(self._last_report)
-            if asyncio.iscoroutine(result):
-                await result
-        return None
+    async def attach(
+        self, prompt_id: str, graph: dict[str, Any] | None = None, *, on_progress: ProgressCallback | None = None
+    ) -> PromptResult:
+        """Wait for a prompt queued earlier (by a process that may have died). Its events went to another
+        socket, so this follows it through /queue and /history. Raises ComfyPromptLost if it is gone."""
+        watcher = PromptWatcher(self, prompt_id, graph or {}, on_progress, polling_only=True)
+        return await watcher.wait()
 
-    def _finish(self, entry: dict[str, Any] | None) -> PromptResult:
-        entry = entry or {}
-        status = entry.get("status") or {}
-        messages = {name: data for name, data in status.get("messages", [])}
-        started = (messages.get("execution_start") or {}).get("timestamp")
-        final_kind, final = None, {}
-        for kind in ("execution_error", "execution_interrupted", "execution_success"):
-            if kind in messages:
-                final_kind, final = kind, messages[kind]
-                break
-        if final_kind is None and self.outcome is not None:
-            final_kind, final = self.outcome
-        if final_kind == "execution_error":
-            details = {key: final.get(key) for key in
-                       ("node_id", "node_type", "exception_type", "exception_message", "executed")}
-            raise ComfyExecutionError(
-                f"node {final.get('node_id')} ({final.get('node_type')}) failed: "
-                f"{final.get('exception_type', 'error')}: {str(final.get('exception_message', '')).strip()}",
-                details,
-            )
-        if final_kind == "execution_interrupted":
-            raise ComfyInterrupted(f"prompt {self.prompt_id} was interrupted at node {final.get('node_id')}",
-                                   {"node_id": final.get("node_id"), "node_type": final.get("node_type")})
-        if not entry:
-            raise ComfyPromptLost(f"prompt {self.prompt_id} ended but ComfyUI has no history for it")
-        return PromptResult(
-            prompt_id=self.prompt_id,
-            outputs=entry.get("outputs") or {},
-            started_at_ms=started,
-            finished_at_ms=final.get("timestamp"),
-            cached_nodes=list((messages.get("execution_cached") or {}).get("nodes") or []),
-        )
+    # ----------------------------------------------------------------- cancel
+    async def cancel(self, prompt_id: str, wait_s: float = 0.0) -> str:
+        """Stop a prompt wherever it is, without touching any other: "dequeued", "interrupted" or "not_queued".
+
+        A pending prompt is deleted from the queue (targeted on every release). A running one is cancelled through
+        /api/jobs where the server has it, interrupted by id where the server honours that, and otherwise
+        interrupted only right after /queue shows it running: on such servers /interrupt stops whatever runs,
+        and the prompt that started meanwhile would be hit (its own caller then queues it again, as it does for
+        any interrupt it did not ask for). With `wait_s` the call waits that long for the prompt to stop.
+        """
+        capabilities = await self.capabilities()
+        if capabilities.jobs_api:
+            status, _, body = await self._request("POST", f"/api/jobs/{prompt_id}/cancel")
+            if status == 404:  # the server changed under us: learn it again, cancel the careful way
+                self.forget_capabilities()
+                capabilities = Capabilities.learn(capabilities.version, jobs_api=False)
+            elif status == 200:
+                where = await self.locate(prompt_id)
+                cancelled = bool((json.loads(body or b"{}") or {}).get("cancelled"))
+                if not cancelled:
+                    return "not_queued"
+                if where == "running":
+                    await self._until_stopped(prompt_id, wait_s)
+                return "dequeued" if where == "unknown" else "interrupted"
+        for _ in range(2):
+            running, pending = await self.queue()
+            if prompt_id in pending:
+                await self._request("POST", "/queue", json={"delete": [prompt_id]})
+                running, pending = await self.queue()
+                if prompt_id not in running:
+                    return "dequeued"
+            if prompt_id in running:
+                if capabilities.targeted_interrupt or (await self.queue())[0] == [prompt_id]:
+                    await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+                    await self._until_stopped(prompt_id, wait_s)
+                    if not capabilities.targeted_interrupt:
+                        await self._report_collateral(prompt_id)
+                    return "interrupted"
+        return "not_queued"
+
+    async def _until_stopped(self, prompt_id: str, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and prompt_id in (await self.queue())[0]:
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def _report_collateral(self, prompt_id: str) -> None:
+        """After an untargeted interrupt: a prompt that ended on its own was not what the interrupt stopped, and the
+        prompt that ran next may have been. Said in the log; that prompt's caller sees an interrupt it did not
+        ask for and queues its prompt again."""
+        entry = await self.history(prompt_id)
+        if entry is not None and not was_interrupted(entry):
+            log.warning("prompt %s ended before the interrupt landed; this server's /interrupt is not targeted, so "
+                        "it may have stopped the prompt that ran next, whose job queues it again", prompt_id,
+                        extra={"backend": self.base_url, "prompt_id": prompt_id})
 
 
-def _node_sort_key(node_id: str) -> tuple[int, str]:
-    return (int(node_id), node_id) if node_id.isdigit() else (1 << 30, node_id)
+def tag_of(extra_data: Any) -> str | None:
+    """The caller's tag a queue item's or history entry's extra_data carries, if any."""
+    if isinstance(extra_data, dict) and isinstance(extra_data.get(PLATFORM_KEY), dict):
+        tag = extra_data[PLATFORM_KEY].get("tag")
+        return tag if isinstance(tag, str) else None
+    return None
 
 
-async def _maybe_await(value: Any) -> None:
-    if asyncio.iscoroutine(value):
-        await value
+def was_interrupted(entry: dict[str, Any]) -> bool:
+    """A history entry of a prompt that was interrupted: it will never produce its outputs."""
+    messages = (entry.get("status") or {}).get("messages") or []
+    return any(isinstance(m, list) and m and m[0] == "execution_interrupted" for m in messages)

@@ -19,15 +19,25 @@ class ComfyError(Exception):
 
 
 class ComfyUnavailable(ComfyError):
-    """The backend could not be reached or answered with a server fault: try again later."""
+    """The backend could not be reached or answered with a server fault: try again later. `delivered` is False
+    when the request certainly never reached the server (the connection was refused)."""
 
     code = "comfy_unavailable"
 
+    def __init__(self, message: str, details: Any = None, *, delivered: bool = True) -> None:
+        super().__init__(message, details)
+        self.delivered = delivered
+
 
 class ComfyPromptLost(ComfyError):
-    """A prompt we queued is neither queued nor in history (the server restarted): queue it again."""
+    """A prompt we queued is neither queued nor in history (the server restarted): queue it again, unless the job
+    has queued it again as often as it may (then `retryable` is False and the job fails)."""
 
     code = "comfy_prompt_lost"
+
+    def __init__(self, message: str, details: Any = None, *, retryable: bool = True) -> None:
+        super().__init__(message, details)
+        self.retryable = retryable
 
 
 class ComfyValidationError(ComfyError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from comfy_platform.comfyui.errors import ComfyValidationError
@@ -78,3 +80,45 @@ def rename_image_inputs(graph: dict[str, Any], names: dict[str, str]) -> dict[st
         node["inputs"] = inputs
         renamed[node_id] = node
     return renamed
+
+
+# --- outputs findable without history ---------------------------------------------------------------------------
+# Every output a prompt saves goes under a folder of its own (named by the caller, one per copy queued), one
+# subfolder per node: ComfyUI keeps history only in memory, but its output files survive a restart, so a prompt
+# that finished just before a restart is recognised by its files instead of being run again.
+
+SAVE_IMAGE = "SaveImage"  # the output node whose file names are known: <name>_<counter:05>_.png, counted per prefix
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def output_folder(copy: str, node_id: str) -> str:
+    """The output subfolder of one node of the prompt queued as `copy`."""
+    key = node_id if not _SAFE.search(node_id) and len(node_id) <= 32 else hashlib.sha1(node_id.encode()).hexdigest()[:12]
+    return f"cp-{copy}/{key}"
+
+
+def tag_output_prefixes(graph: dict[str, Any], copy: str) -> dict[str, Any]:
+    """A copy of `graph` whose saving nodes write under output_folder(copy, node id), keeping their file's name."""
+    tagged = {}
+    for node_id, node in graph.items():
+        inputs = node.get("inputs") or {}
+        prefix = inputs.get("filename_prefix")
+        if isinstance(prefix, str):
+            name = _SAFE.sub("", prefix.rsplit("/", 1)[-1].replace("%", "")) or "ComfyUI"
+            node = {**node, "inputs": {**inputs, "filename_prefix": f"{output_folder(copy, node_id)}/{name}"}}
+        tagged[node_id] = node
+    return tagged
+
+
+def saved_files(graph: dict[str, Any], output_nodes: set[str]) -> dict[str, tuple[str, str]] | None:
+    """node id -> (subfolder, file name stem) of every output node of a tagged graph, when all of them are SaveImage
+    nodes (whose files can be found without history); None otherwise."""
+    found = {}
+    for node_id in output_nodes:
+        node = graph.get(node_id) or {}
+        prefix = (node.get("inputs") or {}).get("filename_prefix")
+        if node.get("class_type") != SAVE_IMAGE or not isinstance(prefix, str) or "/" not in prefix:
+            return None
+        subfolder, stem = prefix.rsplit("/", 1)
+        found[node_id] = (subfolder, stem)
+    return found or None

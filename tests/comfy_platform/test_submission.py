@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from comfy_platform.submission import JobNotStarted, JobOptions, JobWriter, submit_job
+from comfy_platform.submission import JobOptions, JobWriter, TemporalUnavailable, submit_job
 from db.jobs import JobConflict, NewJob
 from db.models import new_id
 from db.session import create_sessionmaker
@@ -64,11 +65,17 @@ async def test_one_writer_per_sessionmaker_and_event_loop(db_engine: AsyncEngine
 
 
 
-async def test_a_job_temporal_does_not_take_is_recorded_failed_not_left_queued(platform, temporal_client):
+async def test_a_job_temporal_does_not_take_is_taken_back_so_the_same_request_later_runs_it(platform, temporal_client):
     elsewhere = await Client.connect(temporal_client.service_client.config.target_host, namespace="no-such-namespace")
     job_id = new_id()
-    with pytest.raises(JobNotStarted):
-        await submit_job(elsewhere, platform.sessionmaker, platform.storage, resolve_graph(empty_image_graph(), set()),
-                         {}, JobOptions.from_settings(platform.settings, product="cli"), job_id=job_id)
+    job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
+    options = JobOptions.from_settings(platform.settings, product="cli")
+    with pytest.raises(TemporalUnavailable):
+        await submit_job(elsewhere, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+    assert await platform.job(job_id) is None  # nothing that a retry would find and trip over
+
+    again = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+    assert again.created
+    assert (await again.handle.result()).status == "succeeded"
     row = await platform.job(job_id)
-    assert row.status == "failed" and row.error["code"] == "not_started"
+    assert row.status == "succeeded" and row.start_payload is None
