@@ -1,6 +1,7 @@
-"""ComfyUI emulator: a stand-in server that speaks the protocol of a real ComfyUI 0.33.0
-(see /work/shared/reference/comfyui_protocol.md) so the platform can be developed and tested
-without torch or model weights. It labels itself everywhere as an emulator."""
+"""ComfyUI emulator: a stand-in server that speaks the protocol of a real ComfyUI 0.33.0, or of
+the older 0.3.33 and 0.3.64 (see /work/shared/reference/comfyui_protocol.md and versions.py),
+so the platform can be developed and tested without torch or model weights. It labels itself
+everywhere as an emulator."""
 
 from .config import EmulatorConfig
 from .runner import RunningEmulator, run, start_emulator

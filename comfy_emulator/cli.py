@@ -9,13 +9,15 @@ from pathlib import Path
 
 from .config import DEFAULT_CHECKPOINTS, EmulatorConfig, parse_latency
 from .runner import run
+from .versions import DEFAULT_VERSION, VERSIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comfy_emulator",
-        description="A ComfyUI 0.33 emulator (not a real ComfyUI): same HTTP/WebSocket protocol, "
-                    "model-free Pillow nodes, and a labelled stand-in for the text-to-image chain.")
+        description="A ComfyUI emulator (not a real ComfyUI): same HTTP/WebSocket protocol as a chosen "
+                    "ComfyUI version, model-free Pillow nodes, and a labelled stand-in for the "
+                    "text-to-image chain.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--data-dir", type=Path, default=Path("./var/comfy_emulator"),
@@ -25,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-latency", type=float, default=0.0, help="extra seconds per prompt")
     parser.add_argument("--checkpoints", default=",".join(DEFAULT_CHECKPOINTS),
                         help="comma-separated fake checkpoint names offered by CheckpointLoaderSimple")
+    parser.add_argument("--comfyui-version", choices=list(VERSIONS), default=DEFAULT_VERSION,
+                        help="which real ComfyUI to behave like (default %(default)s)")
+    parser.add_argument("--stats-file", type=Path, default=None, metavar="PATH",
+                        help="append /_emulator/stats events to this JSON-lines file and replay it at "
+                             "start, so stats survive the process")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -35,6 +42,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         node_latency=parse_latency(args.node_latency),
         prompt_latency_s=args.prompt_latency,
         checkpoints=[c.strip() for c in args.checkpoints.split(",") if c.strip()],
+        comfyui_version=args.comfyui_version,
+        stats_path=args.stats_file,
     )
 
 

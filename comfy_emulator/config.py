@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .versions import DEFAULT_VERSION, Behaviour, behaviour_of
+
 DEFAULT_CHECKPOINTS = [
     "sd_xl_base_1.0.safetensors",
     "realisticVisionV60.safetensors",
@@ -29,9 +31,20 @@ class EmulatorConfig:
     checkpoints: list[str] = field(default_factory=lambda: list(DEFAULT_CHECKPOINTS))
     # History entries kept in memory (ComfyUI's MAXIMUM_HISTORY_SIZE).
     max_history: int = 10_000
+    # Which real ComfyUI to behave like: "0.3.33", "0.3.64" or "0.33.0" (see versions.py).
+    comfyui_version: str = DEFAULT_VERSION
+    # JSON-lines file the stats are appended to and replayed from at start, so an emulator
+    # process that is killed and started again still reports every execution.
+    stats_path: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self.stats_path = Path(self.stats_path) if self.stats_path is not None else None
+        behaviour_of(self.comfyui_version)  # refuse an unknown version now, not at first request
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return behaviour_of(self.comfyui_version)
 
 
 def parse_latency(items: list[str] | None) -> dict[str, float]:

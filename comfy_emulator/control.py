@@ -3,11 +3,27 @@
 POST   /_emulator/faults  {"fail_node": "ImageBlur", "fail_message": "...", "fail_times": N,
                            "drop_sockets": true, "drop_socket_after_start": true,
                            "silent_socket": true, "stall_s": 5, "http_500": N,
+                           "interrupt_delay_s": 0.5,
                            "node_latency": {"KSampler": 0.5}, "prompt_latency_s": 0.2}
 GET    /_emulator/faults  current faults and latency
 DELETE /_emulator/faults  clear all faults, latency back to the start-up config
-GET    /_emulator/stats   {"executions": {prompt_id: n}, "prompts": [...], "busy_seconds", "uptime_s"}
+GET    /_emulator/stats   see below
 POST   /_emulator/reset   clear faults, queue, history and cache (stats are kept)
+
+GET /_emulator/stats answers
+    {"executions": {prompt_id: times it started running},
+     "prompts": [{"prompt_id": str, "number": number, "extra_data": {...}, "status": str,
+                  "queued_at": epoch_s, "started_at": epoch_s | null, "finished_at": epoch_s | null},
+                 ...],
+     "busy_seconds": float, "uptime_s": float}
+"prompts" holds one record per accepted POST /prompt, oldest first (the newest 10 000), so a
+prompt id queued twice has two records. "extra_data" is what the client posted under
+"extra_data", without client_id, create_time and the sensitive keys: count a client's own tag
+with [p for p in prompts if p["extra_data"].get("job") == tag] even where the server chose the
+prompt ids. "status" is pending, running, success, error, interrupted, deleted (taken off the
+queue unrun) or lost (the server stopped or died while it was queued or running); a record whose
+started_at is set has run. With EmulatorConfig.stats_path (--stats-file) the stats also survive
+the emulator process (stats.py).
 """
 
 from __future__ import annotations
@@ -65,8 +81,8 @@ async def get_stats(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     state = state_of(request)
     _clear(state)
-    for prompt_id in state.queue.wipe():
-        state.stats.removed(prompt_id)
+    for item in state.queue.wipe():
+        state.stats.finished(item, "deleted")
     state.executor.interrupt()
     state.queue.wipe_history()
     state.executor.cache.clear()

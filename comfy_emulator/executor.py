@@ -10,18 +10,22 @@ import asyncio
 import logging
 
 from .cache import OutputCache
-from .faults import Faults, Stats
+from .faults import Faults
 from .history import PromptQueue
 from .hub import Hub
 from .nodes import NodeEnv
 from .run import PromptRun, now_ms
+from .stats import Stats
+from .versions import Behaviour
 
 log = logging.getLogger("comfy_emulator.executor")
 
 
 class Executor:
-    def __init__(self, env: NodeEnv, queue: PromptQueue, hub: Hub, faults: Faults, stats: Stats) -> None:
+    def __init__(self, env: NodeEnv, queue: PromptQueue, hub: Hub, faults: Faults, stats: Stats,
+                 behaviour: Behaviour) -> None:
         self.env, self.queue, self.hub, self.faults, self.stats = env, queue, hub, faults, stats
+        self.behaviour = behaviour
         self.cache = OutputCache()
         self.interrupt_flag = False
         self._task: asyncio.Task | None = None
@@ -54,12 +58,13 @@ class Executor:
                 await self._run(seq, item)
             except asyncio.CancelledError:
                 self.queue.abandon(seq)  # server going down mid-prompt: no history, like a crash
-                self.stats.finished(item[1], "lost")
+                self.stats.finished(item, "lost")
                 raise
             except Exception:  # noqa: BLE001 - an emulator bug must not wedge the queue
                 log.exception("emulator failed running prompt %s", item[1])
                 if seq in self.queue.running:
                     self.queue.task_done(seq, {}, {}, {"status_str": "error", "completed": False, "messages": []})
+                self.stats.finished(item, "error")
 
     async def _run(self, seq: int, item: list) -> None:
         prompt_id = item[1]
@@ -70,14 +75,14 @@ class Executor:
         if stall > 0:
             log.warning("fault: stalling prompt %s for %.1fs", prompt_id, stall)
             await asyncio.sleep(stall)
-        self.stats.started_run(prompt_id)
+        self.stats.started(item)
         started = now_ms()
         try:
             result = await run.execute()
         finally:
             self.hub.last_node_id = None
         self.queue.task_done(seq, result["outputs"], result["meta"], result["status"])
-        self.stats.finished(prompt_id, result["outcome"])
+        self.stats.finished(item, result["outcome"])
         if run.client_id is not None:
             self.hub.send("executing", {"node": None, "prompt_id": prompt_id}, run.client_id)
         self.hub.current_client_id = None

@@ -1,4 +1,4 @@
-"""Runtime knobs for tests and benchmarks: injected faults, latency, and execution statistics.
+"""Runtime knobs for tests and benchmarks: injected faults and latency.
 
 Faults start clear and latency starts at the EmulatorConfig values; DELETE /_emulator/faults
 returns to exactly that state.
@@ -6,14 +6,10 @@ returns to exactly that state.
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import EmulatorConfig
-
-ONE_SHOT = ("drop_socket_after_start", "stall_s")
 
 
 @dataclass
@@ -27,6 +23,7 @@ class Faults:
     drop_socket_after_start: bool = False  # next prompt: close its client's socket after execution_start
     stall_s: float = 0.0                  # next prompt: hang this long before execution_start
     http_500: int = 0                     # next N POST /prompt answer 500 text/plain
+    interrupt_delay_s: float = 0.0        # POST /interrupt takes effect this late, as if slow on the wire
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> "Faults":
@@ -42,7 +39,7 @@ class Faults:
                 continue  # an action, handled by the route
             if key == "node_latency":
                 self.node_latency.update({str(k): float(v) for k, v in (value or {}).items()})
-            elif key in ("prompt_latency_s", "stall_s"):
+            elif key in ("prompt_latency_s", "stall_s", "interrupt_delay_s"):
                 setattr(self, key, float(value or 0))
             elif key in ("http_500",):
                 self.http_500 = int(value or 0)
@@ -79,52 +76,3 @@ class Faults:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
-
-class Stats:
-    """What ran and when. Survives an in-process restart so tests can prove nothing ran twice.
-
-    Prompt status: pending, running, success, error, interrupted, deleted (removed from the
-    queue before it ran) or lost (the server stopped while it was queued or running).
-    """
-
-    def __init__(self, keep: int = 10_000) -> None:
-        self.started = time.time()
-        self.executions: dict[str, int] = {}
-        self.prompts: dict[str, dict] = {}
-        self._order: deque[str] = deque()
-        self._keep = keep
-        self.busy_seconds = 0.0
-
-    def queued(self, prompt_id: str) -> None:
-        if prompt_id not in self.prompts:
-            self._order.append(prompt_id)
-            while len(self._order) > self._keep:
-                self.prompts.pop(self._order.popleft(), None)
-        self.prompts[prompt_id] = {"prompt_id": prompt_id, "queued_at": time.time(), "started_at": None,
-                                   "finished_at": None, "status": "pending"}
-
-    def started_run(self, prompt_id: str) -> None:
-        self.executions[prompt_id] = self.executions.get(prompt_id, 0) + 1
-        entry = self.prompts.setdefault(prompt_id, {"prompt_id": prompt_id, "queued_at": None})
-        entry.update(started_at=time.time(), finished_at=None, status="running")
-
-    def finished(self, prompt_id: str, status: str) -> None:
-        entry = self.prompts.get(prompt_id)
-        if entry is None:
-            return
-        entry.update(finished_at=time.time(), status=status)
-        if entry.get("started_at"):
-            self.busy_seconds += entry["finished_at"] - entry["started_at"]
-
-    def removed(self, prompt_id: str) -> None:
-        entry = self.prompts.get(prompt_id)
-        if entry is not None and entry["status"] == "pending":
-            entry["status"] = "deleted"
-
-    def as_dict(self) -> dict:
-        return {
-            "executions": dict(self.executions),
-            "prompts": [dict(self.prompts[p]) for p in self._order if p in self.prompts],
-            "busy_seconds": round(self.busy_seconds, 6),
-            "uptime_s": round(time.time() - self.started, 3),
-        }

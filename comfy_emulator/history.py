@@ -54,20 +54,21 @@ class PromptQueue:
     def remaining(self) -> int:
         return len(self._heap) + len(self.running)
 
-    def wipe(self) -> list[str]:
-        removed = [entry[2][1] for entry in self._heap]
+    def wipe(self) -> list[Item]:
+        removed = [entry[2] for entry in self._heap]
         self._heap = []
         self.on_change()
         return removed
 
-    def delete(self, prompt_id: str) -> bool:
+    def delete(self, prompt_id: str) -> Item | None:
+        """Take the first pending item with that id off the queue (None if nothing is pending)."""
         for i, entry in enumerate(self._heap):
             if entry[2][1] == prompt_id:
                 self._heap.pop(i)
                 heapq.heapify(self._heap)
                 self.on_change()
-                return True
-        return False
+                return entry[2]
+        return None
 
     def is_running(self, prompt_id: str) -> bool:
         return any(item[1] == prompt_id for item in self.running.values())

@@ -27,9 +27,9 @@ PREVIEW_IMAGE_WITH_METADATA = 4
 
 
 class Hub:
-    def __init__(self, faults: Faults, features: dict, queue_info: Callable[[], dict]) -> None:
+    def __init__(self, faults: Faults, features: dict | None, queue_info: Callable[[], dict]) -> None:
         self.faults = faults
-        self.features = features
+        self.features = features  # None: a server without feature flags ignores the handshake
         self.queue_info = queue_info
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.flags: dict[str, dict] = {}
@@ -124,7 +124,7 @@ class Hub:
                         data = json.loads(msg.data)
                     except ValueError:
                         data = None
-                    if isinstance(data, dict) and data.get("type") == "feature_flags":
+                    if isinstance(data, dict) and data.get("type") == "feature_flags" and self.features is not None:
                         self.flags[sid] = data.get("data") or {}
                         self.send("feature_flags", self.features, sid)
                 first = False

@@ -143,8 +143,9 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 def _cancel(state, prompt_id: str) -> bool:
-    if state.queue.delete(prompt_id):
-        state.stats.removed(prompt_id)
+    item = state.queue.delete(prompt_id)
+    if item is not None:
+        state.stats.finished(item, "deleted")
         return True
     return state.executor.interrupt(prompt_id)
 

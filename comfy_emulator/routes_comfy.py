@@ -2,11 +2,14 @@
 
 Quirks kept on purpose (protocol §2, §6, §7): malformed /prompt bodies crash into a 500
 text/plain page; unknown object_info classes and unknown history ids answer 200 {}; /queue
-and /interrupt answer 200 with an empty body whatever happened.
+and /interrupt answer 200 with an empty body whatever happened (but for 0.3.64's crash on a
+JSON list /interrupt body). What older servers do differently (client prompt ids, /interrupt,
+/features) comes from the state's Behaviour.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -17,12 +20,11 @@ import uuid
 from aiohttp import web
 
 from .nodes import object_info
-from .state import FEATURES, state_of
+from .state import state_of
 from .validation import MalformedPrompt, validate_prompt
 
 log = logging.getLogger("comfy_emulator.http")
 
-VERSION = "0.33.0-emulator"
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 
 
@@ -42,9 +44,10 @@ def _memory() -> tuple[int, int]:
 
 async def system_stats(request: web.Request) -> web.Response:
     total, free = _memory()
+    version = state_of(request).behaviour.reported_version
     return web.json_response({
         "system": {
-            "os": os.name, "ram_total": total, "ram_free": free, "comfyui_version": VERSION,
+            "os": os.name, "ram_total": total, "ram_free": free, "comfyui_version": version,
             "required_frontend_version": "emulator", "installed_templates_version": "emulator",
             "required_templates_version": "emulator", "comfy_package_versions": [],
             "python_version": sys.version, "pytorch_version": "none (ComfyUI emulator)",
@@ -64,7 +67,7 @@ async def get_object_info_node(request: web.Request) -> web.Response:
 
 
 async def features(request: web.Request) -> web.Response:
-    return web.json_response(FEATURES)
+    return web.json_response(state_of(request).behaviour.features)
 
 
 async def get_prompt(request: web.Request) -> web.Response:
@@ -109,13 +112,16 @@ async def _post_prompt(request: web.Request, state) -> web.Response:
     if "prompt" not in body:
         return _prompt_error("no_prompt", "No prompt provided", "No prompt provided")
     prompt = body["prompt"]
-    if "prompt_id" in body:
-        if not _canonical_uuid(body["prompt_id"]):
-            return _prompt_error("invalid_prompt_id", "Invalid prompt_id",
-                                 "prompt_id must be a UUID in canonical lowercase hyphenated form")
+    client_ids = state.behaviour.client_prompt_id
+    if "prompt_id" not in body or client_ids == "ignored":
+        prompt_id = str(uuid.uuid4())
+    elif client_ids == "any":
+        prompt_id = str(body["prompt_id"])
+    elif _canonical_uuid(body["prompt_id"]):
         prompt_id = body["prompt_id"]
     else:
-        prompt_id = str(uuid.uuid4())
+        return _prompt_error("invalid_prompt_id", "Invalid prompt_id",
+                             "prompt_id must be a UUID in canonical lowercase hyphenated form")
     targets = body.get("partial_execution_targets")
     ok, error, outputs, node_errors = validate_prompt(state.env, prompt, targets)
     extra_data = body.get("extra_data", {})
@@ -127,8 +133,9 @@ async def _post_prompt(request: web.Request, state) -> web.Response:
         return web.json_response({"error": error, "node_errors": node_errors}, status=400)
     for key in SENSITIVE_EXTRA_DATA_KEYS:
         extra_data.pop(key, None)
-    state.stats.queued(prompt_id)
-    state.queue.put([number, prompt_id, prompt, extra_data, outputs])
+    item = [number, prompt_id, prompt, extra_data, outputs]
+    state.stats.queued(item)
+    state.queue.put(item)
     return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": node_errors})
 
 
@@ -149,17 +156,35 @@ async def post_queue(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await _json_body(request)
     if body.get("clear"):
-        for prompt_id in state.queue.wipe():
-            state.stats.removed(prompt_id)
+        for item in state.queue.wipe():
+            state.stats.finished(item, "deleted")
     for prompt_id in body.get("delete", []) or []:
-        if state.queue.delete(prompt_id):
-            state.stats.removed(prompt_id)
+        item = state.queue.delete(prompt_id)
+        if item is not None:
+            state.stats.finished(item, "deleted")
     return web.Response(status=200)
 
 
 async def post_interrupt(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    state_of(request).executor.interrupt(body.get("prompt_id") or None)
+    state = state_of(request)
+    if state.faults.interrupt_delay_s > 0:  # the request "arrives" late: decide only then
+        await asyncio.sleep(state.faults.interrupt_delay_s)
+    if not state.behaviour.targeted_interrupt:
+        state.executor.interrupt()
+        return web.Response(status=200)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        if state.behaviour.interrupt_body_must_be_object:
+            return server_trouble()  # json_data.get(...) on a list
+        body = {}
+    prompt_id = body.get("prompt_id")
+    if not prompt_id:
+        state.executor.interrupt()
+    elif not state.executor.interrupt(prompt_id):
+        log.info("Prompt %s is not currently running, skipping interrupt", prompt_id)
     return web.Response(status=200)
 
 
@@ -213,7 +238,6 @@ ROUTES = [
     ("GET", "/system_stats", system_stats),
     ("GET", "/object_info", get_object_info),
     ("GET", "/object_info/{node_class}", get_object_info_node),
-    ("GET", "/features", features),
     ("GET", "/prompt", get_prompt),
     ("POST", "/prompt", post_prompt),
     ("GET", "/queue", get_queue),
@@ -228,3 +252,4 @@ ROUTES = [
     ("GET", "/models", get_models),
     ("GET", "/models/{folder}", get_models_folder),
 ]
+FEATURES_ROUTES = [("GET", "/features", features)]

@@ -70,6 +70,8 @@ class PromptRun:
             self.hub.send(event, data, self.client_id)
 
     def progress_state(self, node_id: str, state: str, value: float = 0, maximum: float = 1) -> None:
+        if not self.ex.behaviour.progress_state:
+            return
         self.progress_nodes[node_id] = {"value": value, "max": maximum, "state": state}
         nodes = {nid: {**s, "node_id": nid, "prompt_id": self.prompt_id, "display_node_id": nid,
                        "parent_node_id": None, "real_node_id": nid} for nid, s in self.progress_nodes.items()}
@@ -97,9 +99,10 @@ class PromptRun:
                 "executed": list(self.executed)}, broadcast=True)
             return self._status("error", "interrupted")
         except NodeFailed as fail:
+            newline = "\n" if self.ex.behaviour.error_message_newline else ""
             self.add_message("execution_error", {
                 "prompt_id": self.prompt_id, "node_id": fail.node_id, "node_type": fail.class_type,
-                "executed": list(self.executed), "exception_message": f"{fail.error}\n",
+                "executed": list(self.executed), "exception_message": f"{fail.error}{newline}",
                 "exception_type": full_type_name(type(fail.error)),
                 "traceback": traceback.format_tb(fail.error.__traceback__),
                 "current_inputs": fail.inputs, "current_outputs": list(self.prompt)}, broadcast=False)

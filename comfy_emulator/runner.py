@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from typing import Any
@@ -11,9 +12,9 @@ import aiohttp
 from aiohttp import web
 
 from .config import EmulatorConfig
-from .faults import Stats
 from .server import create_app
 from .state import STATE
+from .stats import Stats
 
 log = logging.getLogger("comfy_emulator")
 
@@ -21,11 +22,13 @@ log = logging.getLogger("comfy_emulator")
 class RunningEmulator:
     """A listening emulator. stop()/start() really close and reopen the port (same port), so
     tests can make "ComfyUI" go down for a while; history is lost across that, like a real
-    restart, while stats are carried over so executions can be counted across restarts."""
+    restart, while stats are carried over so executions can be counted across restarts.
+    restart(comfyui_version=...) comes back as another version, like a server upgraded or
+    downgraded while it was down."""
 
     def __init__(self, host: str, port: int, config: EmulatorConfig) -> None:
         self.host, self.port, self.config = host, port, config
-        self._stats = Stats()  # carried across stop()/start()
+        self._stats = Stats(config.stats_path)  # carried across stop()/start()
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
 
@@ -61,8 +64,8 @@ class RunningEmulator:
         self._runner = runner
         if self.port == 0:  # pick up the OS-chosen port
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        log.warning("ComfyUI EMULATOR (not a real ComfyUI) listening on %s (data dir %s)",
-                    self.url, self.config.data_dir)
+        log.warning("ComfyUI EMULATOR (not a real ComfyUI) of version %s listening on %s (data dir %s)",
+                    self.config.comfyui_version, self.url, self.config.data_dir)
 
     async def stop(self) -> None:
         if self._runner is None:
@@ -71,7 +74,9 @@ class RunningEmulator:
         await runner.cleanup()
         log.warning("ComfyUI EMULATOR on %s stopped", self.url)
 
-    async def restart(self, down_for: float = 0.0) -> None:
+    async def restart(self, down_for: float = 0.0, comfyui_version: str | None = None) -> None:
+        if comfyui_version is not None:  # refused before going down if the version is unknown
+            self.config = dataclasses.replace(self.config, comfyui_version=comfyui_version)
         await self.stop()
         if down_for > 0:
             await asyncio.sleep(down_for)
@@ -99,8 +104,14 @@ class RunningEmulator:
         return await self._call("POST", "/_emulator/faults", body)
 
     async def stats(self) -> dict:
-        """GET /_emulator/stats: executions per prompt id, prompt timings, busy seconds."""
+        """GET /_emulator/stats: executions per prompt id, one record per queued prompt, busy seconds."""
         return await self._call("GET", "/_emulator/stats")
+
+    async def prompts_with(self, **extra_data: Any) -> list[dict]:
+        """Stats records of the prompts whose extra_data holds all these items, oldest first."""
+        records = (await self.stats())["prompts"]
+        return [r for r in records if all(k in r["extra_data"] and r["extra_data"][k] == v
+                                          for k, v in extra_data.items())]
 
     async def reset(self) -> None:
         await self._call("POST", "/_emulator/reset")

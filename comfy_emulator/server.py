@@ -6,20 +6,24 @@ from aiohttp import web
 
 from . import control, jobs, routes_comfy, routes_files
 from .config import EmulatorConfig
-from .faults import Stats
-from .state import FEATURES, STATE, EmulatorState
+from .state import STATE, EmulatorState
+from .stats import Stats
+from .versions import MAX_UPLOAD_SIZE
+
 
 def create_app(config: EmulatorConfig, *, stats: Stats | None = None) -> web.Application:
-    app = web.Application(client_max_size=FEATURES["max_upload_size"])
+    app = web.Application(client_max_size=MAX_UPLOAD_SIZE)
     state = EmulatorState(config, stats)
     app[STATE] = state
     state.dirs.prepare()
+    behaviour = state.behaviour
 
     # ComfyUI answers every route both bare and under /api; /api/jobs exists only under /api.
-    for method, path, handler in routes_comfy.ROUTES + routes_files.ROUTES:
+    features = _unless(behaviour.features is not None, routes_comfy.FEATURES_ROUTES)
+    for method, path, handler in routes_comfy.ROUTES + features + routes_files.ROUTES:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, "/api" + path, handler)
-    for method, path, handler in jobs.ROUTES + control.ROUTES:
+    for method, path, handler in _unless(behaviour.jobs_api, jobs.ROUTES) + control.ROUTES:
         app.router.add_route(method, path, handler)
     for prefix in ("", "/api"):
         app.router.add_get(prefix + "/ws", state.hub.handle)
@@ -35,13 +39,22 @@ def create_app(config: EmulatorConfig, *, stats: Stats | None = None) -> web.App
     async def on_cleanup(app: web.Application) -> None:
         await state.executor.stop()
         for item in state.queue.current()[1]:  # pending work dies with the process
-            state.stats.finished(item[1], "lost")
+            state.stats.finished(item, "lost")
         await state.hub.close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+def _unless(present: bool, routes: list) -> list:
+    """Routes an older ComfyUI lacks still match, to answer its bare 404 (empty body, as seen on 0.3.64)."""
+    return routes if present else [(method, path, _absent) for method, path, _ in routes]
+
+
+async def _absent(request: web.Request) -> web.Response:
+    return web.Response(status=404)
 
 
 async def _index(request: web.Request) -> web.Response:

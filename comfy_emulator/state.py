@@ -8,20 +8,12 @@ from aiohttp import web
 
 from .config import EmulatorConfig
 from .executor import Executor
-from .faults import Faults, Stats
+from .faults import Faults
 from .files import DataDirs
 from .history import PromptQueue
 from .hub import Hub
 from .nodes import NodeEnv
-
-FEATURES = {
-    "supports_preview_metadata": True,
-    "supports_model_type_tags": True,
-    "max_upload_size": 104857600,
-    "extension": {"manager": {"supports_v4": True}},
-    "node_replacements": True,
-    "assets": False,
-}
+from .stats import Stats
 
 
 class EmulatorState:
@@ -30,15 +22,16 @@ class EmulatorState:
 
     def __init__(self, config: EmulatorConfig, stats: Stats | None = None) -> None:
         self.config = config
+        self.behaviour = config.behaviour
         self.dirs = DataDirs(config.data_dir)
         self.env = NodeEnv(self.dirs, config)
         self.faults = Faults.from_config(config)
-        self.stats = stats or Stats()
+        self.stats = stats or Stats(config.stats_path)
         self.started_at = time.time()
         self.number = 0  # next queue number, as ComfyUI's PromptServer.number
-        self.hub = Hub(self.faults, FEATURES, self.queue_info)
+        self.hub = Hub(self.faults, self.behaviour.features, self.queue_info)
         self.queue = PromptQueue(self.hub.broadcast_status, config.max_history)
-        self.executor = Executor(self.env, self.queue, self.hub, self.faults, self.stats)
+        self.executor = Executor(self.env, self.queue, self.hub, self.faults, self.stats, self.behaviour)
 
     def queue_info(self) -> dict:
         return {"exec_info": {"queue_remaining": self.queue.remaining()}}

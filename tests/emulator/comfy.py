@@ -36,6 +36,22 @@ def txt2img(seed: int = 1, text: str = "a red fox", steps: int = 4, size: int = 
     }
 
 
+def slow_graph(color: int, slow_class: str = "ImageBlur", prefix: str = "test/slow") -> dict:
+    """EmptyImage -> slow_class -> ImageInvert -> SaveImage: give slow_class latency, and an
+    interrupt that lands during it stops the prompt at ImageInvert (node "4")."""
+    graph = empty_save(color=color, prefix=prefix, width=8, height=8)
+    inputs = {"blur_radius": 1, "sigma": 1.0} if slow_class == "ImageBlur" else {
+        "sharpen_radius": 1, "sigma": 1.0, "alpha": 1.0}
+    graph["3"] = {"class_type": slow_class, "inputs": {"image": ["1", 0], **inputs}}
+    graph["4"] = {"class_type": "ImageInvert", "inputs": {"image": ["3", 0]}}
+    graph["2"]["inputs"]["images"] = ["4", 0]
+    return graph
+
+
+def unique_color() -> int:
+    return uuid.uuid4().int & 0xFFFFFF
+
+
 def png_bytes(size=(32, 24), color=(200, 30, 60), mode="RGB") -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size, color).save(buf, format="PNG")
@@ -122,6 +138,14 @@ class Comfy:
                 if history:
                     return history[prompt_id]
                 await asyncio.sleep(0.02)
+
+    async def wait_running(self, prompt_id: str, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                _, queue = await self.get("/queue")
+                if any(item[1] == prompt_id for item in queue["queue_running"]):
+                    return
+                await asyncio.sleep(0.01)
 
     async def run(self, graph: dict, **extra) -> dict:
         """Queue without a socket and poll history (the no-client_id path)."""
