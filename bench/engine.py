@@ -2,7 +2,8 @@
 
 (a) added latency at concurrency 1: a job through the platform (DB row, Temporal workflow, ComfyUI activity,
     outputs into storage, job record) against the same graph sent straight to the emulator (queue, wait,
-    download), both against one emulator with a fixed per-prompt time;
+    download), both against one emulator with a fixed per-prompt time; and the same on an emulator behaving as
+    ComfyUI 0.3.33 (server-made prompt ids, so the platform records each id at once), interleaved in one run;
 (b) GPU busy ratio (time executing / wall time, summed over two emulator backends) while 40 jobs of 500 ms
     run through the platform, against submitting the same 40 prompts straight to the two backends.
 
@@ -34,6 +35,7 @@ LATENCY_PROMPT_S = 0.2  # fixed per-prompt time for (a)
 LATENCY_SAMPLES = int(os.environ.get("BENCH_SAMPLES", 60))
 BUSY_JOBS = 40
 BUSY_PROMPT_S = 0.5  # per-prompt time for (b)
+LEGACY_VERSION = "0.3.33"  # a ComfyUI from before July 2025
 
 
 async def busy_seconds(urls: list[str]) -> float:
@@ -55,25 +57,36 @@ class Bench:
         assert result.status == "succeeded" and result.outputs
         return time.perf_counter() - started
 
-    async def added_latency(self, queue: str) -> dict:
-        await emulator_control(self.backends[0], "POST", "/_emulator/faults", {"prompt_latency_s": LATENCY_PROMPT_S})
-        platform, direct = [], []
-        async with ComfyClient(self.backends[0]) as comfy:
-            for _ in range(5):  # warm-up: connections, caches, the first workflow task
-                await self.platform_job(queue)
-                await direct_job(comfy)
-            for _ in range(LATENCY_SAMPLES):  # interleaved, so both see the same machine
-                platform.append(await self.platform_job(queue))
-                direct.append(await direct_job(comfy))
+    async def added_latency(self, queues: dict[str, str]) -> dict:
+        """`queues`: backend URL -> the task queue of the worker serving it; the first is today's ComfyUI, the
+        second one from before July 2025. Samples are interleaved, so both see the same machine."""
+        samples = {url: {"platform": [], "direct": []} for url in queues}
+        clients = {url: ComfyClient(url) for url in queues}
+        for url in queues:
+            await emulator_control(url, "POST", "/_emulator/faults", {"prompt_latency_s": LATENCY_PROMPT_S})
+        for round_ in range(5 + LATENCY_SAMPLES):  # five warm-up rounds: connections, caches, first tasks
+            for url, queue in queues.items():
+                platform, direct = await self.platform_job(queue), await direct_job(clients[url])
+                if round_ >= 5:
+                    samples[url]["platform"].append(platform)
+                    samples[url]["direct"].append(direct)
+        for client in clients.values():
+            await client.close()
+        current, legacy = (samples[url] for url in queues)
         ms = {name: {"p50": percentile(v, 0.5) * 1000, "p95": percentile(v, 0.95) * 1000}
-              for name, v in (("platform", platform), ("direct", direct))}
+              for name, v in current.items()}
+        legacy_ms = {name: percentile(v, 0.5) * 1000 for name, v in legacy.items()}
         return {
             "added_latency_p50_ms": round(ms["platform"]["p50"] - ms["direct"]["p50"], 1),
             "added_latency_p95_ms": round(ms["platform"]["p95"] - ms["direct"]["p95"], 1),
+            "added_latency_p50_ms_legacy": round(legacy_ms["platform"] - legacy_ms["direct"], 1),
             "platform_latency_p50_ms": round(ms["platform"]["p50"], 1),
             "platform_latency_p95_ms": round(ms["platform"]["p95"], 1),
             "direct_latency_p50_ms": round(ms["direct"]["p50"], 1),
             "direct_latency_p95_ms": round(ms["direct"]["p95"], 1),
+            "platform_latency_p50_ms_legacy": round(legacy_ms["platform"], 1),
+            "direct_latency_p50_ms_legacy": round(legacy_ms["direct"], 1),
+            "legacy_comfyui_version": LEGACY_VERSION,
             "fixed_prompt_time_ms": LATENCY_PROMPT_S * 1000,
             "latency_samples": LATENCY_SAMPLES,
         }
@@ -107,16 +120,20 @@ class Bench:
 
 
 async def main() -> dict:
-    async with LocalStack(emulators=2) as stack:
-        backends = stack.backends
-        # One process runs workflows and the single-backend queue for (a); another serves both backends for (b).
-        stack.start([*CLI, "worker"], {"COMFYUI_URL": backends[0], "COMFY_TASK_QUEUE": "bench-one"})
+    async with LocalStack(emulators=3, versions=["0.33.0", "0.33.0", LEGACY_VERSION]) as stack:
+        current, second, legacy = stack.backends
+        # One process runs workflows and the single-backend queue for (a); another serves the old-release backend
+        # for (a); a third serves the two current backends for (b).
+        stack.start([*CLI, "worker"], {"COMFYUI_URL": current, "COMFY_TASK_QUEUE": "bench-one"})
+        stack.start([*CLI, "worker", "--role", "comfy"], {"COMFYUI_URL": legacy, "COMFY_TASK_QUEUE": "bench-legacy"})
         stack.start([*CLI, "worker", "--role", "comfy"],
-                    {"COMFYUI_URL": ",".join(backends), "COMFY_TASK_QUEUE": "bench-two"})
+                    {"COMFYUI_URL": f"{current},{second}", "COMFY_TASK_QUEUE": "bench-two"})
         client = await Client.connect(stack.settings.temporal_address)
-        bench = Bench(stack.settings, client, backends)
-        figures = {**await bench.added_latency("bench-one"), **await bench.busy_ratio("bench-two")}
-    figures["targets"] = {"added_latency_p50_ms": "<= 60", "busy_ratio_platform": ">= 0.95"}
+        bench = Bench(stack.settings, client, [current, second])
+        figures = {**await bench.added_latency({current: "bench-one", legacy: "bench-legacy"}),
+                   **await bench.busy_ratio("bench-two")}
+    figures["targets"] = {"added_latency_p50_ms": "<= 60", "busy_ratio_platform": ">= 0.95",
+                          "added_latency_p50_ms_legacy": "a few ms over added_latency_p50_ms"}
     return figures
 
 
@@ -126,6 +143,7 @@ def run() -> None:
     print(f"{'added latency p50 / p95 (ms)':34} {figures['added_latency_p50_ms']:>8} / {figures['added_latency_p95_ms']}")
     print(f"{'  platform p50 / direct p50 (ms)':34} {figures['platform_latency_p50_ms']:>8} / "
           f"{figures['direct_latency_p50_ms']}")
+    print(f"{'added latency p50, ComfyUI 0.3.33 (ms)':34} {figures['added_latency_p50_ms_legacy']:>8}")
     print(f"{'busy ratio platform / direct':34} {figures['busy_ratio_platform']:>8} / {figures['busy_ratio_direct']}")
     print(f"written to {RESULTS}")
 

@@ -112,11 +112,13 @@ class CpuShare:
 
 
 class LocalStack:
-    """`async with LocalStack(emulators=2) as stack:` then `stack.start(...)` more processes as needed."""
+    """`async with LocalStack(emulators=2) as stack:` then `stack.start(...)` more processes as needed.
+    `versions` gives each emulator's ComfyUI version (default: today's, for all)."""
 
-    def __init__(self, emulators: int = 1) -> None:
+    def __init__(self, emulators: int = 1, versions: list[str] | None = None) -> None:
         self.data = Path(tempfile.mkdtemp(prefix="comfy-bench-"))
         self.emulator_ports = [free_port() for _ in range(emulators)]
+        self.versions = versions or ["0.33.0"] * emulators
         self.backends = [f"http://127.0.0.1:{port}" for port in self.emulator_ports]
         # The embedded SQLite by default; BENCH_DATABASE_URL measures on another database (PostgreSQL).
         database_url = os.environ.get("BENCH_DATABASE_URL", "")
@@ -154,7 +156,7 @@ class LocalStack:
             self.start([*temporal_dev_command(self.settings, self.data / "temporal.db"), "--headless"])
             for index, port in enumerate(self.emulator_ports):
                 self.start([*CLI, "emulator", "--port", str(port), "--data-dir", str(self.data / f"emulator{index}"),
-                            "--log-level", "WARNING"])
+                            "--comfyui-version", self.versions[index], "--log-level", "WARNING"])
             for port in (self.settings.TEMPORAL_PORT, *self.emulator_ports):
                 await wait_for_port(port)
             await migrate(self.settings.database_url)

@@ -3,7 +3,7 @@
 POST   /_emulator/faults  {"fail_node": "ImageBlur", "fail_message": "...", "fail_times": N,
                            "drop_sockets": true, "drop_socket_after_start": true,
                            "silent_socket": true, "stall_s": 5, "http_500": N,
-                           "interrupt_delay_s": 0.5,
+                           "interrupt_delay_s": 0.5, "reply_delay_s": 5,
                            "node_latency": {"KSampler": 0.5}, "prompt_latency_s": 0.2}
 GET    /_emulator/faults  current faults and latency
 DELETE /_emulator/faults  clear all faults, latency back to the start-up config

@@ -24,6 +24,8 @@ class Faults:
     stall_s: float = 0.0                  # next prompt: hang this long before execution_start
     http_500: int = 0                     # next N POST /prompt answer 500 text/plain
     interrupt_delay_s: float = 0.0        # POST /interrupt takes effect this late, as if slow on the wire
+    reply_delay_s: float = 0.0            # next POST /prompt: queued at once, answered this late (a reply lost
+                                          # to a crash of the client is then easy to arrange)
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> "Faults":
@@ -39,7 +41,7 @@ class Faults:
                 continue  # an action, handled by the route
             if key == "node_latency":
                 self.node_latency.update({str(k): float(v) for k, v in (value or {}).items()})
-            elif key in ("prompt_latency_s", "stall_s", "interrupt_delay_s"):
+            elif key in ("prompt_latency_s", "stall_s", "interrupt_delay_s", "reply_delay_s"):
                 setattr(self, key, float(value or 0))
             elif key in ("http_500",):
                 self.http_500 = int(value or 0)

@@ -92,10 +92,15 @@ async def post_prompt(request: web.Request) -> web.Response:
         log.warning("fault: answering POST /prompt with 500")
         return server_trouble()
     try:
-        return await _post_prompt(request, state)
+        response = await _post_prompt(request, state)
     except (ValueError, TypeError, AttributeError, KeyError, MalformedPrompt):
         log.warning("POST /prompt crashed on a malformed body (500, as ComfyUI does)", exc_info=True)
         return server_trouble()
+    delay = state.faults.take("reply_delay_s")
+    if delay > 0:
+        log.warning("fault: answering POST /prompt %.1fs late", delay)
+        await asyncio.sleep(delay)
+    return response
 
 
 async def _post_prompt(request: web.Request, state) -> web.Response:

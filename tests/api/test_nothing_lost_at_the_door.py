@@ -49,7 +49,8 @@ class ApiProcess:
             for _ in range(300):
                 assert self.process.poll() is None, "the API process exited"
                 try:
-                    if (await client.get(self.url + "/openapi.json")).status_code == 200:
+                    # /api/ready connects the API's Temporal client, as a long-running API process has it.
+                    if (await client.get(self.url + "/api/ready")).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
@@ -138,7 +139,7 @@ async def test_api_killed_between_the_row_and_the_workflow_the_retry_runs_the_jo
     body, idempotency_key = job_body(), f"crash-{uuid.uuid4().hex[:8]}"
     temporal_proxy.hold()  # the start waits: the row is written, the workflow not yet started
     pending = asyncio.create_task(submit(api_process, key.secret, body, idempotency_key))
-    row = await until_row(platform, key.id, idempotency_key)
+    row = await until_row(platform, key.key.id, idempotency_key)
     api_process.kill()
     with pytest.raises(httpx.TransportError):
         await pending
@@ -159,7 +160,7 @@ async def test_a_burst_of_clients_retrying_through_api_kills_gets_every_job_run_
     temporal_proxy.hold()
     cut_off = [asyncio.create_task(submit(api_process, key.secret, b, k)) for b, k in requests[6:]]
     for _, idempotency_key in requests[6:]:
-        await until_row(platform, key.id, idempotency_key)
+        await until_row(platform, key.key.id, idempotency_key)
     api_process.kill()
     await asyncio.gather(*cut_off, return_exceptions=True)
     temporal_proxy.restore()
@@ -186,7 +187,7 @@ async def test_temporal_down_for_30_s_answers_retry_and_every_retried_job_runs_o
         assert response.json()["error"]["code"] == "temporal_unavailable"
         assert int(response.headers["Retry-After"]) > 0
         refused.append(response)
-        assert await row_of(platform, key.id, idempotency_key) is None  # nothing a retry would trip over
+        assert await row_of(platform, key.key.id, idempotency_key) is None  # nothing a retry would trip over
         await asyncio.sleep(2)
     await asyncio.sleep(max(0.0, outage_ends - loop.time()))
     temporal_proxy.restore()
