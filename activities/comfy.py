@@ -103,10 +103,13 @@ class ComfyActivities:
                     # or an interrupt meant for another prompt hit it. The copy will never finish: queue another.
                     log.warning("the prompt's copy on %s will not finish (%s); queuing it again", backend,
                                 exc.message, extra={**context, "prompt_id": trail.prompt_id})
+                    trail.lost(exc.message)
                     continue
                 except ComfyError as exc:
                     if isinstance(exc, ComfyUnavailable):
                         self.pool.mark_down(backend)  # the retry should go elsewhere if it can
+                    elif exc.retryable:  # a failed run worth trying again (out of GPU memory): not this copy
+                        trail.lost(exc.message)
                     if exc.retryable:
                         activity.heartbeat(trail.details())  # what the retry needs to find this attempt's copy
                     raise _application_error(exc, context) from exc
@@ -130,8 +133,8 @@ class ComfyActivities:
             trail.requeues += 1
             if trail.requeues > self.max_requeues:
                 raise ComfyPromptLost(
-                    f"ComfyUI lost this job's prompt {trail.requeues} times (its server restarted or the prompt was "
-                    f"interrupted from outside); the job gives up after {self.max_requeues} new tries",
+                    f"ComfyUI did not finish this job's prompt in {trail.requeues} tries (last: "
+                    f"{trail.last_loss or 'its server lost it'}); the job gives up",
                     {"requeues": self.max_requeues}, retryable=False)
         post = trail.next_post()
         graph, uploaded = await self._upload_inputs(client, job, tag_output_prefixes(job.graph, post))
@@ -167,7 +170,7 @@ class ComfyActivities:
         for backend in candidates:
             client = self.pool.get(backend)
             try:
-                copy = await client.find_tagged(trail.tag, trail.known_ids)
+                copy = await client.find_tagged(trail.tag, trail.known_ids, tuple(trail.dead))
                 if copy is not None:
                     return _Found(backend, copy.prompt_id)
                 recovered = await self._recover_from_files(client, trail, job)
@@ -344,6 +347,8 @@ def _application_error(exc: ComfyError, context: dict) -> ApplicationError:
 
 def _error_type(exc: ComfyError) -> str:
     """The failure type the workflow's retry policy and error mapping key on."""
+    if isinstance(exc, ComfyExecutionError) and exc.retryable:
+        return "ComfyOutOfMemory"  # a node failed for want of GPU memory: retried, unlike other node failures
     for kind in (ComfyValidationError, ComfyExecutionError, ComfyInterrupted):
         if isinstance(exc, kind):
             return kind.__name__

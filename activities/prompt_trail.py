@@ -33,6 +33,8 @@ class PromptTrail:
     posted: int = 0  # POSTs made by this attempt
     # Backends a copy may have reached; None when an earlier attempt left no word (then: every backend).
     suspects: list[str] | None = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)  # copies that ended without a result worth attaching to
+    last_loss: str | None = None  # why the last copy gave no result, for the error if the job gives up
 
     @classmethod
     def resume(cls, info: activity.Info, job_id: str) -> PromptTrail:
@@ -47,6 +49,8 @@ class PromptTrail:
             trail.unreachable_since = details.get("unreachable_since")
             trail.progress = float(details.get("progress") or 0.0)
             trail.posts = [p for p in details.get("posts") or [] if isinstance(p, str)]
+            trail.dead = [p for p in details.get("dead") or [] if isinstance(p, str)][-POSTS_KEPT:]
+            trail.last_loss = details.get("last_loss")
             suspects = details.get("suspects", [trail.backend] if trail.backend else None)
             trail.suspects = [b for b in suspects if isinstance(b, str)] if isinstance(suspects, list) else None
         elif info.attempt > 1:
@@ -95,6 +99,12 @@ class PromptTrail:
     def queued(self, backend: str, prompt_id: str) -> None:
         self.backend, self.prompt_id, self.unreachable_since = backend, prompt_id, None
         self.posting_to(backend)
+
+    def lost(self, why: str) -> None:
+        """The last copy will give no result: the next look must not attach to it again."""
+        self.last_loss = why
+        if self.prompt_id and self.prompt_id not in self.dead:
+            self.dead = [*self.dead, self.prompt_id][-POSTS_KEPT:]
 
     def backend_silent_for(self) -> float:
         """Seconds since the backend holding the prompt stopped answering (0 the first time)."""

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from comfy_platform.client import ApiError, ComfyPlatformClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from comfy_platform.submission import JobOptions, submit_job
+from comfy_platform.submission import JobOptions, TemporalUnavailable, submit_job
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template, resolve_graph, resolve_preset, resolve_template
 from workflows.shared import GenerationResult, JobProgress
@@ -71,8 +71,12 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     try:
         client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
         storage = storage_from_settings(settings)
-        handle = (await submit_job(client, create_sessionmaker(engine), storage, job, images,
-                                   JobOptions.from_settings(settings, product="cli"))).handle
+        try:
+            handle = (await submit_job(client, create_sessionmaker(engine), storage, job, images,
+                                       JobOptions.from_settings(settings, product="cli"))).handle
+        except TemporalUnavailable:
+            err.print("[red]error:[/red] Temporal did not take the job just now; nothing was recorded, try again")
+            return 1
         err.print(f"job {handle.id.removeprefix('gen-')} submitted (workflow {handle.id})")
         try:
             result = await _follow(handle, show=not args.no_progress)

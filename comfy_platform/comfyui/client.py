@@ -216,10 +216,14 @@ class ComfyClient:
         return status == 200
 
     # ----------------------------------------------------------------- finding a prompt again
-    async def find_tagged(self, tag: str, known_ids: tuple[str, ...] = ()) -> FoundPrompt | None:
-        """The copy of the prompt carrying `tag` that is pending, running or finished (an interrupted copy does not
-        count: it will never finish); None when the server has none. Ids named earlier are asked directly first."""
+    async def find_tagged(self, tag: str, known_ids: tuple[str, ...] = (),
+                          dead: tuple[str, ...] = ()) -> FoundPrompt | None:
+        """The copy of the prompt carrying `tag` that is pending, running or finished; None when the server has
+        none. Copies that will never give a result do not count: interrupted ones, and the `dead` ones the caller
+        names (one that ran out of GPU memory, say). Ids named earlier are asked directly first."""
         for prompt_id in known_ids:
+            if prompt_id in dead:
+                continue
             entry = await self.history(prompt_id)
             if entry is not None and not was_interrupted(entry):
                 return FoundPrompt(prompt_id, "finished")
@@ -227,11 +231,11 @@ class ComfyClient:
         running, pending = await self.queue_items()
         for items, where in ((running, "running"), (pending, "pending")):
             for item in items:
-                if tag_of(item[3]) == tag:
+                if tag_of(item[3]) == tag and item[1] not in dead:
                     return FoundPrompt(item[1], where)
         recent = await self._json("GET", "/history", params={"max_items": str(HISTORY_SCAN_ITEMS)}) or {}
-        finished = [pid for pid, entry in recent.items()
-                    if tag_of((entry.get("prompt") or [None] * 4)[3]) == tag and not was_interrupted(entry)]
+        finished = [pid for pid, entry in recent.items() if pid not in dead
+                    and tag_of((entry.get("prompt") or [None] * 4)[3]) == tag and not was_interrupted(entry)]
         return FoundPrompt(finished[-1], "finished") if finished else None
 
     async def locate(self, prompt_id: str) -> str:

@@ -201,3 +201,14 @@ async def test_interrupts_the_job_did_not_ask_for_requeue_its_prompt_at_most_max
     assert row.prompt_requeues == limit
     prompts = prompts_of_job(await comfy_backend.emulator.stats(), job_id)
     assert [p["status"] for p in prompts] == ["interrupted"] * (limit + 1)
+
+
+async def test_a_prompt_that_ran_out_of_gpu_memory_is_queued_again_not_reattached(platform, comfy_backend):
+    await comfy_backend.emulator.set_faults(fail_node="ImageBlur", fail_times=1,
+                                            fail_message="CUDA out of memory. Tried to allocate 2.00 GiB")
+    handle = await submit_slow(platform, comfy_backend.task_queue)
+    result = await asyncio.wait_for(handle.result(), timeout=60)
+    assert result.status == "succeeded"
+    prompts = prompts_of_job(await comfy_backend.emulator.stats(), result.job_id)
+    assert [p["status"] for p in prompts] == ["error", "success"]
+    assert (await platform.job(result.job_id)).prompt_requeues == 1
