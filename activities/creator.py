@@ -15,6 +15,8 @@ from db.models import DriveStatus
 from workflows.shared import RecordDriveFileInput, SavePageTokenInput, SuspendSyncInput
 
 log = logging.getLogger(__name__)
+# What the dashboard says of a photo caught by a refused grant until the creator signs in again.
+WAITING_REASON = "waiting for you to reconnect Google Drive"
 
 
 class CreatorActivities:
@@ -43,6 +45,8 @@ class CreatorActivities:
             await drive_queries.pause_watch(session, suspend.user_id, suspend.reason)
             if suspend.state == "reconnect_needed":
                 await user_queries.set_drive_status(session, suspend.user_id, DriveStatus.RECONNECT_NEEDED)
+                # Their runs have ended (the sync drains them first); the next sync after reconnecting lists them.
+                await drive_queries.mark_waiting(session, suspend.user_id, WAITING_REASON)
         await pause_sync_schedule(self.temporal, suspend.user_id, note=f"{suspend.state}: {suspend.reason}")
         log.warning("drive sync suspended: %s", suspend.reason,
                     extra={"user_id": suspend.user_id, "state": suspend.state})

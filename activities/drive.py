@@ -8,21 +8,25 @@ after Drive's own Retry-After; other faults of the moment retry with backoff.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeats import heartbeating
 from comfy_platform.creator.drive_access import user_drive
 from comfy_platform.drive import (
     FOLDER,
+    DriveAuthRevoked,
     DriveClient,
     DriveError,
     DriveFileTooLarge,
@@ -30,6 +34,7 @@ from comfy_platform.drive import (
     DriveNotFound,
     DriveRateLimited,
 )
+from comfy_platform.images import NotAnImage, inspect_image
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
@@ -57,6 +62,10 @@ log = logging.getLogger(__name__)
 # The job id of a Drive file's edit, derived from its workflow id so that a retried prepare_job finds its job.
 DRIVE_JOB_NAMESPACE = uuid.UUID("0b7f4f5e-2f7c-4a53-9a7e-3f9f1c2d8e41")
 SOURCE_TAG = "comfySourceVersion"  # appProperties key on an output: "<source file id>@<version>"
+# The error type of a listed version whose bytes Drive no longer has (a newer version replaced it and the old
+# revision is gone): the version is recorded as skipped rather than edited from other bytes under its name.
+SUPERSEDED = "DriveVersionSuperseded"
+EDITION_ATTEMPTS = 5
 
 
 class DriveActivities:
@@ -127,10 +136,17 @@ class DriveActivities:
         done = await self._succeeded_job(job_id)
         if done is not None:
             return done
+        # On the dashboard as in progress from the first attempt (and waiting, should the grant be refused now).
+        async with self.sessionmaker() as session, session.begin():
+            await drive_queries.record_file(
+                session, task.user_id, source.file_id, source.version, name=source.name,
+                mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value,
+                sync_workflow_id=task.sync_workflow_id)
         with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
             path = Path(tmp) / "source"
-            async with self._drive(task.user_id) as drive, _heartbeating():
-                await drive.download(source.file_id, path, max_bytes=self.settings.MAX_INPUT_BYTES)
+            async with self._drive(task.user_id) as drive, heartbeating():
+                await self._download_listed(drive, source, path)
+            await _check_photo(path)
             options = JobOptions.from_settings(
                 self.settings, product="creator", user_id=task.user_id,
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
@@ -142,6 +158,21 @@ class DriveActivities:
                 mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value, job_id=prepared.job_id,
                 sync_workflow_id=task.sync_workflow_id)
         return prepared
+
+    async def _download_listed(self, drive: DriveClient, source: DriveFileRef, path: Path) -> None:
+        """The bytes of the version that was listed: its revision, whatever the file holds by now (a retry after
+        a failed download can come after the creator replaced the photo). Refs listed before revisions were
+        recorded download what the file holds."""
+        try:
+            await drive.download(source.file_id, path, max_bytes=self.settings.MAX_INPUT_BYTES,
+                                 revision_id=source.revision)
+        except DriveNotFound:
+            if source.revision is None:
+                raise
+            await drive.get_file(source.file_id)  # DriveNotFound again: the file itself is gone
+            raise ApplicationError("it was replaced by a newer version before it could be edited, and Drive no "
+                                   "longer keeps this one; the newer version is edited instead", type=SUPERSEDED,
+                                   non_retryable=True) from None
 
     async def _succeeded_job(self, job_id: str) -> PreparedJob | None:
         """The job of an earlier run of this file that got as far as a finished edit, if there was one."""
@@ -163,13 +194,30 @@ class DriveActivities:
             existing = await drive.find_by_app_property(upload.output_folder_id, SOURCE_TAG, tag)
             if existing is not None:
                 return UploadDriveOutputResult(existing["id"], existing["name"], reused=True)
+            name = edition_name(upload.name, await self._edition(upload))
             with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
                 path = Path(tmp) / "output"
                 await self.storage.get_to_file(upload.storage_key, path)
-                async with _heartbeating():
-                    created = await drive.upload(upload.output_folder_id, upload.name, path, upload.content_type,
+                async with heartbeating():
+                    created = await drive.upload(upload.output_folder_id, name, path, upload.content_type,
                                                  {SOURCE_TAG: tag, "comfySourceFileId": upload.source.file_id})
         return UploadDriveOutputResult(created["id"], created["name"], reused=False)
+
+    async def _edition(self, upload: UploadDriveOutputInput) -> int:
+        """This version's edition among the file's edited versions (claimed once, kept for every retry)."""
+        source = upload.source
+        for attempt in itertools.count(1):
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    # A run from before versions were taken up in prepare_job may have no row yet.
+                    await drive_queries.record_file(
+                        session, upload.user_id, source.file_id, source.version, name=source.name,
+                        mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value)
+                    return await drive_queries.claim_edition(session, upload.user_id, source.file_id,
+                                                             source.version)
+            except IntegrityError:  # another version of this file claimed the same number a moment ago
+                if attempt == EDITION_ATTEMPTS:
+                    raise
 
     @asynccontextmanager
     async def _drive(self, user_id: str) -> AsyncIterator[DriveClient]:
@@ -177,6 +225,8 @@ class DriveActivities:
             async with user_drive(self.sessionmaker, user_id, self.settings, self.encryptor) as drive:
                 yield drive
         except DriveError as exc:
+            if isinstance(exc, DriveAuthRevoked) and exc.detail:
+                log.warning("Drive refused the grant: %s", exc.detail, extra={"user_id": user_id})
             raise _application_error(exc) from exc
 
     @staticmethod
@@ -218,12 +268,32 @@ def _split(files: list[dict], watch: DriveWatch) -> tuple[list[DriveFileRef], li
         if mime == FOLDER or file["id"] == watch.output_folder_id:
             continue
         ref = DriveFileRef(file["id"], file.get("name", ""), str(file.get("version", "0")), mime,
-                           int(file["size"]) if file.get("size") else None)
+                           int(file["size"]) if file.get("size") else None, revision=file.get("headRevisionId"))
         if mime.startswith("image/"):
             images.append(ref)
         else:
             skipped.append((ref, f"not an image ({mime or 'unknown type'})"))
     return images, skipped
+
+
+def edition_name(name: str, edition: int) -> str:
+    """`photo_portrait_pro.png` for a file's first edited version, `photo_portrait_pro_v2.png` for the next..."""
+    if edition <= 1:
+        return name
+    path = Path(name)
+    return f"{path.stem}_v{edition}{path.suffix}"
+
+
+async def _check_photo(path: Path) -> None:
+    """Refuse a photo that does not decode here, in the creator's words: the edit would refuse it too, naming the
+    preset's input file and a worker's temp path."""
+    try:
+        await asyncio.to_thread(inspect_image, path)
+    except NotAnImage as exc:
+        why = "it is not a readable image (damaged, or not in an image format)"
+        if not str(exc).startswith("is not a readable image"):
+            why = f"it {exc}"  # too many pixels: the reason names no path
+        raise ApplicationError(why, type="InvalidInput", non_retryable=True) from None
 
 
 def _folder_gone(watch: DriveWatch) -> ApplicationError:
@@ -239,21 +309,3 @@ def _application_error(exc: DriveError) -> ApplicationError:
         return ApplicationError(exc.message, type="DriveRateLimited",
                                 next_retry_delay=timedelta(seconds=exc.retry_after_s))
     return ApplicationError(exc.message, type=type(exc).__name__, non_retryable=not exc.retryable)
-
-
-@asynccontextmanager
-async def _heartbeating(every_s: float = 10.0) -> AsyncIterator[None]:
-    """Heartbeat while a long Drive transfer runs in a thread, so a dead worker is noticed within a minute."""
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(every_s)
-
-    ticker = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        ticker.cancel()
-        with suppress(asyncio.CancelledError):
-            await ticker

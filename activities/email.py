@@ -1,8 +1,12 @@
-"""EmailActivities: the creator's emails, a summary per sync run and a notice when Drive must be reconnected.
+"""EmailActivities: the creator's emails, a summary per sync batch and a notice when Drive must be reconnected.
 
-Each email has a key naming what it is about; it is recorded in `sent_emails` once the SMTP server has taken the
-message, and checked before sending, so a retried attempt sends nothing twice. Only mail happens here: a failure
-retries this activity alone, never the image work."""
+Each email has a key naming what it is about. Its row in `sent_emails` is written as `sending` before an attempt
+talks to the SMTP server and turned `sent` the moment the server accepts the message, before the conversation's
+QUIT; an attempt that finds it sent sends nothing. What is left: a worker that dies after the server has the
+message and before that one UPDATE leaves `sending`, and the retry sends a second copy with the same Message-ID
+(which lets a receiving server or mail client drop it). Attempts heartbeat, so such a retry comes within seconds.
+Only mail happens here (in CreatorEmailWorkflow, apart from the sync run): a failure retries this activity alone,
+never the image work."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import quote
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfy_platform.mail import Body, Item, Mailer, MailRefused
-from db.models import DriveFileStatus, SentEmail, User
+from activities.heartbeats import heartbeating
+from comfy_platform.mail import Body, Item, Mailer, MailRefused, surely_undelivered
+from db.models import DriveFileStatus, SentEmail, SentEmailStatus, User, utcnow
 from db.session import dialect_insert
 from workflows.shared import LISTED_PER_STATUS, DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
 
@@ -38,7 +44,7 @@ class EmailActivities:
         if not counts.get(DriveFileStatus.SUCCEEDED) and not counts.get(DriveFileStatus.FAILED):
             return False
         return await self._send_once(
-            key=input.sync_workflow_id, kind="sync_summary", user_id=input.user_id,
+            key=input.key or input.sync_workflow_id, kind="sync_summary", user_id=input.user_id,
             subject=summary_subject(input.outcomes, counts),
             body=lambda name: summary_body(name, input.outcomes, self.drive_web_url, self.public_base_url, counts))
 
@@ -57,26 +63,59 @@ class EmailActivities:
 
     async def _send_once(self, *, key: str, kind: str, user_id: str, subject: str,
                          body: Callable[[str | None], Body]) -> bool:
-        async with self.sessionmaker() as session:
-            if await session.get(SentEmail, key) is not None:
-                activity.logger.info("%s email %s was sent already", kind, key)
+        # Heartbeats through the SMTP conversation: a worker that dies in it is noticed after the heartbeat timeout.
+        async with heartbeating(every_s=2.0):
+            async with self.sessionmaker() as session:
+                record = await session.get(SentEmail, key)
+                if record is not None and record.status == SentEmailStatus.SENT:
+                    activity.logger.info("%s email %s was sent already", kind, key)
+                    return False
+                user = await session.get(User, user_id)
+            if user is None or not user.email:
+                activity.logger.info("%s email %s not sent: user %s is gone or has no email address", kind, key,
+                                     user_id)
                 return False
-            user = await session.get(User, user_id)
-        if user is None or not user.email:
-            activity.logger.info("%s email %s not sent: user %s is gone or has no email address", kind, key, user_id)
-            return False
-        try:
-            message = self.mailer.message(to=user.email, name=user.name, subject=subject, body=body(user.name),
-                                          key=key)
-            await self.mailer.send(message)
-        except MailRefused as exc:
-            raise ApplicationError(str(exc), type="MailRefused", non_retryable=True) from None
-        async with self.sessionmaker() as session, session.begin():
-            # DO NOTHING: an attempt that outlived its timeout may have sent and recorded the same email meanwhile.
-            await session.execute(dialect_insert(session, SentEmail).values(
-                key=key, user_id=user.id, kind=kind, recipient=user.email, subject=subject,
-            ).on_conflict_do_nothing())
+            try:
+                message = self.mailer.message(to=user.email, name=user.name, subject=subject, body=body(user.name),
+                                              key=key)
+                attempt = await self._begin_attempt(key, user, kind, subject)
+                if attempt is None:
+                    activity.logger.info("%s email %s was sent already", kind, key)
+                    return False
+                if record is not None and record.status == SentEmailStatus.SENDING:
+                    activity.logger.warning(
+                        "%s email %s: attempt %d; an earlier one began talking to the SMTP server and recorded no "
+                        "answer, so this may be a second copy (it has the same Message-ID)", kind, key, attempt)
+                try:
+                    await self.mailer.send(message, on_accepted=lambda: self._record(key, SentEmailStatus.SENT))
+                except Exception as exc:
+                    if surely_undelivered(exc):  # the next attempt is no second copy
+                        await self._record(key, SentEmailStatus.NOT_SENT)
+                    raise
+            except MailRefused as exc:
+                raise ApplicationError(str(exc), type="MailRefused", non_retryable=True) from None
         return True
+
+    async def _begin_attempt(self, key: str, user: User, kind: str, subject: str) -> int | None:
+        """Record that an attempt is about to talk to the SMTP server; which attempt it is, or None if the email
+        was sent meanwhile (by an earlier attempt that outlived its timeout)."""
+        async with self.sessionmaker() as session, session.begin():
+            insert = dialect_insert(session, SentEmail).values(
+                key=key, user_id=user.id, kind=kind, recipient=user.email, subject=subject,
+                status=SentEmailStatus.SENDING.value, attempts=1, last_attempt_at=utcnow())
+            return await session.scalar(insert.on_conflict_do_update(
+                index_elements=["key"], set_={"status": SentEmailStatus.SENDING.value,
+                                              "attempts": SentEmail.attempts + 1, "last_attempt_at": utcnow()},
+                where=SentEmail.status != SentEmailStatus.SENT.value).returning(SentEmail.attempts))
+
+    async def _record(self, key: str, status: SentEmailStatus) -> None:
+        """What became of the attempt: `sent` is written the moment the server has accepted the message, in one
+        UPDATE before the conversation's QUIT."""
+        sent_at = utcnow() if status == SentEmailStatus.SENT else None
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(update(SentEmail)
+                                  .where(SentEmail.key == key, SentEmail.status != SentEmailStatus.SENT.value)
+                                  .values(status=status.value, sent_at=sent_at))
 
 
 def _counted(outcomes: list[DriveFileOutcome]) -> dict[str, int]:

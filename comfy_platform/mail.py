@@ -9,6 +9,7 @@ import html
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -121,21 +122,37 @@ class Mailer:
         message.add_alternative(body.html(), subtype="html")
         return message
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage,
+                   on_accepted: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Send `message`. `on_accepted` runs the moment the server has accepted it, before the conversation ends
+        (QUIT): a caller that records the send there leaves the least time in which a crash loses the record."""
         if not self.host:
             log.info("SMTP_HOST is empty, so this email is logged, not sent: to=%s subject=%r message_id=%s\n%s",
                      message["To"], message["Subject"], message["Message-ID"],
                      message.get_body(("plain",)).get_content())
+            if on_accepted is not None:
+                await on_accepted()
             return
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, username=self.username or None,
+                               password=self.password or None, start_tls=self.starttls, timeout=self.timeout_s)
         try:
-            await aiosmtplib.send(message, hostname=self.host, port=self.port, username=self.username or None,
-                                  password=self.password or None, start_tls=self.starttls, timeout=self.timeout_s)
+            async with smtp:  # connects (STARTTLS, login) here; QUIT on the way out
+                await smtp.send_message(message)
+                log.info("email sent: subject=%r message_id=%s", message["Subject"], message["Message-ID"])
+                if on_accepted is not None:
+                    await on_accepted()
         except aiosmtplib.SMTPRecipientsRefused as exc:
             # 4xx (mailbox busy, greylisting) is worth another try; 5xx (no such user) is not.
             if all(500 <= refused.code < 600 for refused in exc.recipients):
                 raise MailRefused("; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)) from None
             raise
-        log.info("email sent: subject=%r message_id=%s", message["Subject"], message["Message-ID"])
+
+
+def surely_undelivered(exc: BaseException) -> bool:
+    """True when a failed send cannot have delivered the message: the server was never reached, or it answered
+    no. A dropped connection or a timeout mid-conversation may have come after the server took it."""
+    return isinstance(exc, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPResponseException,
+                            aiosmtplib.SMTPRecipientsRefused, MailRefused))
 
 
 def message_id(key: str, sender: str) -> str:

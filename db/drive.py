@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from db.models import DriveFile, DriveFileStatus, DriveWatch, utcnow
 from db.session import dialect_insert
@@ -68,15 +69,44 @@ async def done_versions(session: AsyncSession, user_id: str,
 
 
 async def record_file(session: AsyncSession, user_id: str, file_id: str, version: str, **fields: Any) -> None:
-    """Insert or update the record of one file version. A done record is never turned back to processing."""
+    """Insert or update the record of one file version. A done record is never turned back to processing; a
+    waiting one is (the file is taken up again), and loses its reason."""
     if fields.get("reason"):
         fields["reason"] = _fit(fields["reason"], DriveFile.reason)
+    if fields.get("status") == DriveFileStatus.PROCESSING:
+        fields.setdefault("reason", None)
     values = {"user_id": user_id, "file_id": file_id, "version": version, **fields}
     insert = dialect_insert(session, DriveFile).values(**values)
     changes = {name: insert.excluded[name] for name in fields} | {"updated_at": utcnow()}
     stay_done = DriveFile.status.notin_(DONE_STATUSES) if fields.get("status") == DriveFileStatus.PROCESSING else None
     await session.execute(insert.on_conflict_do_update(
         index_elements=["user_id", "file_id", "version"], set_=changes, where=stay_done))
+
+
+async def claim_edition(session: AsyncSession, user_id: str, file_id: str, version: str) -> int:
+    """The edition of this file version (1 for the first version of a file to be edited, 2 for the next...), given
+    now if it has none: one more than the file's highest. Rows from before editions that have an output count as
+    edition 1. The version's row must exist. Two versions claiming at once on PostgreSQL may both pick the same
+    number; the unique constraint refuses the second (IntegrityError), whose caller tries again."""
+    others = aliased(DriveFile)
+    highest = (select(func.coalesce(func.max(func.coalesce(others.edition, 1)), 0) + 1)
+               .where(others.user_id == user_id, others.file_id == file_id, others.id != DriveFile.id,
+                      or_(others.edition.is_not(None), others.output_file_id.is_not(None)))
+               .scalar_subquery())
+    this = (DriveFile.user_id == user_id, DriveFile.file_id == file_id, DriveFile.version == version)
+    await session.execute(update(DriveFile).where(*this, DriveFile.edition.is_(None)).values(edition=highest))
+    edition = await session.scalar(select(DriveFile.edition).where(*this))
+    if edition is None:
+        raise LookupError(f"no record of version {version} of file {file_id}")
+    return edition
+
+
+async def mark_waiting(session: AsyncSession, user_id: str, reason: str) -> int:
+    """Files still processing when the creator's Drive grant was refused wait for them to reconnect."""
+    result = await session.execute(
+        update(DriveFile).where(DriveFile.user_id == user_id, DriveFile.status == DriveFileStatus.PROCESSING.value)
+        .values(status=DriveFileStatus.WAITING.value, reason=_fit(reason, DriveFile.reason), updated_at=utcnow()))
+    return result.rowcount
 
 
 async def record_new_skips(session: AsyncSession, user_id: str, skipped: list[dict[str, Any]]) -> list[dict[str, Any]]:

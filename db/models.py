@@ -322,6 +322,7 @@ class DriveFileStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    WAITING = "waiting"  # caught by a revoked Drive grant: edited once the creator reconnects
 
 
 class DriveFile(Base):
@@ -332,6 +333,7 @@ class DriveFile(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", DriveFileStatus), name="status"),
         UniqueConstraint("user_id", "file_id", "version"),
+        UniqueConstraint("user_id", "file_id", "edition"),
         Index(None, "user_id", "updated_at"),
         Index(None, "sync_workflow_id"),
     )
@@ -348,20 +350,36 @@ class DriveFile(Base):
     output_file_id: Mapped[str | None] = mapped_column(String(256))
     output_name: Mapped[str | None] = mapped_column(String(1024))
     sync_workflow_id: Mapped[str | None] = mapped_column(String(256))  # the sync run that found it
+    # 1 for the first version of a file taken up for editing, 2 for the next...: names its output apart from
+    # the outputs of the file's other versions. None until taken up (and on rows older than editions).
+    edition: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class SentEmailStatus(StrEnum):
+    SENDING = "sending"  # an attempt began its SMTP conversation; whether the server took it is not known
+    NOT_SENT = "not_sent"  # the last attempt never reached the server, or the server refused it
+    SENT = "sent"  # the SMTP server accepted it
+
+
 class SentEmail(Base):
-    """An email that went out, under a key that names what it was about (a sync run, a reconnect notice), so a
-    retried notify activity does not send it twice."""
+    """An email under a key that names what it is about (a sync batch, a reconnect notice): recorded as `sending`
+    before an attempt talks to the SMTP server, `sent` the moment the server accepts it (or `not_sent` when it
+    surely did not), so a retried attempt does not send it twice, and one that finds `sending` knows an earlier
+    attempt may have got through."""
 
     __tablename__ = "sent_emails"
-    __table_args__ = (Index(None, "user_id", "sent_at"),)
+    __table_args__ = (Index(None, "user_id", "sent_at"),
+                      CheckConstraint(_one_of("status", SentEmailStatus), name="status"))
 
     key: Mapped[str] = mapped_column(String(256), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))  # sync_summary | reconnect
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(512))
-    sent_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=SentEmailStatus.SENT.value,
+                                        server_default=SentEmailStatus.SENT.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # conversations begun
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # when the SMTP server accepted it

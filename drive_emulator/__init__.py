@@ -1,5 +1,5 @@
 """Google Drive v3 test server: a stand-in that answers the requests google-api-python-client
-sends (files, uploads, changes) the way Google does, with per-user drives held in memory, so the
+sends (files, uploads, revisions, changes) the way Google does, with per-user drives held in memory, so the
 creator product's Drive sync can be developed, tested and benchmarked offline. It labels itself
 as a test server; /_drive/ holds its controls (tokens, seeding, faults, stats, reset)."""
 

@@ -5,9 +5,11 @@ kind, user; an unset criterion matches anything) with an error in Google's shape
 serving them. Rules are tried in the order they were added; `times: null` keeps a rule until
 the faults are cleared.
 
-Request kinds are Drive's method ids, plus `files.download` for `files.get?alt=media` and
-`upload.chunk` for the PUTs of a resumable upload: files.list, files.get, files.create,
-files.update, files.delete, changes.getStartPageToken, changes.list.
+Request kinds are Drive's method ids, plus `files.download` for `files.get?alt=media`,
+`revisions.download` for `revisions.get?alt=media` and `upload.chunk` for the PUTs of a
+resumable upload: files.list, files.get, files.create, files.update, files.delete,
+revisions.list, revisions.get, revisions.update, revisions.delete, changes.getStartPageToken,
+changes.list.
 """
 
 from __future__ import annotations

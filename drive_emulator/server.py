@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, routes_changes, routes_files, routes_upload
+from . import control, routes_changes, routes_files, routes_revisions, routes_upload
 from .errors import ApiError
 from .state import CURRENT_USER, STATE, DriveConfig, DriveState
 
@@ -22,8 +22,8 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
     kind = request.app[KINDS].get(request.match_info.route)
     if kind is None:  # /_drive/ controls, unknown paths
         return await handler(request)
-    if kind == "files.get" and request.query.get("alt") == "media":
-        kind = "files.download"
+    if kind in ("files.get", "revisions.get") and request.query.get("alt") == "media":
+        kind = kind.replace(".get", ".download")
     state = request.app[STATE]
     try:
         try:
@@ -47,7 +47,8 @@ def create_app(config: DriveConfig | None = None) -> web.Application:
     state = DriveState(config or DriveConfig())
     app[STATE] = state
     app[KINDS] = {}
-    for method, path, handler, kind in routes_files.ROUTES + routes_upload.ROUTES + routes_changes.ROUTES:
+    for method, path, handler, kind in (routes_files.ROUTES + routes_revisions.ROUTES + routes_upload.ROUTES
+                                      + routes_changes.ROUTES):
         app[KINDS][app.router.add_route(method, path, handler)] = kind
     for method, path, handler in control.ROUTES:
         app.router.add_route(method, path, handler)

@@ -6,6 +6,10 @@ every content or metadata change. As on Drive, the feed keeps only the latest ch
 a file changed twice since a page token is listed once, in its current state. Trash is
 inherited: a file inside a trashed folder reads `trashed: true`, and trashing or restoring a
 folder records a change for everything under it.
+
+A file with content keeps every content it had as a revision (`headRevisionId` names the
+current one); a metadata change makes none. Drive purges old revisions of binary files after
+30 days unless kept forever; this server keeps them until they are deleted.
 """
 
 from __future__ import annotations
@@ -32,6 +36,24 @@ def rfc3339(moment: float) -> str:
 
 
 @dataclass(eq=False)
+class Revision:
+    """One content a file had: what revisions.get answers, and the bytes of `alt=media`."""
+
+    id: str
+    content: bytes
+    md5: str
+    mime_type: str
+    modified: float
+    original_filename: str
+    keep_forever: bool = False
+
+
+def new_revision_id() -> str:
+    """Revision ids of binary files are long opaque strings on Drive too."""
+    return "0B" + secrets.token_urlsafe(36)
+
+
+@dataclass(eq=False)
 class DriveFile:
     id: str
     name: str
@@ -45,14 +67,24 @@ class DriveFile:
     md5: str | None = None
     app_properties: dict[str, str] = field(default_factory=dict)
     explicitly_trashed: bool = False
+    revisions: list[Revision] = field(default_factory=list)  # oldest first; the last one is the head
 
     @property
     def is_folder(self) -> bool:
         return self.mime_type == FOLDER
 
     def set_content(self, data: bytes) -> None:
+        """New content: a new head revision."""
         self.content = bytes(data)
         self.md5 = hashlib.md5(self.content).hexdigest()
+        self.revisions.append(Revision(new_revision_id(), self.content, self.md5, self.mime_type, time.time(),
+                                       self.name))
+
+    def revision(self, revision_id: str) -> Revision:
+        for revision in self.revisions:
+            if revision.id == revision_id:
+                return revision
+        raise ApiError(404, "notFound", f"Revision not found: {revision_id}.", location="revisionId")
 
 
 @dataclass
@@ -149,6 +181,19 @@ class UserDrive:
             for item in self.descendants(file):
                 self.record(item)
 
+    def delete_revision(self, file: DriveFile, revision_id: str) -> None:
+        """Deleting the head makes the revision before it the file's content again (a change); the last
+        remaining revision cannot be deleted."""
+        revision = file.revision(revision_id)
+        if len(file.revisions) == 1:
+            raise bad_request("The last remaining revision of a file cannot be deleted.")
+        was_head = revision is file.revisions[-1]
+        file.revisions.remove(revision)
+        if was_head:
+            head = file.revisions[-1]
+            file.content, file.md5, file.modified = head.content, head.md5, time.time()
+            self.record(file)
+
     def delete(self, file: DriveFile) -> None:
         if file is self.root:
             raise root_is_read_only()
@@ -176,5 +221,13 @@ class UserDrive:
         if file.app_properties:
             body["appProperties"] = dict(file.app_properties)
         if file.content is not None:
-            body.update(size=str(len(file.content)), md5Checksum=file.md5)
+            body.update(size=str(len(file.content)), md5Checksum=file.md5, headRevisionId=file.revisions[-1].id)
         return body
+
+    @staticmethod
+    def revision_resource(revision: Revision) -> dict:
+        """The Revision resource of a file with binary content, every field this server knows."""
+        return {"kind": "drive#revision", "id": revision.id, "mimeType": revision.mime_type,
+                "modifiedTime": rfc3339(revision.modified), "keepForever": revision.keep_forever,
+                "md5Checksum": revision.md5, "size": str(len(revision.content)),
+                "originalFilename": revision.original_filename}

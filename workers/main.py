@@ -24,6 +24,7 @@ from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.submission import ensure_start_sweeper
 from db.session import create_engine, create_sessionmaker, migrate
+from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import DriveSyncWorkflow
 from workflows.generation import GenerationWorkflow
@@ -34,8 +35,10 @@ from workflows.shared import IO_TASK_QUEUE
 log = logging.getLogger(__name__)
 
 
-async def build_workers(client: Client, settings: Settings, role: str = "all") -> tuple[list[Worker], list]:
-    """The Workers this process runs, and what to close after them. `role`: all | io | comfy."""
+async def build_workers(client: Client, settings: Settings, role: str = "all",
+                        io_task_queue: str = IO_TASK_QUEUE) -> tuple[list[Worker], list]:
+    """The Workers this process runs, and what to close after them. `role`: all | io | comfy. `io_task_queue` is
+    for tests that need an io worker of their own (one they can kill) beside the session's."""
     storage = storage_from_settings(settings)
     workers, closers = [], []
     if role in ("all", "io"):
@@ -53,9 +56,9 @@ async def build_workers(client: Client, settings: Settings, role: str = "all") -
         emails = EmailActivities(sessionmaker, Mailer.from_settings(settings),
                                  drive_web_url=settings.GOOGLE_DRIVE_WEB_URL, public_base_url=settings.public_base_url)
         workers.append(Worker(
-            client, task_queue=IO_TASK_QUEUE,
+            client, task_queue=io_task_queue,
             workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
-                       StartPendingJobsWorkflow],
+                       CreatorEmailWorkflow, StartPendingJobsWorkflow],
             activities=[StorageActivities(storage).check_inputs, jobs.mark_running, jobs.finish_job,
                         jobs.start_pending_jobs,
                         webhooks.deliver_webhook, drive.list_new_files, drive.prepare_job, drive.upload_output,

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
-    from activities.drive import DriveActivities
+    from activities.drive import SUPERSEDED, DriveActivities
     from workflows.generation import GenerationWorkflow
     from workflows.shared import (
         IO_TASK_QUEUE,
@@ -62,9 +62,8 @@ class ProcessDriveFileWorkflow:
                     GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
                     search_attributes=typed_search_attributes(prepared.search_attributes))
             except ChildWorkflowError as err:
-                reason = err.cause.message if isinstance(err.cause, ApplicationError) else "the edit failed"
-                return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed", reason,
-                                                              job_id=prepared.job_id))
+                return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed",
+                                                              _edit_failure(err), job_id=prepared.job_id))
             outputs = result.outputs
         if not outputs:
             return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed",
@@ -98,16 +97,31 @@ class ProcessDriveFileWorkflow:
 
 
 def output_name(source_name: str, preset: str) -> str:
-    """`<original stem>_<preset>.png`."""
+    """`<original stem>_<preset>.png`; upload_output names a file's later edited versions `..._v2.png` and on."""
     return f"{PurePosixPath(source_name).stem}_{preset}.png"
 
 
+def _edit_failure(err: ChildWorkflowError) -> str:
+    """Why the edit failed, in the creator's words: an input the edit refused is named by the preset's input file
+    (`image.png`), not by the creator's photo."""
+    cause = err.cause
+    if not isinstance(cause, ApplicationError):
+        return "the edit failed"
+    if cause.type in ("InvalidInput", "invalid_input"):
+        return "it is not a readable image (damaged, or not in an image format)"
+    return cause.message
+
+
 def _outcome_of(err: ActivityError, task: ProcessDriveFileInput, what: str) -> DriveFileOutcome:
-    """Outcome of a Drive activity that gave up: a file deleted meanwhile is skipped, anything else failed.
+    """Outcome of a Drive activity that gave up: a file deleted meanwhile, or a version replaced before its bytes
+    could be read, is skipped; a photo that is no usable image fails with why; anything else failed.
     A revoked connection is re-raised: the file is not done, the next sync after reconnecting picks it up."""
     source, cause = task.file, err.cause
     if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
         raise ApplicationError(cause.message, type=AUTH_REVOKED, non_retryable=True) from err
+    if isinstance(cause, ApplicationError) and cause.type in (SUPERSEDED, "InvalidInput"):
+        status = "skipped" if cause.type == SUPERSEDED else "failed"
+        return DriveFileOutcome(source.file_id, source.name, status, cause.message)
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
     status = "skipped" if isinstance(cause, ApplicationError) and cause.type == "DriveNotFound" else "failed"
     return DriveFileOutcome(source.file_id, source.name, status, f"it {what}: {message}")

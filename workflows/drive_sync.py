@@ -1,5 +1,6 @@
 """DriveSyncWorkflow: one tick of a creator's schedule. New or changed photos in the watched folder each get a
-ProcessDriveFileWorkflow; when they have all ended, the creator gets one summary email.
+ProcessDriveFileWorkflow; when they have all ended, the run hands one summary email to a CreatorEmailWorkflow of
+its own and ends, so mail never holds up the next sync.
 
 A tick that finds nothing costs one Drive call (changes.list from the stored page token) and one activity.
 The page token is stored only once every file listed before it is done, and not at all when the run stops for a
@@ -21,10 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
     from activities.drive import DriveActivities
     from activities.email import EmailActivities
+    from workflows.creator_email import EMAIL_RETRY, CreatorEmailWorkflow
     from workflows.drive_file import AUTH_REVOKED, DRIVE_RETRY, ProcessDriveFileWorkflow
     from workflows.shared import (
         DRIVE_SYNC_WORKFLOW,
         IO_TASK_QUEUE,
+        CreatorEmailInput,
         DriveFileOutcome,
         DriveFileRef,
         DriveSyncInput,
@@ -38,19 +41,20 @@ with workflow.unsafe.imports_passed_through():
         SyncSummaryInput,
         SyncTally,
         WatchInfo,
+        creator_email_key,
+        creator_email_workflow_id,
         drive_file_workflow_id,
         typed_search_attributes,
     )
 
-# Emails wait out an SMTP outage for a day; they never hold up or repeat the image work, which is done by then.
-EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                          maximum_interval=timedelta(minutes=10))
 LIST_PAGE_SIZE = 100
 # Reasons the sync stops and the creator's schedule is paused until they act.
 SUSPENDING_ERRORS = {AUTH_REVOKED: "reconnect_needed", "DriveFolderGone": "folder_gone"}
 # Names the version that stores the page token once the files before it are done, not merely started: runs
 # recorded before it replay storing it as their last child started.
 TOKEN_AFTER_FILES_PATCH = "token-after-files"
+# Names the version that hands each email to a CreatorEmailWorkflow child instead of sending it from this run.
+EMAIL_WORKFLOW_PATCH = "email-workflow"
 
 
 # Not sandboxed, like GenerationWorkflow: the sandbox re-creates the module for every run, which cost about a quarter of
@@ -166,20 +170,47 @@ class DriveSyncWorkflow:
             task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
         if error_type == AUTH_REVOKED:
-            await self._email(EmailActivities.send_reconnect_notice,
-                              ReconnectNoticeInput(user_id, message, f"suspended:{sync_id}"))
+            key = creator_email_key("reconnect", sync_id, workflow.info().first_execution_run_id)
+            await self._email(user_id, "reconnect", CreatorEmailInput(
+                notice=ReconnectNoticeInput(user_id, message, key)), legacy_key=f"suspended:{sync_id}")
 
     async def _summarize(self, user_id: str, sync_id: str) -> dict[str, int]:
         counts = _counts(self._tally)
         if counts["succeeded"] or counts["failed"]:
-            await self._email(EmailActivities.send_sync_summary,
-                              SyncSummaryInput(user_id, sync_id, self._tally.outcomes, self._tally.counts))
+            # Keyed on the batch (this run and the runs it continued as), not the workflow id alone, which a
+            # later run may share.
+            key = creator_email_key("summary", sync_id, workflow.info().first_execution_run_id)
+            summary = SyncSummaryInput(user_id, sync_id, self._tally.outcomes, self._tally.counts, key=key)
+            await self._email(user_id, "summary", CreatorEmailInput(summary=summary), legacy_key=sync_id)
         return counts
 
+    async def _email(self, user_id: str, kind: str, email: CreatorEmailInput, legacy_key: str) -> None:
+        """Hand the email to its own workflow, which outlives this run: an SMTP outage retries only the email,
+        while the next sync runs. One workflow per batch and kind, so a batch's email is handed over once."""
+        if not workflow.patched(EMAIL_WORKFLOW_PATCH):
+            await self._send_here(email, legacy_key)
+            return
+        email_workflow_id = creator_email_workflow_id(kind, workflow.info().first_execution_run_id)
+        try:
+            await workflow.start_child_workflow(
+                CreatorEmailWorkflow.run, email, id=email_workflow_id, task_queue=IO_TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=typed_search_attributes({"UserId": user_id, "Product": "creator"}))
+        except WorkflowAlreadyStartedError:
+            # A reset run: the email was handed over already, and the creator must not get it twice.
+            workflow.logger.info("email %s already handed over", email_workflow_id)
+
     @staticmethod
-    async def _email(send, message) -> None:
-        """Mail waits out an SMTP outage for a day; if it still cannot go, the run ends well all the same,
-        since the photos are edited by now."""
+    async def _send_here(email: CreatorEmailInput, legacy_key: str) -> None:
+        """How runs recorded before EMAIL_WORKFLOW_PATCH sent their email (replays only): from this run, which
+        waited out an SMTP outage for a day, holding the creator's schedule meanwhile, and then ended well."""
+        if email.summary is not None:
+            send, message = EmailActivities.send_sync_summary, email.summary
+            message.key = legacy_key
+        else:
+            send, message = EmailActivities.send_reconnect_notice, email.notice
+            message.notice_key = legacy_key
         try:
             await workflow.execute_activity_method(
                 send, message, task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=1),

@@ -216,13 +216,16 @@ def drive_file_workflow_id(user_id: str, file_id: str, version: str) -> str:
 
 @dataclass
 class DriveFileRef:
-    """A file in a watched folder, as a sync run found it. `version` is Drive's, which grows with every change."""
+    """A file in a watched folder, as a sync run found it. `version` is Drive's, which grows with every change;
+    `revision` is Drive's `headRevisionId` then, which names those bytes for as long as Drive keeps them (None in
+    refs listed before it was recorded)."""
 
     file_id: str
     name: str
     version: str
     mime_type: str
     size: int | None = None
+    revision: str | None = None
 
 
 # Files of each status a sync run names in its summary email; the rest are counted ("and N more").
@@ -341,9 +344,12 @@ class RecordDriveFileInput:
 @dataclass
 class SyncSummaryInput:
     user_id: str
-    sync_workflow_id: str  # names the email, so a retry never sends it twice
+    sync_workflow_id: str
     outcomes: list[DriveFileOutcome]  # the first LISTED_PER_STATUS of each status
     counts: dict[str, int] | None = None  # files per status in all; None: as many as `outcomes` lists
+    # Names the email, so a retry never sends it twice (creator_email_key); None: the sync workflow id, as
+    # summaries were named before two runs under one id were told apart.
+    key: str | None = None
 
 
 @dataclass
@@ -358,3 +364,22 @@ class ReconnectNoticeInput:
     user_id: str
     reason: str
     notice_key: str  # names the email, so a retry never sends it twice
+
+
+def creator_email_key(kind: str, sync_workflow_id: str, first_run_id: str) -> str:
+    """Names one email of one sync batch (`summary` or `reconnect`). The run id tells apart runs that share a
+    workflow id: a schedule names its runs to the second, so a sync-now and a tick can share one."""
+    return f"{kind}:{sync_workflow_id}:{first_run_id}"
+
+
+def creator_email_workflow_id(kind: str, first_run_id: str) -> str:
+    """One email workflow per sync batch and kind, named by the batch's first run id, which no other run has."""
+    return f"creator-email-{kind}-{first_run_id}"
+
+
+@dataclass
+class CreatorEmailInput:
+    """One creator email, handed to a workflow of its own: a sync batch's summary or a reconnect notice."""
+
+    summary: SyncSummaryInput | None = None
+    notice: ReconnectNoticeInput | None = None

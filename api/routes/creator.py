@@ -1,7 +1,9 @@
 """The creator product after sign-in: pick a Drive folder and a preset, sync now, see what was edited.
 
 Routes only read and write the creator's records and start, trigger or pause their schedule; the work itself
-happens in DriveSyncWorkflow runs.
+happens in DriveSyncWorkflow runs. Temporal not answering is a 503 `temporal_unavailable` with Retry-After, and a
+route that changes both the schedule and the records changes the schedule first: if Temporal refuses, nothing
+changed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from temporalio.service import RPCError
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SessionmakerDep, SettingsDep, TemporalDep
 from api.errors import ApiError, Conflict, NotFound
@@ -96,7 +99,10 @@ async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: Temp
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
         raise NotFound("no Drive folder is watched", code="not_watching")
-    return _watch_out(watch, await schedules.describe_sync_schedule(temporal, creator.id))
+    await session.commit()  # no transaction held open while Temporal is asked
+    with _temporal_errors():
+        schedule = await schedules.describe_sync_schedule(temporal, creator.id)
+    return _watch_out(watch, schedule)
 
 
 @router.post("/drive/watch", response_model=WatchOut)
@@ -113,21 +119,26 @@ async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, ses
                 raise ApiError(f"'{body.folder_id}' is not a folder", code="not_a_folder",
                                details={"field": "folder_id"}, status_code=422)
             output = await drive.find_or_create_folder(settings.DRIVE_OUTPUT_FOLDER_NAME, body.folder_id)
+    # The schedule first: if Temporal refuses, the creator's records are as they were (a retry finishes the
+    # job). A schedule made for a watch whose record then fails to save finds nothing to sync.
+    with _temporal_errors():
+        await schedules.ensure_sync_schedule(temporal, settings, creator.id)
     watch = await drive_queries.set_watch(session, creator.id, folder_id=body.folder_id, folder_name=folder["name"],
                                           output_folder_id=output["id"], preset=body.preset)
     await user_queries.set_drive_status(session, creator.id, DriveStatus.CONNECTED)
     await session.commit()
-    await schedules.ensure_sync_schedule(temporal, settings, creator.id)
-    return _watch_out(watch, await schedules.describe_sync_schedule(temporal, creator.id))
+    return _watch_out(watch, await _schedule_if_answered(temporal, creator.id))
 
 
 @router.post("/drive/disconnect", status_code=204)
 async def disconnect(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> None:
     """Stop the automation: the schedule is paused with a note, the watch forgotten. Edited photos stay."""
+    # The schedule first: a watch forgotten while its schedule kept ticking would be half a disconnect.
+    with _temporal_errors():
+        await schedules.pause_sync_schedule(temporal, creator.id, note="disconnected by the creator")
     await drive_queries.delete_watch(session, creator.id)
     await user_queries.set_drive_status(session, creator.id, DriveStatus.DISCONNECTED)
     await session.commit()
-    await schedules.pause_sync_schedule(temporal, creator.id, note="disconnected by the creator")
 
 
 @router.post("/sync-now", status_code=202)
@@ -138,7 +149,9 @@ async def sync_now(creator: CurrentCreator, session: SessionDep, settings: Setti
         raise Conflict("watch a Drive folder first (POST /creator/drive/watch)", code="not_watching")
     if watch.paused_reason:
         raise Conflict(f"syncing is paused: {watch.paused_reason}", code="sync_paused")
-    await schedules.trigger_sync(temporal, settings, creator.id)
+    await session.commit()  # no transaction held open while Temporal is asked
+    with _temporal_errors():
+        await schedules.trigger_sync(temporal, settings, creator.id)
     return {"status": "triggered"}
 
 
@@ -158,7 +171,8 @@ async def jobs(creator: CurrentCreator, session: SessionDep, settings: SettingsD
 async def delete_account(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
                          encryptor: EncryptorDep, temporal: TemporalDep) -> None:
     """Delete the creator: their schedule, their Google grant and every record of theirs."""
-    await schedules.delete_sync_schedule(temporal, creator.id)
+    with _temporal_errors():  # first: a deleted creator's schedule must not tick on
+        await schedules.delete_sync_schedule(temporal, creator.id)
     await revoke_at_google(creator, settings, encryptor)
     await user_queries.delete_user(session, creator.id)
     await session.commit()
@@ -176,6 +190,27 @@ def _watch_out(watch, schedule: dict | None) -> WatchOut:
     return WatchOut(folder_id=watch.folder_id, folder_name=watch.folder_name,
                     output_folder_id=watch.output_folder_id, preset=watch.preset,
                     paused_reason=watch.paused_reason, schedule=schedule)
+
+
+async def _schedule_if_answered(temporal, user_id: str) -> dict | None:
+    """The schedule as the dashboard shows it, or None if Temporal stopped answering after the change was made:
+    the change stands, and the dashboard reads the schedule again on its next refresh."""
+    try:
+        return await schedules.describe_sync_schedule(temporal, user_id)
+    except RPCError:
+        return None
+
+
+@contextmanager
+def _temporal_errors() -> Iterator[None]:
+    """Temporal not answering (down, restarting, overloaded) as a 503 the client may retry, like the developer
+    API's; a schedule that does not exist is handled where it is asked for (schedules.py)."""
+    try:
+        yield
+    except RPCError as exc:
+        raise ApiError("Temporal, which runs the syncs, did not answer; try again shortly",
+                       code="temporal_unavailable", status_code=503, headers={"Retry-After": "5"},
+                       details={"status": exc.status.name if exc.status else None}) from None
 
 
 @contextmanager

@@ -32,8 +32,8 @@ from googleapiclient.http import MediaFileUpload, MediaIoBaseDownload
 from .errors import TRANSLATED, DriveFileTooLarge, translate
 
 FOLDER = "application/vnd.google-apps.folder"
-FILE_FIELDS = ("id, name, mimeType, parents, trashed, version, size, md5Checksum, createdTime, modifiedTime, "
-               "appProperties, webViewLink")
+FILE_FIELDS = ("id, name, mimeType, parents, trashed, version, headRevisionId, size, md5Checksum, createdTime, "
+               "modifiedTime, appProperties, webViewLink")
 UPLOAD_CHUNK_UNIT = 256 * 1024  # Drive wants every chunk but the last to be a multiple of this
 
 
@@ -124,12 +124,16 @@ class DriveClient:
         return ChangesPage(body.get("changes", []), body.get("nextPageToken"), body.get("newStartPageToken"))
 
     async def download(self, file_id: str, dest: pathlib.Path, chunk_size: int = 4 * 1024 * 1024,
-                       max_bytes: int | None = None) -> int:
-        """Stream the file to `dest` in Range requests; bytes written. A failed download leaves no
-        `dest` behind (bytes go to `dest`.part, renamed at the end). Past `max_bytes` it stops with
+                       max_bytes: int | None = None, *, revision_id: str | None = None) -> int:
+        """Stream the file to `dest` in Range requests; bytes written. With `revision_id`, the bytes of
+        that revision (revisions.get, alt=media), whatever the file holds now. A failed download leaves
+        no `dest` behind (bytes go to `dest`.part, renamed at the end). Past `max_bytes` it stops with
         DriveFileTooLarge, within one chunk of the limit."""
         part = dest.with_name(dest.name + ".part")
-        request = self._service.files().get_media(fileId=file_id)
+        if revision_id is None:
+            request = self._service.files().get_media(fileId=file_id)
+        else:
+            request = self._service.revisions().get_media(fileId=file_id, revisionId=revision_id)
         handle = await asyncio.to_thread(part.open, "wb")
         try:
             downloader = MediaIoBaseDownload(handle, request, chunksize=chunk_size)

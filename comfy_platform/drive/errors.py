@@ -21,15 +21,23 @@ _RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 
 
 class DriveError(Exception):
+    """`message` is fit to show the creator; `detail`, when set, is what Google said, for logs."""
+
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None,
+                 detail: str | None = None) -> None:
         super().__init__(message)
-        self.message, self.status, self.reason = message, status, reason
+        self.message, self.status, self.reason, self.detail = message, status, reason, detail
 
 
 class DriveAuthRevoked(DriveError):
     """The user's grant is gone (refresh refused, or still 401 after a refresh): ask them to reconnect."""
+
+
+# What a creator reads (dashboard, reconnect email) when Google refuses their grant; Google's own words
+# (`invalid_grant: Token has been expired or revoked.`, a 401 body) go to `detail`.
+REVOKED_MESSAGE = "Google no longer accepts the access you gave to your Google Drive (it was withdrawn or has expired)"
 
 
 class DriveNotFound(DriveError):
@@ -78,7 +86,7 @@ def translate(error: BaseException) -> DriveError:
         # google.auth marks a refusal it expects to pass (a 5xx from the token endpoint) retryable.
         if getattr(error, "retryable", False):
             return DriveUnavailable(f"token refresh failed: {error}")
-        return DriveAuthRevoked(f"token refresh refused: {error}")
+        return DriveAuthRevoked(REVOKED_MESSAGE, detail=f"token refresh refused: {_refresh_detail(error)}")
     return DriveUnavailable(f"Drive unreachable: {error!r}")
 
 
@@ -87,7 +95,7 @@ def _from_http(error: HttpError) -> DriveError:
     reason, message, location = _details(error)
     kwargs = {"status": status, "reason": reason}
     if status == 401:
-        return DriveAuthRevoked(message, **kwargs)
+        return DriveAuthRevoked(REVOKED_MESSAGE, detail=message, **kwargs)
     if status == 404:
         return DriveNotFound(message, **kwargs)
     if status == 429 or (status == 403 and reason in _RATE_LIMIT_REASONS):
@@ -97,6 +105,12 @@ def _from_http(error: HttpError) -> DriveError:
     if status == 400 and (location == "pageToken" or "page token" in message.lower()):
         return DriveInvalidPageToken(message, **kwargs)
     return DriveBadRequest(message, **kwargs)
+
+
+def _refresh_detail(error: auth_exceptions.RefreshError) -> str:
+    """google-auth raises RefreshError(message, response body): the message alone, not the tuple's repr."""
+    first = error.args[0] if error.args else ""
+    return first if isinstance(first, str) and first else type(error).__name__
 
 
 def _details(error: HttpError) -> tuple[str | None, str, str | None]:

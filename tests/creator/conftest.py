@@ -13,13 +13,16 @@ from dataclasses import dataclass
 
 import httpx
 import pytest_asyncio
+from googleapiclient.http import MediaInMemoryUpload
 from PIL import Image
+from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from comfy_platform.creator.tokens import credentials_for
 from comfy_platform.drive import DriveClient, build_drive_service
 from comfy_platform.secrets import Encryptor
 from db import users as user_queries
+from db.models import SentEmail
 from tests.fixtures.oidc import sign_in
 from workflows.shared import (
     DRIVE_SYNC_WORKFLOW,
@@ -90,6 +93,18 @@ class Creator:
         response = await self.http.get("/creator/jobs", params={"limit": 200})
         assert response.status_code == 200, response.text
         return response.json()
+
+    async def replace(self, file_id: str, data: bytes, mime_type: str = "image/png") -> dict:
+        """New content for a file in Drive (a new version and revision), as the creator's own app would upload it."""
+        drive = await self.drive()
+        service = build_drive_service(drive.credentials, self.platform.settings.GOOGLE_DRIVE_URL, 30)
+        media = MediaInMemoryUpload(data, mimetype=mime_type)
+        return await asyncio.to_thread(lambda: service.files().update(
+            fileId=file_id, media_body=media, fields="id, version, headRevisionId").execute())
+
+    async def sent_emails(self) -> list[SentEmail]:
+        async with self.platform.sessionmaker() as session:
+            return list(await session.scalars(select(SentEmail).where(SentEmail.user_id == self.user_id)))
 
     async def remove(self, file_id: str, *, trash: bool = False) -> None:
         """Delete a file or folder in Drive (or move it to the trash), as the creator would."""

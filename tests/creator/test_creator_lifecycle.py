@@ -55,13 +55,16 @@ async def test_signing_in_again_after_google_revoked_access_resumes_and_edits_th
     folder = await creator.folder("Revoked")
     watch = await creator.watch(folder)
     await creator.drop(folder, "waiting.png", photo(61))
-    await creator.sync_revoked_midway(oidc_provider, "files.download")
+    await creator.sync_revoked_midway(oidc_provider, "revisions.download")
 
     assert (await schedule_of(creator).describe()).schedule.state.paused
     assert (await creator.http.get("/creator/me")).json()["drive_status"] == "reconnect_needed"
-    (notice,) = await smtp.wait_for(1)
+    (notice,) = await smtp.wait_for(1, to=creator.email)
     assert notice["Subject"] == "Reconnect Google Drive to keep your photos edited"
     assert await creator.outputs(watch["output_folder_id"]) == []
+    # The dashboard says the photo waits for the creator, not that it is being edited.
+    assert [(f["name"], f["status"], f["reason"]) for f in await creator.files()] == [
+        ("waiting.png", "waiting", "waiting for you to reconnect Google Drive")]
 
     await sign_in(creator.http, str(creator.http.base_url), oidc_provider, creator.sub, creator.email)
     assert (await creator.http.get("/creator/me")).json()["drive_status"] == "connected"
@@ -70,4 +73,5 @@ async def test_signing_in_again_after_google_revoked_access_resumes_and_edits_th
     assert (await creator.http.get("/creator/drive/watch")).json()["paused_reason"] is None
     await creator.sync_and_wait()
     assert [f["name"] for f in await creator.outputs(watch["output_folder_id"])] == ["waiting_portrait_pro.png"]
-    assert [(f["name"], f["status"]) for f in await creator.files()] == [("waiting.png", "succeeded")]
+    assert [(f["name"], f["status"], f["reason"]) for f in await creator.files()] == [
+        ("waiting.png", "succeeded", None)]

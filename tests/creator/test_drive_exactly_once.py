@@ -25,7 +25,7 @@ async def test_a_sync_run_killed_midway_leaves_nothing_edited_twice_and_nothing_
     watch = await creator.watch(folder)
     dropped = [await creator.drop(folder, f"shot{i}.png", photo(30 + i)) for i in range(3)]
     first = dropped[0]
-    await creator.drive_server.inject_fault(503, kind="files.download", path_prefix=f"/drive/v3/files/{first['id']}",
+    await creator.drive_server.inject_fault(503, kind="revisions.download", path_prefix=f"/drive/v3/files/{first['id']}",
                                             user=creator.sub)
     run = await creator.start_sync("killed", parallel_files=1)
     await creator.faults_answered()

@@ -38,11 +38,14 @@ async def test_a_corrupt_photo_fails_with_its_reason_and_the_rest_of_the_folder_
     files = {f["name"]: f for f in await creator.files()}
     assert files["good.png"]["status"] == "succeeded"
     assert files["broken.png"]["status"] == "failed" and "not a readable image" in files["broken.png"]["reason"]
+    # In the creator's terms: no worker temp path, not the preset's input file name.
+    assert "/" not in files["broken.png"]["reason"] and "image.png" not in files["broken.png"]["reason"]
     assert files["contract.pdf"]["status"] == "skipped"
     assert "not an image (application/pdf)" in files["contract.pdf"]["reason"]
-    (summary,) = await smtp.wait_for(1)
+    (summary,) = await smtp.wait_for(1, to=creator.email)
     assert summary["Subject"] == "1 photo edited, 1 failed"
-    assert "not a readable image" in summary.get_body(("plain",)).get_content()
+    text = summary.get_body(("plain",)).get_content()
+    assert "- broken.png: it is not a readable image" in text and "image.png" not in text and "/tmp" not in text
 
 
 async def test_a_photo_deleted_between_listing_and_download_is_skipped_and_the_others_are_edited(creator):
@@ -52,7 +55,7 @@ async def test_a_photo_deleted_between_listing_and_download_is_skipped_and_the_o
     watch = await creator.watch(folder)
     await creator.drop(folder, "kept.png", photo(2))
     gone = await creator.drop(folder, "gone.png", photo(3))
-    await creator.drive_server.inject_fault(503, kind="files.download", path_prefix=f"/drive/v3/files/{gone['id']}",
+    await creator.drive_server.inject_fault(503, kind="revisions.download", path_prefix=f"/drive/v3/files/{gone['id']}",
                                             user=creator.sub)
     sync = asyncio.create_task(creator.sync_and_wait())
     await creator.faults_answered()
@@ -73,7 +76,7 @@ async def test_drive_rate_limits_wait_for_retry_after_and_server_errors_are_retr
     for i in range(2):
         await creator.drop(folder, f"busy{i}.png", photo(10 + i))
     await creator.drive_server.inject_fault(429, kind="changes.getStartPageToken", retry_after=3, user=creator.sub)
-    await creator.drive_server.inject_fault(503, kind="files.download", user=creator.sub)
+    await creator.drive_server.inject_fault(503, kind="revisions.download", user=creator.sub)
     await creator.drive_server.inject_fault(500, kind="files.create", user=creator.sub)
     await creator.drive_server.reset_stats()
     sync = asyncio.create_task(creator.sync_and_wait())

@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 from comfy_platform.creator.schedules import sync_offset
 from comfy_platform.drive import build_drive_service
 from tests.creator.conftest import photo
+from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import DriveSyncWorkflow
 from workflows.shared import drive_sync_schedule_id
@@ -39,7 +40,7 @@ async def test_photos_dropped_in_the_folder_come_back_edited_exactly_once(creato
     assert sorted(f["status"] for f in files) == ["skipped"] + ["succeeded"] * 5
     skipped = next(f for f in files if f["status"] == "skipped")
     assert skipped["name"] == "notes.txt" and "not an image" in skipped["reason"]
-    (summary,) = await smtp.wait_for(1)
+    (summary,) = await smtp.wait_for(1, to=creator.email)
     assert creator.email in summary["To"] and summary["Subject"] == "5 photos edited"
     body = summary.get_body(("plain",)).get_content()
     assert all(f["id"] in body for f in outputs), "each output is linked"
@@ -49,7 +50,7 @@ async def test_photos_dropped_in_the_folder_come_back_edited_exactly_once(creato
     await creator.sync_and_wait()
     assert len(await creator.outputs(watch["output_folder_id"])) == 5
     await asyncio.sleep(0.5)
-    assert smtp.messages == []
+    assert smtp.messages_to(creator.email) == []
 
     # A changed photo is a new version: edited again, once.
     first = next(f for f in await creator.drive_server.files(creator.sub) if f["name"] == "photo0.png")
@@ -62,11 +63,11 @@ async def test_photos_dropped_in_the_folder_come_back_edited_exactly_once(creato
     assert len(outputs) == 6
     versions = [f for f in await creator.files() if f["file_id"] == first["id"]]
     assert len(versions) == 2 and {f["status"] for f in versions} == {"succeeded"}
-    (changed,) = await smtp.wait_for(1)
+    (changed,) = await smtp.wait_for(1, to=creator.email)
     assert changed["Subject"] == "1 photo edited"
 
     # Every run of this flow replays against today's code (determinism of the sync and file workflows).
-    replayer = Replayer(workflows=[DriveSyncWorkflow, ProcessDriveFileWorkflow])
+    replayer = Replayer(workflows=[DriveSyncWorkflow, ProcessDriveFileWorkflow, CreatorEmailWorkflow])
     client = creator.platform.client
     async for run in client.list_workflows(f'UserId = "{creator.user_id}" AND WorkflowType != "GenerationWorkflow"'):
         await replayer.replay_workflow(await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history())
@@ -93,7 +94,7 @@ async def test_the_schedule_has_the_right_spec_and_pauses_when_google_revokes_th
     assert described.schedule.state.paused
     assert described.schedule.state.note.startswith("reconnect_needed")
     assert (await creator.http.get("/creator/me")).json()["drive_status"] == "reconnect_needed"
-    (notice,) = await smtp.wait_for(1)
+    (notice,) = await smtp.wait_for(1, to=creator.email)
     assert creator.email in notice["To"] and "/creator/auth/login" in notice.get_body(("plain",)).get_content()
     assert (await creator.http.post("/creator/sync-now")).status_code == 409
     assert [f for f in await creator.files() if f["status"] == "succeeded"] == []

@@ -27,5 +27,5 @@ async def test_a_large_folder_is_synced_in_runs_that_continue_as_new(creator, sm
     continued = [e async for e in first_run.fetch_history_events()
                  if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW]
     assert len(continued) == 1, "the first run handed over to a new one after its 2 files"
-    (summary,) = await smtp.wait_for(1)
+    (summary,) = await smtp.wait_for(1, to=creator.email)
     assert summary["Subject"] == "5 photos edited"

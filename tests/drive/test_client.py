@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from comfy_platform.drive import DriveBadRequest, DriveClient, DriveFileTooLarge
+from googleapiclient.http import MediaInMemoryUpload
+
+from comfy_platform.drive import DriveBadRequest, DriveClient, DriveFileTooLarge, DriveNotFound
 
 FOLDER = "application/vnd.google-apps.folder"
 KIB = 1024
@@ -95,6 +97,24 @@ async def test_download_streams_in_chunks_and_leaves_nothing_when_it_fails(clien
         await client.download(folder["id"], tmp_path / "folder")
     assert info.value.status == 403 and info.value.reason == "fileNotDownloadable"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jpg", "empty.jpg"]
+
+
+async def test_a_pinned_download_reads_the_revision_listed_whatever_the_file_holds_now(
+        client, drive_user, drive_server, drive_api, tmp_path):
+    first, second = os.urandom(300 * KIB), os.urandom(200 * KIB)
+    made = await drive_server.create_file(drive_user.sub, "p.jpg", first, mime_type="image/jpeg")
+    listed = await client.get_file(made["id"])
+    assert listed["headRevisionId"] == made["headRevisionId"]
+    await drive_api(lambda s: s.files().update(fileId=made["id"], media_body=MediaInMemoryUpload(second, "image/jpeg")))
+
+    pinned = tmp_path / "pinned.jpg"
+    assert await client.download(made["id"], pinned, chunk_size=256 * KIB,
+                                 revision_id=listed["headRevisionId"]) == len(first)
+    assert pinned.read_bytes() == first
+    assert (await drive_server.stats())["users"][drive_user.sub]["revisions.download"] == 2
+    with pytest.raises(DriveNotFound):
+        await client.download(made["id"], tmp_path / "gone.jpg", revision_id="0Bno-such-revision")
+    assert not (tmp_path / "gone.jpg").exists()
 
 
 async def test_a_download_past_its_size_limit_stops_and_leaves_nothing(client, drive_user, drive_server, tmp_path):

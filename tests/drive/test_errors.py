@@ -16,7 +16,7 @@ from comfy_platform.drive import (
     DriveRateLimited,
     DriveUnavailable,
 )
-from comfy_platform.drive.errors import translate
+from comfy_platform.drive.errors import REVOKED_MESSAGE, translate
 from tests.fixtures.drive import provider_grant
 from tests.fixtures.oidc import CLIENT_ID, CLIENT_SECRET
 from tests.helpers.ports import free_port
@@ -70,7 +70,9 @@ async def test_a_refused_refresh_means_the_grant_is_revoked(oidc_provider, oidc_
     try:
         with pytest.raises(DriveAuthRevoked) as info:
             await client.start_page_token()
-        assert "invalid_grant" in info.value.message and not info.value.retryable
+        assert "invalid_grant" in info.value.detail and not info.value.retryable
+        # The creator reads the message (dashboard, reconnect email): plain words, not google-auth's tuple.
+        assert info.value.message == REVOKED_MESSAGE
     finally:
         client.close()
 

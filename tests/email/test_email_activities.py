@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import MAX_LISTED, EmailActivities, summary_body, summary_subject
-from comfy_platform.mail import Mailer
+from comfy_platform.mail import Mailer, message_id
 from comfy_platform.settings import Settings
 from db.models import SentEmail, User
 from db.session import create_engine, create_sessionmaker
@@ -122,10 +123,62 @@ async def test_temporary_refusal_fails_the_attempt_and_a_later_attempt_sends_one
     smtp.refuse_next(1)
     with pytest.raises(aiosmtplib.SMTPDataError):  # not an ApplicationError: Temporal retries it
         await ActivityEnvironment().run(activities.send_sync_summary, summary)
-    assert await sent_emails(sessionmaker, user) == []
+    # The attempt was recorded before it began, and the server's refusal says nothing went out.
+    assert [(r.status, r.attempts, r.sent_at) for r in await sent_emails(sessionmaker, user)] == [("not_sent", 1, None)]
     assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is True
     assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is False
-    assert len(await smtp.wait_for(1)) == 1 and len(await sent_emails(sessionmaker, user)) == 1
+    assert len(await smtp.wait_for(1)) == 1
+    [record] = await sent_emails(sessionmaker, user)
+    assert (record.status, record.attempts) == ("sent", 2) and record.sent_at is not None
+
+
+async def test_summaries_of_two_runs_under_one_workflow_id_are_two_emails(activities, sessionmaker, smtp, user):
+    """A schedule names its runs to the second, so a sync-now and a tick can share a workflow id: each batch's
+    summary has a key of its own (the run's first run id in it), and neither counts as the other sent."""
+    sync_id = f"drive-sync-run-{user.id}-2026-11-22T03:12:05Z"
+    first, second = (SyncSummaryInput(user.id, sync_id, run_outcomes(), key=f"summary:{sync_id}:{run_id}")
+                     for run_id in ("run-a", "run-b"))
+    assert await ActivityEnvironment().run(activities.send_sync_summary, first) is True
+    assert await ActivityEnvironment().run(activities.send_sync_summary, second) is True
+    messages = await smtp.wait_for(2)
+    assert len({m["Message-ID"] for m in messages}) == 2
+    assert sorted(r.key for r in await sent_emails(sessionmaker, user)) == sorted([first.key, second.key])
+
+
+async def test_an_attempt_that_finds_an_unanswered_one_sends_again_with_the_same_message_id(
+        activities, sessionmaker, smtp, user, caplog):
+    """What a worker killed mid-conversation leaves: a `sending` record. The retry cannot know whether the server
+    took the message, so it sends (the email must not be lost), as the same message, and says so in the log."""
+    summary = summary_for(user, run_outcomes())
+    async with sessionmaker() as session, session.begin():
+        session.add(SentEmail(key=summary.sync_workflow_id, user_id=user.id, kind="sync_summary",
+                              recipient=user.email, subject="2 photos edited, 1 failed", status="sending", attempts=1))
+    with caplog.at_level(logging.WARNING):
+        assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is True
+    [message] = await smtp.wait_for(1)
+    assert message["Message-ID"] == message_id(summary.sync_workflow_id, activities.mailer.sender)
+    assert any("may be a second copy" in r.getMessage() for r in caplog.records)
+    [record] = await sent_emails(sessionmaker, user)
+    assert (record.status, record.attempts) == ("sent", 2)
+
+
+async def test_the_send_is_recorded_before_the_conversation_ends(activities, sessionmaker, smtp, user):
+    """The server holds its answer to QUIT: the email is already recorded as sent while the conversation is still
+    open, so a worker dying there (or at QUIT) leaves nothing to send again."""
+    smtp.hold_quit()
+    heartbeats = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: heartbeats.append(details)
+    sending = asyncio.create_task(env.run(activities.send_sync_summary, summary_for(user, run_outcomes())))
+    deadline = asyncio.get_running_loop().time() + 5
+    while smtp.quits_held == 0:
+        assert asyncio.get_running_loop().time() < deadline, "no QUIT came"
+        await asyncio.sleep(0.01)
+    [record] = await sent_emails(sessionmaker, user)
+    assert record.status == "sent" and not sending.done()
+    smtp.release_quit()
+    assert await sending is True
+    assert heartbeats, "the attempt heartbeats while it talks to the server"
 
 
 async def test_permanent_recipient_refusal_is_not_retried(activities, smtp, user):

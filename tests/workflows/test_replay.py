@@ -1,10 +1,12 @@
-"""Determinism: recorded histories (generation, webhook, Drive sync and Drive file runs) replay against today's
-code.
+"""Determinism: recorded histories (generation, webhook, Drive sync, Drive file and creator email runs) replay
+against today's code.
 
 A change that would break runs in flight (reordered activities, a new step without versioning) raises a
 NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
 histories of the new shape (`(await handle.fetch_history()).to_json()`), named `<status>-<what>.json`.
-The `*-recorded_running` ones took the `record-running` branch: a job long enough to signal "running".
+The `*-recorded_running` ones took the `record-running` branch: a job long enough to signal "running". The
+`drivesync-*` ones recorded since the `email-workflow` patch hand their email to a CreatorEmailWorkflow child; the
+older ones replay sending it from the sync run itself.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from temporalio.worker import Replayer
 
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
+from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
-from workflows.drive_sync import DriveSyncWorkflow
+from workflows.drive_sync import EMAIL_WORKFLOW_PATCH, DriveSyncWorkflow
 from workflows.generation import RECORD_RUNNING_PATCH, GenerationWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
-WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow]
+WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
+             CreatorEmailWorkflow]
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -37,13 +41,19 @@ async def test_recorded_history_replays(path: Path):
 
 def test_histories_are_recorded_for_every_outcome_and_every_workflow():
     assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook", "drivesync",
-                                                         "drivefile"}
+                                                         "drivefile", "creatoremail"}
 
 
 def test_histories_take_the_running_write_of_the_record_running_patch():
     """A patched branch no recorded history reaches is a branch the replays above never check."""
     patched = {p.stem.split("-")[0] for p in HISTORIES if RECORD_RUNNING_PATCH in patch_ids(p)}
     assert patched >= {"succeeded", "cancelled"}
+
+
+def test_histories_take_both_sides_of_the_email_workflow_patch():
+    """Sync runs from before the patch send their email themselves; runs since hand it to a child: both replay."""
+    drivesync = [p for p in HISTORIES if p.stem.startswith("drivesync-")]
+    assert {EMAIL_WORKFLOW_PATCH in patch_ids(p) for p in drivesync} == {True, False}
 
 
 def patch_ids(path: Path) -> set[str]:
