@@ -2,7 +2,7 @@
 the `waiting` status of photos caught by a revoked grant, and email attempts recorded before sending.
 
 Revision ID: 0005
-Revises: 0004 (another branch adds 0004; the chain is fixed when they merge)
+Revises: 0004
 Create Date: 2026-11-23
 """
 
