@@ -1,12 +1,13 @@
-"""Determinism: recorded histories (generation, webhook, Drive sync, Drive file and creator email runs) replay
-against today's code.
+"""Determinism: recorded histories (generation, webhook, Drive sync, Drive file, creator email and start-sweeper
+runs) replay against today's code.
 
 A change that would break runs in flight (reordered activities, a new step without versioning) raises a
 NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
 histories of the new shape (`(await handle.fetch_history()).to_json()`), named `<status>-<what>.json`.
 The `*-recorded_running` ones took the `record-running` branch: a job long enough to signal "running". The
 `drivesync-*` ones recorded since the `email-workflow` patch hand their email to a CreatorEmailWorkflow child; the
-older ones replay sending it from the sync run itself.
+older ones replay sending it from the sync run itself. `succeeded-legacy_server_prompt_id` and
+`succeeded-requeued_after_restart` ran on ComfyUI 0.3.33 and took the `prompt_queued` signal.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import EMAIL_WORKFLOW_PATCH, DriveSyncWorkflow
 from workflows.generation import RECORD_RUNNING_PATCH, GenerationWorkflow
+from workflows.job_starts import StartPendingJobsWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
-             CreatorEmailWorkflow]
+             CreatorEmailWorkflow, StartPendingJobsWorkflow]
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -41,7 +43,7 @@ async def test_recorded_history_replays(path: Path):
 
 def test_histories_are_recorded_for_every_outcome_and_every_workflow():
     assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook", "drivesync",
-                                                         "drivefile", "creatoremail"}
+                                                         "drivefile", "creatoremail", "startpending"}
 
 
 def test_histories_take_the_running_write_of_the_record_running_patch():
