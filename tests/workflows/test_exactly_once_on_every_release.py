@@ -48,22 +48,28 @@ async def until_prompt(backend, job_id: str, status: str, copy: int = 0, timeout
     raise AssertionError(f"prompt {copy} of job {job_id} never {status}: {prompts}")
 
 
-async def test_a_worker_killed_mid_prompt_is_replaced_and_the_prompt_runs_once(platform, comfy_backend):
+async def run_killing_the_worker(platform, backend) -> tuple:
+    """Submit a slow job to a worker process of its own; SIGKILL it (no graceful shutdown, no last heartbeat) once
+    the job's prompt runs on ComfyUI, start a replacement, and wait for the job: (handle, result, running prompt)."""
     queue = f"comfy-crash-{uuid.uuid4().hex[:8]}"
-    await comfy_backend.emulator.set_faults(node_latency={"ImageBlur": 4.0})
-    first = start_worker(platform, comfy_backend, queue)
+    first = start_worker(platform, backend, queue)
     replacement = None
     try:
         handle = await submit_slow(platform, queue)
-        running = await until_prompt(comfy_backend, job_id_of(handle), "running")
-        first.kill()  # SIGKILL: no graceful shutdown, no last heartbeat
+        running = await until_prompt(backend, job_id_of(handle), "running")
+        first.kill()
         first.wait()
-        replacement = start_worker(platform, comfy_backend, queue)
-        result = await asyncio.wait_for(handle.result(), timeout=60)
+        replacement = start_worker(platform, backend, queue)
+        return handle, await asyncio.wait_for(handle.result(), timeout=60), running
     finally:
         for process in (first, replacement):
             if process is not None and process.poll() is None:
                 stop_process(process)
+
+
+async def test_a_worker_killed_mid_prompt_is_replaced_and_the_prompt_runs_once(platform, comfy_backend):
+    await comfy_backend.emulator.set_faults(node_latency={"ImageBlur": 4.0})
+    handle, result, running = await run_killing_the_worker(platform, comfy_backend)
 
     assert result.status == "succeeded" and result.outputs
     prompts = prompts_of_job(await comfy_backend.emulator.stats(), result.job_id)
@@ -74,28 +80,15 @@ async def test_a_worker_killed_mid_prompt_is_replaced_and_the_prompt_runs_once(p
 
 
 async def test_a_worker_killed_before_it_learned_the_prompt_id_finds_the_prompt_by_its_tag(platform, comfy_backend):
-    queue = f"comfy-crash-{uuid.uuid4().hex[:8]}"
     # The prompt is queued at once but its id reaches the worker 5 s later: the worker dies in between, before
     # any heartbeat could carry the id (on 0.3.33 a retry cannot work it out).
     await comfy_backend.emulator.set_faults(node_latency={"ImageBlur": 2.0}, reply_delay_s=5.0)
-    first = start_worker(platform, comfy_backend, queue)
-    replacement = None
-    try:
-        handle = await submit_slow(platform, queue)
-        queued = await until_prompt(comfy_backend, job_id_of(handle), "running")
-        first.kill()
-        first.wait()
-        replacement = start_worker(platform, comfy_backend, queue)
-        result = await asyncio.wait_for(handle.result(), timeout=60)
-    finally:
-        for process in (first, replacement):
-            if process is not None and process.poll() is None:
-                stop_process(process)
+    _, result, running = await run_killing_the_worker(platform, comfy_backend)
 
     assert result.status == "succeeded"
     prompts = prompts_of_job(await comfy_backend.emulator.stats(), result.job_id)
     assert [p["status"] for p in prompts] == ["success"]
-    assert (await platform.job(result.job_id)).prompt_id == queued["prompt_id"]
+    assert (await platform.job(result.job_id)).prompt_id == running["prompt_id"]
 
 
 async def test_comfyui_restarting_mid_prompt_runs_the_job_once_more_and_counts_it(platform, comfy_backend):
