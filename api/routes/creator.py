@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SessionmakerDep, SettingsDep, TemporalDep
 from api.errors import ApiError, Conflict, NotFound
+from api.responses import error_responses
 from comfy_platform.creator import schedules
 from comfy_platform.creator.drive_access import user_drive
 from comfy_platform.creator.tokens import revoke_at_google
@@ -80,7 +81,7 @@ async def presets() -> list[PresetOut]:
     return creator_presets()
 
 
-@router.get("/drive/folders", response_model=list[FolderOut])
+@router.get("/drive/folders", response_model=list[FolderOut], responses=error_responses(404, 409))
 async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settings: SettingsDep,
                   encryptor: EncryptorDep,
                   parent: Annotated[str | None, Query(min_length=1, max_length=256)] = None) -> list[FolderOut]:
@@ -91,7 +92,7 @@ async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settin
     return [FolderOut(id=f["id"], name=f["name"]) for f in found]
 
 
-@router.get("/drive/watch", response_model=WatchOut)
+@router.get("/drive/watch", response_model=WatchOut, responses=error_responses(404))
 async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> WatchOut:
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
@@ -99,7 +100,7 @@ async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: Temp
     return _watch_out(watch, await schedules.describe_sync_schedule(temporal, creator.id))
 
 
-@router.post("/drive/watch", response_model=WatchOut)
+@router.post("/drive/watch", response_model=WatchOut, responses=error_responses(404, 409))
 async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, sessionmaker: SessionmakerDep,
                 settings: SettingsDep, encryptor: EncryptorDep, temporal: TemporalDep) -> WatchOut:
     """Watch a folder with a preset: makes (or reuses) its output folder and starts the creator's schedule."""
@@ -130,7 +131,7 @@ async def disconnect(creator: CurrentCreator, session: SessionDep, temporal: Tem
     await schedules.pause_sync_schedule(temporal, creator.id, note="disconnected by the creator")
 
 
-@router.post("/sync-now", status_code=202)
+@router.post("/sync-now", status_code=202, responses=error_responses(409))
 async def sync_now(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
                    temporal: TemporalDep) -> dict:
     watch = await drive_queries.get_watch(session, creator.id)
