@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.engine
 	$(VENV)/bin/python -m bench.api
 	$(VENV)/bin/python -m bench.drive
+	$(VENV)/bin/python -m bench.images
 
 clean:
 	rm -rf $(VENV) .venv-oidc var

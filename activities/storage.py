@@ -8,15 +8,15 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfy_platform.images import NotAnImage, inspect_image
+from comfy_platform.images import ImageChecker, NotAnImage
 from comfy_platform.storage import ObjectNotFound, Storage
 from workflows.shared import CheckInputsInput, CheckInputsOutput
 
 
-
 class StorageActivities:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, images: ImageChecker) -> None:
         self.storage = storage
+        self.images = images
 
     @activity.defn
     async def check_inputs(self, request: CheckInputsInput) -> CheckInputsOutput:
@@ -30,7 +30,7 @@ class StorageActivities:
                 except ObjectNotFound:
                     raise _invalid(name, "was not found in storage") from None
                 try:
-                    info = inspect_image(path)
+                    info = await self.images.check(path)
                 except NotAnImage as exc:
                     raise _invalid(name, str(exc)) from None
                 images[name] = {"width": info.width, "height": info.height, "format": info.format}

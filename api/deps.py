@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.params import Form, Query
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.errors import ApiError, Forbidden
+from api.responses import answers
+from comfy_platform.storable import check_storable
 from comfy_platform.creator.sessions import InvalidSession, current_user
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
@@ -19,6 +27,9 @@ from comfy_platform.storage import Storage
 from api.limits import enforce_rate_limit
 from db.api_keys import authenticate, touch_key
 from db.models import ApiKey, User
+
+
+log = logging.getLogger(__name__)
 
 
 class TemporalConnector:
@@ -36,6 +47,7 @@ class TemporalConnector:
             return self._client
 
 
+@answers(503)
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessionmaker() as session:
         try:
@@ -46,11 +58,13 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
+@answers(503)
 async def _temporal(request: Request) -> Client:
     try:
         return await request.app.state.temporal.get()
     except RuntimeError as exc:  # the SDK's "Failed client connect"
-        raise ApiError(f"Temporal is not reachable: {exc}", code="temporal_unavailable", status_code=503,
+        log.warning("Temporal is not reachable: %s", exc)  # its text is a Rust error's debug form: for the log
+        raise ApiError("Temporal is not reachable; try again", code="temporal_unavailable", status_code=503,
                        headers={"Retry-After": "5"}) from None
 
 
@@ -58,6 +72,7 @@ async def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
+@answers(503)
 async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     """For helpers that open their own short sessions (a creator's Drive client stores refreshed tokens)."""
     return request.app.state.sessionmaker
@@ -104,13 +119,20 @@ def check_scope(key: ApiKey, scope: str) -> None:
         raise Forbidden(f"this API key lacks the '{scope}' scope", details={"scope": scope})
 
 
-async def _api_key(request: Request, session: SessionDep) -> ApiKey:
+# Only documents the scheme in OpenAPI (authenticate_request reads the header itself, for WebSockets too).
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="an API key: `Bearer sk_...`")
+
+
+@answers(401, 429)
+async def _api_key(request: Request, session: SessionDep,
+                   _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> ApiKey:
     return await authenticate_request(request, session)
 
 
 def require_scope(scope: str):
     """A dependency that admits keys holding `scope`."""
 
+    @answers(403)
     async def _scoped(key: Annotated[ApiKey, Depends(_api_key)]) -> ApiKey:
         check_scope(key, scope)
         return key
@@ -130,6 +152,7 @@ async def _encryptor(request: Request) -> Encryptor:
 EncryptorDep = Annotated[Encryptor, Depends(_encryptor)]
 
 
+@answers(401)
 async def _creator(request: Request, session: SessionDep, settings: SettingsDep) -> User:
     """The signed-in creator, from the session cookie; 401 when it is missing, tampered with, expired or ended."""
     try:
@@ -143,3 +166,38 @@ async def _creator(request: Request, session: SessionDep, settings: SettingsDep)
 
 
 CurrentCreator = Annotated[User, Depends(_creator)]
+
+
+async def storable_request(connection: HTTPConnection) -> None:
+    """The one rule on values (comfy_platform.storable) over everything a route reads: path parameters, the query
+    parameters it declares and a JSON body. An app-wide dependency, so it runs before any route code or database
+    sees the request; a refusal is a 422 naming the field."""
+    route = connection.scope.get("route")
+    if connection.scope["type"] != "http" or not isinstance(route, APIRoute):
+        return  # the WebSocket route checks its one parameter itself
+    for name, value in connection.path_params.items():
+        check_storable(value, name)
+    declared = _query_names(route)
+    for name, value in connection.query_params.multi_items():
+        if name in declared:
+            check_storable(value, name)
+    body = route.body_field
+    content_type = connection.headers.get("content-type", "").split(";")[0].strip()
+    if (body is not None and not isinstance(body.field_info, Form) and content_type.endswith("json")
+            and isinstance(connection, Request)):
+        payload = await connection.json()  # parsed once already by FastAPI, which keeps it
+        model = body.field_info.annotation
+        if isinstance(payload, dict) and isinstance(model, type) and issubclass(model, BaseModel) \
+                and model.model_config.get("extra") != "forbid":
+            # Keys the model ignores are never read, let alone stored.
+            names = {f.alias or name for name, f in model.model_fields.items()}
+            payload = {key: value for key, value in payload.items() if key in names}
+        check_storable(payload)
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters a route reads, kept on the route: walking its dependencies costs ~80 us a request."""
+    if "_query_names" not in route.__dict__:
+        params = get_flat_params(route.dependant)
+        route.__dict__["_query_names"] = frozenset(p.alias for p in params if isinstance(p.field_info, Query))
+    return route.__dict__["_query_names"]

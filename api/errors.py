@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from comfy_platform.storable import UnstorableValue
 from comfy_platform.submission import TemporalUnavailable
 from db.session import DatabaseUnavailable
-from presets.errors import InvalidJobRequest
+from presets.errors import InvalidJobRequest, UnusableContent
 
 log = logging.getLogger(__name__)
 
@@ -92,31 +96,105 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TemporalUnavailable)
     async def _temporal_unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:
+        log.warning("job not started: %s", exc)  # the SDK's error text is for the log, not the client
         return JSONResponse(error_body("temporal_unavailable", "the job could not be started just now and nothing "
                                        "was recorded; send the same request again"),
                             503, headers={"Retry-After": "5"})
 
     @app.exception_handler(InvalidJobRequest)
     async def _invalid_job(_: Request, exc: InvalidJobRequest) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, field_details(exc.field, exc.details)), 422)
+        # 422: the request does not fit the published schema; 400: it does, but what it names cannot be used.
+        status = 400 if isinstance(exc, UnusableContent) else 422
+        return JSONResponse(error_body(exc.code, exc.message, field_details(exc.field, exc.details)), status)
+
+    @app.exception_handler(UnstorableValue)
+    async def _unstorable(_: Request, exc: UnstorableValue) -> JSONResponse:
+        return JSONResponse(error_body("invalid_value", exc.message, field_details(exc.field)), 422)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(SqlAlchemyTimeout)
     @app.exception_handler(DatabaseUnavailable)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not database_trouble_of_the_moment(exc):
-            raise exc  # a bug: the 500 it is
+            raise exc  # a bug: the 500 it is (ServerErrors logs it and answers with an error id)
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(error_body("database_unavailable", "the database did not answer; try again"), 503,
                             headers={"Retry-After": "2"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]
+        errors = [{"field": _field_name(e), "message": _plain_message(e)} for e in exc.errors()]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
-        return JSONResponse(error_body("invalid_request", f"{first['field']}: {first['message']}", errors), 422)
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return JSONResponse(error_body("invalid_request", message, errors), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body("http_error", str(exc.detail)), exc.status_code, headers=exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(error_body("http_error", str(exc.detail)), exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the first route that matched
+    the path, so `Allow` on /api/v1/jobs said POST although GET is served there too."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        path_regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if path_regex is not None and route_methods and path_regex.match(request.scope["path"]):
+            methods |= route_methods
+    return sorted(methods)
+
+
+# Pydantic's messages name Python types ("a valid dictionary", "instance of ImageInput"); these say it in JSON's.
+_PLAIN = {"dict_type": "must be an object", "model_type": "must be an object",
+          "model_attributes_type": "must be an object", "list_type": "must be an array",
+          "string_type": "must be a string", "int_type": "must be a whole number",
+          "int_from_float": "must be a whole number", "float_type": "must be a number",
+          "bool_type": "must be true or false", "finite_number": "must be a finite number",
+          "string_unicode": "must be valid Unicode text"}
+
+
+def _plain_message(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'cannot be parsed')})"
+    return _PLAIN.get(error["type"], error["msg"])
+
+
+def _field_name(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        return ""  # its location is a character offset, not a field
+    return ".".join(str(p) for p in error["loc"] if p != "body")
+
+
+class ServerErrors:
+    """The last net: an error no handler took is logged with its traceback under an id, and the client gets the
+    documented shape with that id, never a traceback, a path or a Python repr.
+
+    An ASGI middleware rather than an `Exception` handler, because Starlette re-raises after running such a
+    handler (the server would log the traceback a second time, and test clients would see it raised)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            error_id = uuid.uuid4().hex[:16]
+            log.exception("unhandled error %s in %s %s", error_id, scope.get("method"), scope.get("path"))
+            if started:  # the answer is already on its way; nothing to replace it with
+                raise
+            body = error_body("internal_error", f"something went wrong on our side; quote error id {error_id}",
+                              {"error_id": error_id})
+            await JSONResponse(body, 500)(scope, receive, send)

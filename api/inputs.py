@@ -23,11 +23,12 @@ from api.schemas import ImageInput, JobCreate
 from comfy_platform.comfyui.errors import ComfyValidationError
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
-from comfy_platform.images import NotAnImage, inspect_image
+from comfy_platform.images import NotAnImage, image_checker
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from db.models import ApiKey, Upload, new_id
 from presets import InvalidJobRequest, ResolvedJob, get_preset, resolve_graph, resolve_preset, resolve_template
+from presets.errors import UnusableContent
 
 MAX_JSON_DEPTH = 64
 MAX_METADATA_BYTES = 8 * 1024
@@ -126,9 +127,9 @@ async def _preflight(job: ResolvedJob, comfy: BackendPool) -> None:
             continue
         try:
             preflight(job.graph, object_info, set(job.image_files.values()))
-        except ComfyValidationError as exc:
-            raise InvalidJobRequest(exc.message, "graph" if job.source == "graph" else "params", exc.details,
-                                    code="invalid_graph") from None
+        except ComfyValidationError as exc:  # the request fits the schema; this ComfyUI cannot run it: 400
+            raise UnusableContent(exc.message, "graph" if job.source == "graph" else "params", exc.details,
+                                  code="invalid_graph") from None
         return
 
 
@@ -167,7 +168,7 @@ async def load_image(source: ImageInput, field: str, key: ApiKey, session: Async
                                   details=field_details(field))
         return CheckedImage(await storage.read_bytes(upload.storage_key), upload.width, upload.height,
                             upload.content_type)
-    return await check_image(data, field, settings.MAX_INPUT_BYTES)
+    return await check_image(data, field, settings)
 
 
 def _from_base64(text: str, field: str, max_bytes: int) -> bytes:
@@ -212,11 +213,12 @@ async def _check_webhook_url(url: str, settings: Settings) -> None:
         pass
 
 
-async def check_image(data: bytes, field: str, max_bytes: int) -> CheckedImage:
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"{field} is larger than {max_bytes} bytes", details=field_details(field))
+async def check_image(data: bytes, field: str, settings: Settings) -> CheckedImage:
+    if len(data) > settings.MAX_INPUT_BYTES:
+        raise PayloadTooLarge(f"{field} is larger than {settings.MAX_INPUT_BYTES} bytes",
+                              details=field_details(field))
     try:
-        info = await asyncio.to_thread(inspect_image, data)
+        info = await image_checker(settings.IMAGE_DECODE_BUDGET_BYTES).check(data)
     except NotAnImage as exc:
         raise InvalidInput(f"{field} {exc}", code="invalid_image", details=field_details(field)) from None
     return CheckedImage(data, info.width, info.height, info.content_type)
@@ -226,7 +228,7 @@ async def store_upload(file: UploadFile, key: ApiKey, session: AsyncSession, sto
                        settings: Settings) -> Upload:
     """Check an uploaded file is an image within the size limit, store it and record it for this key."""
     data = await file.read(settings.MAX_INPUT_BYTES + 1)
-    image = await check_image(data, "file", settings.MAX_INPUT_BYTES)
+    image = await check_image(data, "file", settings)
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", (file.filename or "image").rsplit("/", 1)[-1])[-128:].lstrip(".")
     upload_id = new_id()
     storage_key = f"uploads/{upload_id}/{filename or 'image'}"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import TemporalConnector
-from api.errors import install_error_handlers
-from api.errors import error_body
+from api.deps import TemporalConnector, storable_request
+from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
+from api.openapi import install_openapi
 from api.routes import catalog, creator, creator_auth, files, generate, health, jobs, uploads, usage
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
@@ -41,15 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan,
-                  description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.")
+                  description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.",
+                  dependencies=[Depends(storable_request)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
+    app.add_middleware(ServerErrors)  # added last, so outermost: it also catches what BodySizeLimit raises
     app.include_router(health.router, prefix="/api")
     app.include_router(files.router, prefix="/api")
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")
     app.include_router(creator_auth.router, prefix="/creator")
     app.include_router(creator.router, prefix="/creator")
+    install_openapi(app, settings)
     return app
 
 

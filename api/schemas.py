@@ -152,6 +152,16 @@ class PresetsPublic(BaseModel):
     count: int
 
 
+class CheckPublic(BaseModel):
+    ok: bool
+    detail: str | None
+
+
+class HealthPublic(BaseModel):
+    status: str = Field(description="ok (health) or ready (ready) when every check passed; else unavailable")
+    checks: dict[str, CheckPublic]
+
+
 class WorkflowsPublic(BaseModel):
     data: list[dict[str, Any]] = Field(description="name, description, params {name: schema}, images")
     count: int

@@ -98,7 +98,7 @@ async def fetch_url(url: str, *, max_bytes: int, timeout_s: float, allowlist: st
     except httpx.ConnectError as exc:
         raise FetchFailed(f"{url} is unreachable ({exc or 'connection refused'})") from None
     except httpx.HTTPError as exc:
-        raise FetchFailed(f"{url} could not be fetched ({type(exc).__name__}: {exc})") from None
+        raise FetchFailed(f"{url} could not be fetched ({exc or 'the connection failed'})") from None
 
 
 def _client(timeout_s: float) -> httpx.AsyncClient:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     MAX_INPUT_BYTES: int = 20 * 1024 * 1024  # one input image (upload, base64 or URL)
     MAX_IMAGES_PER_JOB: int = 8
     MAX_REQUEST_BYTES: int = 32 * 1024 * 1024  # a whole request body (base64 inputs included)
+    # Decoded pixels that input checks of one process hold at a time (comfy_platform/images.py); an image that
+    # alone needs more is refused. 256 MiB admits one 64-megapixel RGB image, whose check once cost that much each.
+    IMAGE_DECODE_BUDGET_BYTES: int = 256 * 1024 * 1024
     # Hosts or CIDRs that URL inputs and webhooks may reach although they are loopback, private or link-local
     # (comma-separated; empty: none). Tests and on-premise deployments set it.
     URL_ALLOWLIST: str = ""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from comfy_platform.comfyui.errors import ComfyValidationError
-from comfy_platform.comfyui.graph import check_shape, image_input_names
+from comfy_platform.comfyui.graph import check_links, check_shape, image_input_names
+from comfy_platform.storable import UnstorableValue, check_storable
 from presets.catalog import get_preset
-from presets.errors import InvalidJobRequest
+from presets.errors import InvalidJobRequest, UnusableContent
 from presets.templates import get_template
 
 
@@ -23,14 +25,21 @@ class ResolvedJob:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+# An input image's name becomes a storage key and a file name on the ComfyUI: one path segment, not dot-led.
+IMAGE_NAME_PATTERN = r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,254}$"
+_IMAGE_NAME = re.compile(IMAGE_NAME_PATTERN)
+
+
 def resolve_preset(name: str, params: dict[str, Any], image_names: set[str]) -> ResolvedJob:
     preset = get_preset(name)
+    _check_values(params, "params")
     merged = preset.params(params)
     graph, files = get_template(preset.template).render(merged, image_names)
     return ResolvedJob(graph, files, "preset", preset=name, workflow=preset.template, params=merged)
 
 
 def resolve_template(name: str, params: dict[str, Any], image_names: set[str]) -> ResolvedJob:
+    _check_values(params, "params")
     graph, files = get_template(name).render(params, image_names)
     return ResolvedJob(graph, files, "workflow", workflow=name, params=params)
 
@@ -41,13 +50,31 @@ def resolve_graph(graph: Any, image_names: set[str]) -> ResolvedJob:
         check_shape(graph)
     except ComfyValidationError as exc:
         raise InvalidJobRequest(exc.message, "graph", exc.details, code="invalid_graph") from None
+    _check_values(graph, "graph")
+    for name in sorted(image_names):
+        if not _IMAGE_NAME.fullmatch(name):
+            raise InvalidJobRequest(f"images.{name} is not a usable file name: give one name without '/', '\\' or "
+                                    "control characters, not starting with '.'", f"images.{name}",
+                                    code="invalid_image_name")
+    try:
+        check_links(graph)
+    except ComfyValidationError as exc:
+        raise UnusableContent(exc.message, "graph", exc.details, code="invalid_graph") from None
     wanted = set(image_input_names(graph).values())
     missing = sorted(wanted - image_names)
     if missing:
-        raise InvalidJobRequest(f"graph loads image '{missing[0]}' but no image of that name was given",
-                                f"images.{missing[0]}", code="missing_image")
+        raise UnusableContent(f"graph loads image '{missing[0]}' but no image of that name was given",
+                              f"images.{missing[0]}", code="missing_image")
     unused = sorted(image_names - wanted)
     if unused:
-        raise InvalidJobRequest(f"image '{unused[0]}' is not read by any LoadImage node of the graph",
-                                f"images.{unused[0]}", code="unknown_image")
+        raise UnusableContent(f"image '{unused[0]}' is not read by any LoadImage node of the graph",
+                              f"images.{unused[0]}", code="unknown_image")
     return ResolvedJob(graph, {name: name for name in image_names}, "graph")
+
+
+def _check_values(value: Any, field: str) -> None:
+    """The one rule on numbers and strings (comfy_platform.storable), for requests that come in without the API."""
+    try:
+        check_storable(value, field)
+    except UnstorableValue as exc:
+        raise InvalidJobRequest(exc.message, exc.field, code="invalid_value") from None

@@ -9,10 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from comfy_platform.storable import MAX_NUMBER, NUL_FREE_PATTERN, UnstorableValue, check_storable, json_kind
 from presets.errors import InvalidJobRequest
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "comfy_workflows"
 _TYPES = {"string": str, "int": int, "float": float, "bool": bool}
+# How errors name the types: in JSON's words, not Python's.
+_WORDS = {"string": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,20 @@ class Param:
     multiple_of: int | None = None
 
     def coerce(self, value: Any) -> Any:
-        """The value as this parameter's type, or InvalidJobRequest naming the parameter."""
+        """The value as this parameter's type, or InvalidJobRequest naming the parameter. What it accepts is what
+        json_schema() publishes: a float takes any finite number, an int any integral one (JSON Schema counts 3.0
+        as an integer)."""
         where = f"params.{self.name}"
+        try:
+            check_storable(value, where)
+        except UnstorableValue as exc:
+            raise InvalidJobRequest(exc.message, where, code="invalid_value") from None
         if self.type == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            value = float(value)  # fits: check_storable bounds it
+        if self.type == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not isinstance(value, _TYPES[self.type]) or (self.type != "bool" and isinstance(value, bool)):
-            raise InvalidJobRequest(f"{where} must be a {self.type}, got {type(value).__name__}", where,
+            raise InvalidJobRequest(f"{where} must be {_WORDS[self.type]}, got {json_kind(value)}", where,
                                     code="invalid_param")
         if self.min is not None and value < self.min:
             raise InvalidJobRequest(f"{where} must be at least {self.min}, got {value}", where, code="invalid_param")
@@ -43,7 +54,7 @@ class Param:
             raise InvalidJobRequest(f"{where} must be a multiple of {self.multiple_of}, got {value}", where,
                                     code="invalid_param")
         if self.choices is not None and value not in self.choices:
-            raise InvalidJobRequest(f"{where} must be one of {self.choices}, got {value!r}", where,
+            raise InvalidJobRequest(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value}", where,
                                     code="invalid_param")
         if self.max_length is not None and len(value) > self.max_length:
             raise InvalidJobRequest(f"{where} is longer than {self.max_length} characters", where,
@@ -55,6 +66,26 @@ class Param:
         for key in ("min", "max", "choices", "max_length", "multiple_of"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        return out
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the values coerce() accepts, for the published OpenAPI document."""
+        if self.type == "bool":
+            return {"type": "boolean", "default": self.default}
+        if self.type == "string":
+            out: dict[str, Any] = {"type": "string", "default": self.default}
+            if self.choices is not None:
+                out["enum"] = self.choices
+            else:
+                out["pattern"] = NUL_FREE_PATTERN
+            if self.max_length is not None:
+                out["maxLength"] = self.max_length
+            return out
+        out = {"type": "integer" if self.type == "int" else "number", "default": self.default,
+               "minimum": self.min if self.min is not None else -MAX_NUMBER,
+               "maximum": self.max if self.max is not None else MAX_NUMBER}
+        if self.multiple_of:
+            out["multipleOf"] = self.multiple_of
         return out
 
 

@@ -18,6 +18,7 @@ from activities.jobs import JobActivities
 from activities.storage import StorageActivities
 from activities.webhooks import WebhookActivities
 from comfy_platform.comfyui.pool import BackendPool
+from comfy_platform.images import image_checker
 from comfy_platform.mail import Mailer
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
@@ -55,12 +56,12 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
         creator = CreatorActivities(sessionmaker, client)
         emails = EmailActivities(sessionmaker, Mailer.from_settings(settings),
                                  drive_web_url=settings.GOOGLE_DRIVE_WEB_URL, public_base_url=settings.public_base_url)
+        inputs = StorageActivities(storage, image_checker(settings.IMAGE_DECODE_BUDGET_BYTES))
         workers.append(Worker(
             client, task_queue=io_task_queue,
             workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
                        CreatorEmailWorkflow, StartPendingJobsWorkflow],
-            activities=[StorageActivities(storage).check_inputs, jobs.mark_running, jobs.finish_job,
-                        jobs.start_pending_jobs,
+            activities=[inputs.check_inputs, jobs.mark_running, jobs.finish_job, jobs.start_pending_jobs,
                         webhooks.deliver_webhook, drive.list_new_files, drive.prepare_job, drive.upload_output,
                         creator.save_page_token, creator.record_drive_file, creator.suspend_sync,
                         emails.send_sync_summary, emails.send_reconnect_notice]))

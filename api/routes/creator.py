@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SessionmakerDep, SettingsDep, TemporalDep
 from api.errors import ApiError, Conflict, NotFound
+from api.responses import error_responses
 from comfy_platform.creator import schedules
 from comfy_platform.creator.drive_access import user_drive
 from comfy_platform.creator.tokens import revoke_at_google
@@ -83,7 +84,7 @@ async def presets() -> list[PresetOut]:
     return creator_presets()
 
 
-@router.get("/drive/folders", response_model=list[FolderOut])
+@router.get("/drive/folders", response_model=list[FolderOut], responses=error_responses(404, 409))
 async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settings: SettingsDep,
                   encryptor: EncryptorDep,
                   parent: Annotated[str | None, Query(min_length=1, max_length=256)] = None) -> list[FolderOut]:
@@ -94,7 +95,7 @@ async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settin
     return [FolderOut(id=f["id"], name=f["name"]) for f in found]
 
 
-@router.get("/drive/watch", response_model=WatchOut)
+@router.get("/drive/watch", response_model=WatchOut, responses=error_responses(404))
 async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> WatchOut:
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
@@ -105,7 +106,7 @@ async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: Temp
     return _watch_out(watch, schedule)
 
 
-@router.post("/drive/watch", response_model=WatchOut)
+@router.post("/drive/watch", response_model=WatchOut, responses=error_responses(404, 409))
 async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, sessionmaker: SessionmakerDep,
                 settings: SettingsDep, encryptor: EncryptorDep, temporal: TemporalDep) -> WatchOut:
     """Watch a folder with a preset: makes (or reuses) its output folder and starts the creator's schedule."""
@@ -141,7 +142,7 @@ async def disconnect(creator: CurrentCreator, session: SessionDep, temporal: Tem
     await session.commit()
 
 
-@router.post("/sync-now", status_code=202)
+@router.post("/sync-now", status_code=202, responses=error_responses(409))
 async def sync_now(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
                    temporal: TemporalDep) -> dict:
     watch = await drive_queries.get_watch(session, creator.id)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SettingsDep
 from api.errors import ApiError, InvalidInput, NotFound, field_details
+from api.responses import error_responses
 from comfy_platform.creator import oidc
 from comfy_platform.creator.schedules import unpause_sync_schedule
 from comfy_platform.creator.sessions import (
@@ -51,7 +52,7 @@ class CreatorPublic(BaseModel):
     drive_status: str
 
 
-@router.get("/auth/login", response_class=RedirectResponse, status_code=302)
+@router.get("/auth/login", response_class=RedirectResponse, status_code=302, responses=error_responses(400, 404))
 async def login(session: SessionDep, settings: SettingsDep,
                 next_path: Annotated[str, Query(alias="next", max_length=512)] = DEFAULT_NEXT) -> RedirectResponse:
     """Start Google sign-in: redirects to the provider's consent screen."""
@@ -74,7 +75,7 @@ async def login(session: SessionDep, settings: SettingsDep,
     return response
 
 
-@router.get("/auth/callback", response_class=RedirectResponse, status_code=302)
+@router.get("/auth/callback", response_class=RedirectResponse, status_code=302, responses=error_responses(400, 502))
 async def complete_sign_in(request: Request, session: SessionDep, settings: SettingsDep, encryptor: EncryptorDep,
                            code: str | None = None, state: str | None = None, error: str | None = None,
                            error_description: str | None = None) -> RedirectResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.responses import error_responses
 from api.routes.jobs import IdempotencyKey, job_response, start_job
 from api.schemas import GenerateCreate, JobPublic
 from db import jobs as job_queries
@@ -13,7 +14,9 @@ router = APIRouter(tags=["jobs"])
 
 
 @router.post("/generate", response_model=JobPublic, summary="Run a job and wait for it",
-             responses={202: {"description": "not finished within `timeout`: the job so far, and its Location"}})
+             responses={202: {"model": JobPublic,
+                              "description": "not finished within `timeout`: the job so far, and its Location"},
+                        **error_responses(404, 409)})
 async def create_generation(request: Request, body: GenerateCreate, key: GenerateKey, session: SessionDep,
                             temporal: TemporalDep, storage: StorageDep, settings: SettingsDep,
                             idempotency_key: IdempotencyKey = None):

@@ -12,19 +12,22 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+from api.schemas import HealthPublic
 from workflows.shared import IO_TASK_QUEUE
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 3.0
+ANSWERS = {"response_model": HealthPublic,
+           "responses": {503: {"model": HealthPublic, "description": "some part does not answer: see `checks`"}}}
 
 
-@router.get("/health", summary="Is the whole stack ready?")
+@router.get("/health", summary="Is the whole stack ready?", **ANSWERS)
 async def read_health(request: Request) -> JSONResponse:
     """200 when Temporal, both worker queues, the database, storage and at least one ComfyUI answer; else 503."""
     return await _report(request.app.state, _temporal_workers(request.app.state), ok_status="ok")
 
 
-@router.get("/ready", summary="Can the API take jobs?")
+@router.get("/ready", summary="Can the API take jobs?", **ANSWERS)
 async def read_ready(request: Request) -> JSONResponse:
     """200 when Temporal, the database, storage and at least one ComfyUI answer; 503 naming what does not."""
     return await _report(request.app.state, _temporal(request.app.state), ok_status="ready")

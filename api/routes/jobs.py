@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -27,9 +28,11 @@ from api.deps import (
     check_scope,
 )
 from api.errors import ApiError, Conflict, NotFound, database_trouble_of_the_moment
+from api.responses import error_responses
 from api.inputs import prepare_job
 from api.schemas import REQUEST_HASH_KEY, JobCreate, JobPublic, JobsPublic, job_public
 from comfy_platform.settings import Settings
+from comfy_platform.storable import UnstorableValue, check_storable
 from comfy_platform.storage import Storage
 from comfy_platform.submission import JobOptions, start_recorded, submit_job
 from db import jobs as job_queries
@@ -37,16 +40,19 @@ from db import webhooks as webhook_queries
 from db.models import ApiKey, Job, JobStatus
 from workflows.shared import JobProgress
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 LIVE_QUERY_TIMEOUT_S = 0.5  # a busy worker must not hold up a read: the stored status stands in
 EVENT_POLL_S = 0.5  # ComfyActivities reports progress at most this often
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
+# An empty key is refused (422, like one over 255 characters) rather than read as no key: a client that sends
+# one meant to be protected against duplicates, and would not be.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255,
                                               description="a retry with the same key and body returns the same job")]
 
 
 @router.post("", status_code=202, response_model=JobPublic, summary="Start a job",
-             responses={200: {"description": "an Idempotency-Key retry: the job started before"},
-                        409: {"description": "the Idempotency-Key was used with another body"}})
+             responses={200: {"model": JobPublic, "description": "an Idempotency-Key retry: the job started before"},
+                        **error_responses(404, 409)})
 async def create_job(request: Request, body: JobCreate, key: GenerateKey, session: SessionDep, temporal: TemporalDep,
                      storage: StorageDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None):
     """Start a job from a preset, a workflow template or a ComfyUI graph; 202 with the job and its Location."""
@@ -59,7 +65,7 @@ async def create_job(request: Request, body: JobCreate, key: GenerateKey, sessio
     return await job_response(job, session, storage, settings, temporal, status_code=200)
 
 
-@router.get("", response_model=JobsPublic, summary="List jobs")
+@router.get("", response_model=JobsPublic, summary="List jobs", responses=error_responses(400))
 async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, settings: SettingsDep,
                     temporal: TemporalDep, status: JobStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> JobsPublic:
@@ -67,8 +73,9 @@ async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, sett
     try:
         jobs, next_cursor = await job_queries.list_jobs(session, api_key_id=key.id, status=status,
                                                         limit=limit, cursor=cursor)
-    except job_queries.InvalidCursor as exc:
-        raise ApiError(str(exc), code="invalid_cursor", details={"field": "cursor"}) from None
+    except job_queries.InvalidCursor:
+        raise ApiError("cursor is not one this API handed out: pass the next_cursor of the page before",
+                       code="invalid_cursor", details={"field": "cursor"}) from None
     # Live status of the unfinished ones in parallel; outputs and deliveries of the whole page in one query each.
     lives = await asyncio.gather(*(live_status(temporal, j) for j in jobs))
     ids = [job.id for job in jobs]
@@ -79,15 +86,16 @@ async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, sett
     return JobsPublic(data=data, count=len(data), next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobPublic, summary="Read a job")
+@router.get("/{job_id}", response_model=JobPublic, summary="Read a job", responses=error_responses(404))
 async def read_job(job_id: str, key: JobsKey, session: SessionDep, storage: StorageDep, settings: SettingsDep,
                    temporal: TemporalDep) -> JobPublic:
     """The job with live progress while it runs, and output URLs once it succeeded."""
     return await present_job(await owned_job(session, job_id, key), session, storage, settings, temporal)
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job",
-             responses={200: {"description": "the job had already ended; it is returned unchanged"}})
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobPublic, summary="Cancel a job",
+             responses={200: {"model": JobPublic, "description": "the job had ended: it is returned unchanged"},
+                        **error_responses(404)})
 async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: StorageDep, settings: SettingsDep,
                      temporal: TemporalDep):
     """Ask a queued or running job to stop (202); a finished job is returned unchanged (200)."""
@@ -98,7 +106,8 @@ async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: St
         await temporal.get_workflow_handle(job.workflow_id).cancel()
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: the run ended meanwhile and the job shows how
-            raise ApiError(f"the cancel did not reach Temporal: {exc}", code="temporal_unavailable",
+            log.warning("cancel of job %s did not reach Temporal: %s", job.id, exc)
+            raise ApiError("the cancel did not reach Temporal; try again", code="temporal_unavailable",
                            status_code=503, headers={"Retry-After": "5"}) from None
     return await job_response(job, session, storage, settings, temporal, status_code=202)
 
@@ -106,7 +115,8 @@ async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: St
 @router.get("/{job_id}/events", summary="Follow a job (Server-Sent Events)",
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`progress` events {status, progress, queue_position}, then one `job` "
-                                            "event with the finished job. The same path speaks WebSocket."}})
+                                            "event with the finished job. The same path speaks WebSocket."},
+                        **error_responses(404)})
 async def read_job_events(request: Request, job_id: str, key: JobsKey, session: SessionDep) -> StreamingResponse:
     """Progress as Server-Sent Events until the job ends; a WebSocket on this path streams the same messages."""
     await owned_job(session, job_id, key)
@@ -122,17 +132,20 @@ async def read_job_events(request: Request, job_id: str, key: JobsKey, session: 
 @router.websocket("/{job_id}/events")
 async def follow_job(websocket: WebSocket, job_id: str) -> None:
     """The same checks as the HTTP routes; a refusal is a socket closed at once with 4000 + the HTTP status (4401,
-    4403, 4404, 4429, and 4503 when the database does not answer) and the message as its reason (a close before
-    accepting would reach clients as a bare 403)."""
+    4403, 4404, 4422, 4429, and 4503 when the database does not answer) and the message as its reason (a close
+    before accepting would reach clients as a bare 403)."""
     state = websocket.app.state
     async with state.sessionmaker() as session:
         try:
+            check_storable(job_id, "job_id")  # the app-wide check (api.deps.storable_request) is for HTTP
             key = await authenticate_request(websocket, session)
             check_scope(key, "jobs")
             await owned_job(session, job_id, key)
         except Exception as exc:  # noqa: BLE001 - refusals and database trouble close the socket; bugs go on
             if isinstance(exc, ApiError):
                 code, message = 4000 + exc.status_code, exc.message
+            elif isinstance(exc, UnstorableValue):
+                code, message = 4422, exc.message
             elif database_trouble_of_the_moment(exc):
                 code, message = 4503, "the database did not answer; try again"
             else:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from comfy_platform.comfyui.errors import ComfyValidationError
+from comfy_platform.storable import json_kind
 
 # Node classes whose `image` input names an uploaded input file.
 IMAGE_LOADERS = ("LoadImage", "LoadImageMask", "LoadImageOutput")
@@ -17,18 +19,27 @@ def is_link(value: Any) -> bool:
             and isinstance(value[1], int) and not isinstance(value[1], bool))
 
 
+# Node ids become parts of names (prompt outputs, storage keys): digits as ComfyUI exports them, "12:5" inside
+# subgraphs; never a path.
+NODE_ID_PATTERN = "^[A-Za-z0-9_:-]{1,64}$"
+_NODE_ID = re.compile(NODE_ID_PATTERN)
+
+
 def check_shape(graph: Any) -> dict[str, Any]:
     """Refuse what ComfyUI would answer with an unexplained 500: not an object, UI format, nodes that are not objects."""
     if not isinstance(graph, dict):
-        raise ComfyValidationError(f"graph must be a JSON object of nodes, not {type(graph).__name__}",
+        raise ComfyValidationError(f"graph must be a JSON object of nodes, not {json_kind(graph)}",
                                    {"type": "invalid_graph"})
-    if "nodes" in graph and "links" in graph:
+    if isinstance(graph.get("nodes"), list) and "links" in graph:
         raise ComfyValidationError(
             "graph is a UI-format workflow (it has 'nodes' and 'links'); export it from ComfyUI with "
             "'Export (API)' and send that", {"type": "ui_format_graph"})
     if not graph:
         raise ComfyValidationError("graph has no nodes", {"type": "prompt_no_outputs"})
     for node_id, node in graph.items():
+        if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
+            raise ComfyValidationError(f"graph node id '{node_id}' is not one: use letters, digits, '_', ':' or '-' "
+                                       "(at most 64)", {"type": "invalid_graph", "node_id": str(node_id)})
         if not isinstance(node, dict):
             raise ComfyValidationError(f"node {node_id} must be an object with class_type and inputs",
                                        {"type": "invalid_graph", "node_id": node_id})
@@ -39,6 +50,22 @@ def check_shape(graph: Any) -> dict[str, Any]:
             raise ComfyValidationError(f"node {node_id} inputs must be an object",
                                        {"type": "invalid_graph", "node_id": node_id})
     return graph
+
+
+def check_links(graph: dict[str, Any]) -> None:
+    """Refuse a graph whose links loop (a node feeding itself, or a cycle), which ComfyUI only finds once queued.
+    A link to a node that is not in the graph is left to the preflight, which names the input."""
+    sources = {node_id: {str(v[0]) for v in (node.get("inputs") or {}).values() if is_link(v) and str(v[0]) in graph}
+               for node_id, node in graph.items()}
+    try:
+        TopologicalSorter(sources).prepare()
+    except CycleError as exc:
+        flow = exc.args[1]  # [a, b, ..., a], each node feeding the next
+        if len(flow) == 2:
+            raise ComfyValidationError(f"graph node {flow[0]} is linked to itself",
+                                       {"type": "dependency_cycle", "node_id": flow[0], "nodes": flow[:1]}) from None
+        raise ComfyValidationError(f"graph has a cycle: {' -> '.join(flow)}",
+                                   {"type": "dependency_cycle", "nodes": flow[:-1]}) from None
 
 
 def nodes_to_execute(graph: dict[str, Any], output_nodes: set[str] | None = None) -> set[str]:

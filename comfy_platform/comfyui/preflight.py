@@ -6,10 +6,11 @@ or ComfyUI's validation caught the problem. A missing model is a `value_not_in_l
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from comfy_platform.comfyui.errors import ComfyValidationError, validation_error_from_response
-from comfy_platform.comfyui.graph import IMAGE_LOADERS, check_shape, is_link
+from comfy_platform.comfyui.graph import IMAGE_LOADERS, check_links, check_shape, is_link
 
 # V3 input types whose values carry nested structure; ComfyUI validates them itself.
 _OPAQUE_TYPES = {"COMFY_AUTOGROW_V3", "COMFY_DYNAMICCOMBO_V3", "COMFY_MATCHTYPE_V3", "*"}
@@ -18,6 +19,7 @@ _OPAQUE_TYPES = {"COMFY_AUTOGROW_V3", "COMFY_DYNAMICCOMBO_V3", "COMFY_MATCHTYPE_
 def preflight(graph: Any, object_info: dict[str, Any], provided_images: set[str] = frozenset()) -> None:
     """Raise ComfyValidationError naming every bad node input; return None when the graph can run."""
     check_shape(graph)
+    check_links(graph)
     node_errors: dict[str, Any] = {}
     has_output = False
     for node_id, node in graph.items():
@@ -87,10 +89,12 @@ def _check_value(name: str, spec: list, value: Any) -> list[dict]:
         return []
     if kind in ("INT", "FLOAT"):
         try:
-            number = int(value) if kind == "INT" else float(value)
             if isinstance(value, bool):
                 raise ValueError
-        except (TypeError, ValueError):
+            number = int(value) if kind == "INT" else float(value)  # int(NaN) and int(inf) raise too
+            if isinstance(number, float) and not math.isfinite(number):  # NaN passes every min/max check
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 400 digits as a FLOAT
             return [_error("invalid_input_type", f"Failed to convert an input value to a {kind} value", name)]
         if "min" in options and number < options["min"]:
             return [_error("value_smaller_than_min", f"Value {number} smaller than min of {options['min']}", name)]

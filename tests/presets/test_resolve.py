@@ -3,6 +3,7 @@
 import pytest
 
 from presets import InvalidJobRequest, list_presets, list_templates, resolve_graph, resolve_preset, resolve_template
+from presets.errors import UnusableContent
 
 
 def test_every_preset_renders_with_its_defaults_and_one_image():
@@ -37,8 +38,14 @@ def test_template_params_are_bound_into_the_graph():
         ({"nope": 1}, "params.nope", "unknown parameter"),
         ({"steps": 0}, "params.steps", "at least 1"),
         ({"steps": 1000}, "params.steps", "at most 150"),
-        ({"steps": "ten"}, "params.steps", "must be a int"),
-        ({"steps": True}, "params.steps", "must be a int"),
+        ({"steps": "ten"}, "params.steps", "must be a whole number, got a string"),
+        ({"steps": True}, "params.steps", "must be a whole number, got true or false"),
+        ({"steps": 2.5}, "params.steps", "must be a whole number, got a number"),
+        ({"cfg": float("nan")}, "params.cfg", "must be a finite number"),
+        ({"cfg": float("inf")}, "params.cfg", "must be a finite number"),
+        ({"cfg": 10**401}, "params.cfg", "out of range"),
+        ({"prompt": "a\x00b"}, "params.prompt", "NUL"),
+        ({"prompt": "a\ud800b"}, "params.prompt", "surrogate"),
         ({"width": 100}, "params.width", "multiple of 8"),
         ({"sampler": "magic"}, "params.sampler", "one of"),
         ({"prompt": "x" * 5000}, "params.prompt", "longer than"),
@@ -49,6 +56,11 @@ def test_bad_template_params_are_refused_by_name(params, field, fragment):
         resolve_template("t2i_basic", params, set())
     assert caught.value.field == field
     assert fragment in caught.value.message
+
+
+def test_an_integral_number_counts_as_a_whole_number_as_json_schema_says():
+    job = resolve_template("t2i_basic", {"steps": 30.0}, set())
+    assert job.graph["3"]["inputs"]["steps"] == 30 and isinstance(job.graph["3"]["inputs"]["steps"], int)
 
 
 def test_preset_refuses_params_it_does_not_expose():
@@ -101,6 +113,37 @@ def test_raw_graph_images_must_match_its_loaders():
     with pytest.raises(InvalidJobRequest) as caught:
         resolve_graph(graph, {"in.png", "other.png"})
     assert caught.value.field == "images.other.png"
+
+
+@pytest.mark.parametrize(
+    ("graph", "images", "field", "fragment"),
+    [
+        ({"../../x": {"class_type": "SaveImage", "inputs": {}}}, set(), "graph", "is not one"),
+        ({"1": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}}}, set(), "graph", "linked to itself"),
+        ({"1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+          "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}}}, set(), "graph", "cycle: 1 -> 2 -> 1"),
+        ({"1": {"class_type": "LoadImage", "inputs": {"image": "../x.png"}}}, {"../x.png"}, "images.../x.png",
+         "not a usable file name"),
+        ({"1": {"class_type": "LoadImage", "inputs": {"image": ".env"}}}, {".env"}, "images..env",
+         "not a usable file name"),
+        ({"1": {"class_type": "EmptyImage", "inputs": {"width": float("nan")}}}, set(), "graph.1.inputs.width",
+         "finite number"),
+    ],
+)
+def test_raw_graphs_that_could_never_run_are_refused_before_a_job_exists(graph, images, field, fragment):
+    with pytest.raises(InvalidJobRequest, match=fragment) as caught:
+        resolve_graph(graph, images)
+    assert caught.value.field == field
+
+
+def test_unusable_graph_content_is_told_apart_from_a_malformed_request():
+    """Loops and loader/image mismatches fit the published schema; the API answers them 400, not 422."""
+    loop = {"1": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}}}
+    with pytest.raises(UnusableContent):
+        resolve_graph(loop, set())
+    with pytest.raises(InvalidJobRequest) as caught:
+        resolve_graph({"a/b": {"class_type": "X"}}, set())
+    assert not isinstance(caught.value, UnusableContent)
 
 
 def test_templates_are_listed_with_their_parameter_schema():
