@@ -34,7 +34,7 @@ from comfy_platform.drive import (
     DriveNotFound,
     DriveRateLimited,
 )
-from comfy_platform.images import NotAnImage, inspect_image
+from comfy_platform.images import NotAnImage, image_checker
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
@@ -146,7 +146,7 @@ class DriveActivities:
             path = Path(tmp) / "source"
             async with self._drive(task.user_id) as drive, heartbeating():
                 await self._download_listed(drive, source, path)
-            await _check_photo(path)
+            await _check_photo(path, self.settings.IMAGE_DECODE_BUDGET_BYTES)
             options = JobOptions.from_settings(
                 self.settings, product="creator", user_id=task.user_id,
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
@@ -284,11 +284,11 @@ def edition_name(name: str, edition: int) -> str:
     return f"{path.stem}_v{edition}{path.suffix}"
 
 
-async def _check_photo(path: Path) -> None:
+async def _check_photo(path: Path, decode_budget: int) -> None:
     """Refuse a photo that does not decode here, in the creator's words: the edit would refuse it too, naming the
     preset's input file and a worker's temp path."""
     try:
-        await asyncio.to_thread(inspect_image, path)
+        await image_checker(decode_budget).check(path)
     except NotAnImage as exc:
         why = "it is not a readable image (damaged, or not in an image format)"
         if not str(exc).startswith("is not a readable image"):
