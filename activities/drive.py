@@ -7,7 +7,6 @@ after Drive's own Retry-After; other faults of the moment retry with backoff.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import tempfile
