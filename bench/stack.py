@@ -21,11 +21,11 @@ from pathlib import Path
 import aiohttp
 
 from comfy_platform.comfyui import ComfyClient
-from comfy_platform.devstack import temporal_dev_command
+from cli.devstack import temporal_dev_command
 from comfy_platform.settings import Settings
 from db.session import migrate
 
-CLI = [sys.executable, "-m", "comfy_platform.cli"]
+CLI = [sys.executable, "-m", "cli.main"]
 
 
 def free_port() -> int:

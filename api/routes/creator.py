@@ -181,7 +181,7 @@ async def delete_account(creator: CurrentCreator, session: SessionDep, settings:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard(settings: SettingsDep) -> HTMLResponse:
-    page = resources.files("api").joinpath("dashboard.html").read_text()
+    page = resources.files("web").joinpath("templates/dashboard.html").read_text()
     banner = ('<div class="standins">Local stand-ins: sign-in and Google Drive are simulated on this machine '
               '(no Google credentials configured).</div>') if settings.CREATOR_LOCAL_STANDINS else ""
     return HTMLResponse(page.replace("<!--STANDINS-->", banner))

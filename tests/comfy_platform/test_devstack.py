@@ -56,7 +56,7 @@ def dev_env(tmp_path):
 
 async def test_dev_stack_serves_a_job_and_stops_every_process_on_sigterm(dev_env, tmp_path):
     env, ports = dev_env
-    launcher = subprocess.Popen([sys.executable, "-m", "comfy_platform.cli", "dev"], env=env,
+    launcher = subprocess.Popen([sys.executable, "-m", "cli.main", "dev"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     started = set()
     try:
@@ -78,7 +78,7 @@ async def test_dev_stack_serves_a_job_and_stops_every_process_on_sigterm(dev_env
 
         photo = write_png(tmp_path / "photo.png", width=40, height=30)
         submit = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "comfy_platform.cli", "submit", "--preset", "quick_enhance", "--image", str(photo),
+            sys.executable, "-m", "cli.main", "submit", "--preset", "quick_enhance", "--image", str(photo),
             "--out", str(tmp_path / "out"), "--no-progress", env=env, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(submit.communicate(), timeout=60)

@@ -16,7 +16,7 @@ import httpx
 from temporalio.client import Client
 
 from api.main import create_app
-from comfy_platform.devstack import temporal_dev_command
+from cli.devstack import temporal_dev_command
 from db import drive as drive_queries
 from db import users as user_queries
 from tests.helpers.ports import free_port

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from comfy_platform.cli import main as cli_main
+from cli.main import main as cli_main
 from comfy_platform.settings import Settings
 from workflows.shared import SEARCH_ATTRIBUTES
 
@@ -189,7 +189,7 @@ def test_app_services_run_a_comfy_platform_subcommand_the_cli_accepts(services, 
         assert stop.value.code == 0, f"comfy-platform rejects {arguments}"
     capsys.readouterr()
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts.get("comfy-platform") == "comfy_platform.cli:main"
+    assert scripts.get("comfy-platform") == "cli.main:main"
 
 
 def test_every_app_environment_variable_is_a_settings_field(compose, services):

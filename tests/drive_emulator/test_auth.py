@@ -7,7 +7,7 @@ import uuid
 
 import aiohttp
 
-from drive_emulator import start_drive_server
+from standins.drive import start_drive_server
 from tests.fixtures.drive import provider_access_token
 
 

@@ -3,7 +3,7 @@
 import aiohttp
 import pytest
 
-from drive_emulator import start_drive_server
+from standins.drive import start_drive_server
 
 
 async def test_injected_429_answers_with_retry_after_then_clears(api, drive_server):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from drive_emulator import query
-from drive_emulator.errors import ApiError
-from drive_emulator.store import FOLDER, UserDrive
+from standins.drive import query
+from standins.drive.errors import ApiError
+from standins.drive.store import FOLDER, UserDrive
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import uuid
 
 import aiohttp
 
-from comfy_emulator import EmulatorConfig, start_emulator
+from standins.comfyui import EmulatorConfig, start_emulator
 from tests.emulator.comfy import Comfy, empty_save, png_bytes
 from tests.helpers.ports import free_port
 

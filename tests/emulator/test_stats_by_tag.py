@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from comfy_emulator import EmulatorConfig, start_emulator
+from standins.comfyui import EmulatorConfig, start_emulator
 from tests.emulator.comfy import Comfy, empty_save, slow_graph, unique_color
 from tests.helpers.ports import free_port
 
@@ -99,7 +99,7 @@ async def wait_up(url: str, process: subprocess.Popen) -> None:
 
 def spawn(port: int, tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "comfy_emulator", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+        [sys.executable, "-m", "standins.comfyui", "--port", str(port), "--data-dir", str(tmp_path / "data"),
          "--stats-file", str(tmp_path / "stats.jsonl"), "--comfyui-version", "0.3.33", "--log-level", "WARNING"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

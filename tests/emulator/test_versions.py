@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from comfy_emulator import EmulatorConfig
-from comfy_emulator.cli import build_parser, config_from_args
+from standins.comfyui import EmulatorConfig
+from standins.comfyui.cli import build_parser, config_from_args
 from tests.emulator.comfy import empty_save, slow_graph, unique_color
 
 TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
@@ -67,7 +67,7 @@ async def test_0_3_64_reusing_a_prompt_id_overwrites_its_history_entry(versioned
 
 async def test_an_interrupt_naming_another_prompt_stops_the_running_one_only_on_0_3_33(
         versioned_comfy, versioned_emulator, caplog):
-    caplog.set_level(logging.INFO, logger="comfy_emulator.http")
+    caplog.set_level(logging.INFO, logger="standins.comfyui.http")
     await versioned_emulator.set_latency(node_latency={"ImageBlur": 0.3})
     reply = await versioned_comfy.queue_prompt(slow_graph(unique_color(), prefix="ver/other"))
     await versioned_comfy.wait_running(reply["prompt_id"])

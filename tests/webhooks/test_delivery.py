@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import RetryPolicy
 
 import workflows.webhook
-from comfy_platform.webhooks import verify
+from sdk import verify_webhook as verify
 from db import webhooks as webhook_queries
 from presets import resolve_preset, resolve_template
 from tests.helpers.images import open_png, png_bytes

@@ -8,7 +8,7 @@ import uuid
 
 import pytest_asyncio
 
-from comfy_emulator import EmulatorConfig, start_emulator
+from standins.comfyui import EmulatorConfig, start_emulator
 from presets import resolve_graph
 from tests.helpers.images import slow_graph
 from tests.helpers.ports import free_port

@@ -1,18 +1,17 @@
-"""`python -m drive_emulator` / `comfy-platform drive-emulator`: run the Drive test server in the foreground."""
+"""`python -m standins.drive` / `comfy-platform drive-emulator`: run the Drive test server in the foreground."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
+from ..serving import configure_logging
 from .runner import run
 from .state import DriveConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="drive_emulator",
+        prog="standins.drive",
         description="A Google Drive v3 test server (not Google): the files, upload and changes endpoints "
                     "google-api-python-client calls, per-user drives in memory, controls under /_drive/.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -25,17 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str) -> None:
-    try:  # the project's JSON lines when running inside comfy-platform
-        from comfy_platform.logs import configure_logging
-
-        configure_logging(level=level, service="drive-emulator")
-    except ImportError:
-        logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level, "drive-emulator")
     run(args.host, args.port, DriveConfig(userinfo_url=args.userinfo_url, web_url=args.web_url))

@@ -18,7 +18,7 @@ from .run import PromptRun, now_ms
 from .stats import Stats
 from .versions import Behaviour
 
-log = logging.getLogger("comfy_emulator.executor")
+log = logging.getLogger("standins.comfyui.executor")
 
 
 class Executor:

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from comfy_platform.client import ApiError, ComfyPlatformClient
+from sdk.client import ApiError, ComfyPlatformClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.submission import JobOptions, TemporalUnavailable, submit_job

@@ -4,21 +4,20 @@ another process would."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-import signal
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
+from ..serving import serve_until_signalled
 from .server import create_app
 from .state import STATE, DriveConfig, DriveState
 from .store import FOLDER
 
-log = logging.getLogger("drive_emulator")
+log = logging.getLogger("standins.drive")
 
 
 class RunningDriveServer:
@@ -100,7 +99,7 @@ class RunningDriveServer:
                            path_prefix: str | None = None, kind: str | None = None, user: str | None = None,
                            reason: str | None = None, message: str | None = None,
                            retry_after: float | None = None) -> list[dict]:
-        """Answer the next `times` matching API requests with this error (see drive_emulator.faults)."""
+        """Answer the next `times` matching API requests with this error (see standins.drive.faults)."""
         rule = {"status": status, "times": times, "method": method, "path_prefix": path_prefix, "kind": kind,
                 "user": user, "reason": reason, "message": message, "retry_after": retry_after}
         return await self._call("POST", "/_drive/faults", rule)
@@ -135,19 +134,4 @@ async def start_drive_server(host: str = "127.0.0.1", port: int = 9500,
 
 def run(host: str = "127.0.0.1", port: int = 9500, config: DriveConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM (the CLI entry point)."""
-
-    async def serve() -> None:
-        server = await start_drive_server(host, port, config)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await server.stop()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    serve_until_signalled(lambda: start_drive_server(host, port, config))

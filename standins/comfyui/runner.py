@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import signal
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from .config import EmulatorConfig
+from ..serving import serve_until_signalled
 from .server import create_app
 from .state import STATE
 from .stats import Stats
 
-log = logging.getLogger("comfy_emulator")
+log = logging.getLogger("standins.comfyui")
 
 
 class RunningEmulator:
@@ -125,19 +125,4 @@ async def start_emulator(host: str = "127.0.0.1", port: int = 8188, config: Emul
 
 def run(host: str = "127.0.0.1", port: int = 8188, config: EmulatorConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM (the CLI entry point)."""
-
-    async def serve() -> None:
-        emulator = await start_emulator(host, port, config)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await emulator.stop()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    serve_until_signalled(lambda: start_emulator(host, port, config))

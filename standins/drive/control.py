@@ -34,7 +34,7 @@ from .faults import FaultRule, Stats
 from .state import state_of
 from .store import FOLDER
 
-log = logging.getLogger("drive_emulator.control")
+log = logging.getLogger("standins.drive.control")
 
 
 def _refuse(message: str) -> web.Response:

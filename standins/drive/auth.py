@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .errors import ApiError, unauthorized
 
-log = logging.getLogger("drive_emulator.auth")
+log = logging.getLogger("standins.drive.auth")
 
 
 class TokenAuth:

@@ -1,26 +1,25 @@
-"""`python -m comfy_emulator` / `comfy-platform emulator`: run the emulator in the foreground."""
+"""`python -m standins.comfyui` / `comfy-platform emulator`: run the emulator in the foreground."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
 from .config import DEFAULT_CHECKPOINTS, EmulatorConfig, parse_latency
+from ..serving import configure_logging
 from .runner import run
 from .versions import DEFAULT_VERSION, VERSIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="comfy_emulator",
+        prog="standins.comfyui",
         description="A ComfyUI emulator (not a real ComfyUI): same HTTP/WebSocket protocol as a chosen "
                     "ComfyUI version, model-free Pillow nodes, and a labelled stand-in for the "
                     "text-to-image chain.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8188)
-    parser.add_argument("--data-dir", type=Path, default=Path("./var/comfy_emulator"),
+    parser.add_argument("--data-dir", type=Path, default=Path("./var/standins.comfyui"),
                         help="holds input/, output/ and temp/ (temp/ is wiped at start)")
     parser.add_argument("--node-latency", action="append", default=[], metavar="Class=seconds",
                         help="extra seconds per node class, repeatable or comma-separated, e.g. KSampler=0.5")
@@ -47,21 +46,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-def _configure_logging(level: str) -> None:
-    try:  # the project's JSON lines when running inside comfy-platform
-        from comfy_platform.logs import configure_logging
-
-        configure_logging(level=level, service="comfy-emulator")
-    except ImportError:
-        logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
     except ValueError as error:
         build_parser().error(str(error))
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level, "comfy-emulator")
     run(args.host, args.port, config)

@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .faults import Faults
 
-log = logging.getLogger("comfy_emulator.ws")
+log = logging.getLogger("standins.comfyui.ws")
 
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4

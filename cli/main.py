@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8025)
     sink.add_argument("--maildir", default=None, help="where emails land (default: $DATA_DIR/mail)")
-    from comfy_platform.submit_cli import add_submit_parser
+    from cli.submit import add_submit_parser
 
     add_submit_parser(commands)
-    from comfy_platform.keys_cli import add_keys_parser
+    from cli.keys import add_keys_parser
 
     add_keys_parser(commands)
 
@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["emulator"]:
-        from comfy_emulator.cli import main as emulator_main
+        from standins.comfyui.cli import main as emulator_main
 
         return emulator_main(argv[1:]) or 0
     if argv[:1] == ["drive-emulator"]:
-        from drive_emulator.cli import main as drive_emulator_main
+        from standins.drive.cli import main as drive_emulator_main
 
         return drive_emulator_main(argv[1:]) or 0
     args = parser.parse_args(argv)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level, settings.LOG_FORMAT, service=args.command)
 
     if args.command == "dev":
-        from comfy_platform.devstack import run_dev
+        from cli.devstack import run_dev
 
         return run_dev(settings)
     if args.command == "worker":
@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     if args.command == "submit":
-        from comfy_platform.submit_cli import run_submit
+        from cli.submit import run_submit
 
         return run_submit(settings, args)
     if args.command == "keys":
-        from comfy_platform.keys_cli import run_keys
+        from cli.keys import run_keys
 
         return run_keys(settings, args)
     parser.error(f"unknown command {args.command}")

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from comfy_platform.client import ApiError, ComfyPlatformClient, verify_webhook
+from sdk.client import ApiError, ComfyPlatformClient, verify_webhook
 from comfy_platform.webhooks import signature_headers
 from tests.helpers.images import invert_graph, open_png, png_bytes, slow_graph, write_png
 
@@ -88,7 +88,7 @@ async def test_error_answers_raise_api_error_with_the_body(api_server, make_key)
         await ComfyPlatformClient(api_server.url, "k").create_job(preset="a", workflow="b")
 
 
-def test_verify_webhook_is_re_exported():
+def test_a_delivery_signed_by_the_platform_verifies_with_the_key_s_secret_only():
     body = json.dumps({"id": "j1"}).encode()
     headers = signature_headers("whsec_" + "A" * 32, "msg_1", body)
     assert verify_webhook("whsec_" + "A" * 32, headers, body)

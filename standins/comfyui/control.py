@@ -35,7 +35,7 @@ from aiohttp import web
 from .faults import Faults
 from .state import state_of
 
-log = logging.getLogger("comfy_emulator.control")
+log = logging.getLogger("standins.comfyui.control")
 
 
 async def get_faults(request: web.Request) -> web.Response:

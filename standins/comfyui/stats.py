@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("comfy_emulator.stats")
+log = logging.getLogger("standins.comfyui.stats")
 
 # Put into extra_data by the server, not by the client (sensitive keys never reach the queue).
 SERVER_KEYS = ("client_id", "create_time")

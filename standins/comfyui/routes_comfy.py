@@ -23,7 +23,7 @@ from .nodes import object_info
 from .state import state_of
 from .validation import MalformedPrompt, validate_prompt
 
-log = logging.getLogger("comfy_emulator.http")
+log = logging.getLogger("standins.comfyui.http")
 
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 

@@ -16,17 +16,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-from comfy_platform.webhooks import verify as verify_webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 __all__ = ["ApiError", "ComfyPlatformClient", "image_input", "verify_webhook"]
 
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+def verify_webhook(secret: str, headers: Mapping[str, str], body: bytes | str) -> bool:
+    """True when a delivery was signed with the key's webhook secret (`whsec_...`) less than five minutes ago,
+    either way. Pass the body exactly as received: a re-serialised JSON body will not verify."""
+    try:
+        Webhook(secret).verify(body, dict(headers), json_parse=False)
+    except (WebhookVerificationError, ValueError):  # binascii.Error (a secret that is not base64) is a ValueError
+        return False
+    return True
 ImageSource = Path | bytes | str | dict
 
 

@@ -110,7 +110,7 @@ def run_dev(settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    cli = [sys.executable, "-m", "comfy_platform.cli"]
+    cli = [sys.executable, "-m", "cli.main"]
     try:
         stack.start("temporal", temporal_dev_command(settings, (settings.DATA_DIR / "temporal.db").resolve()))
         _wait_for_port(settings.TEMPORAL_PORT, "Temporal", stack)

@@ -21,7 +21,7 @@ DEFAULT_CHECKPOINTS = [
 @dataclass
 class EmulatorConfig:
     # Root of input/, output/ and temp/ (temp/ is wiped at every start, like ComfyUI).
-    data_dir: Path = Path("./var/comfy_emulator")
+    data_dir: Path = Path("./var/standins.comfyui")
     # Extra seconds a node of that class takes, e.g. {"KSampler": 0.5}. KSampler spreads its
     # latency over its steps so progress events and interrupts behave like a real sampler.
     node_latency: dict[str, float] = field(default_factory=dict)

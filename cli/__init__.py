@@ -1,0 +1,1 @@
+"""The command line, top floor: `comfy-platform` (dev, api, worker, submit, keys, the stand-ins)."""
