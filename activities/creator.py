@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from comfy_platform.creator.schedules import pause_sync_schedule
+from services.creator.schedules import pause_sync_schedule
 from db import drive as drive_queries
 from db import users as user_queries
 from db.models import DriveStatus

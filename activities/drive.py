@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import heartbeating
-from comfy_platform.creator.drive_access import user_drive
+from services.creator.drive_access import user_drive
 from comfy_platform.drive import (
     FOLDER,
     DriveAuthRevoked,
@@ -33,15 +33,15 @@ from comfy_platform.drive import (
     DriveNotFound,
     DriveRateLimited,
 )
-from comfy_platform.images import NotAnImage, image_checker
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
-from comfy_platform.submission import JobOptions, prepare_job
+from services.job_inputs import ImageSource
+from services.jobs import JobEnv, JobOptions, JobSpec, create_job
 from db import drive as drive_queries
 from db import jobs as job_queries
 from db.models import DriveFileStatus, DriveWatch, JobStatus
-from presets import InvalidJobRequest, get_preset, resolve_preset
+from presets import InvalidJobRequest
 from workflows.shared import (
     DriveFileOutcome,
     DriveFileRef,
@@ -118,16 +118,9 @@ class DriveActivities:
 
     @activity.defn
     async def prepare_job(self, task: ProcessDriveFileInput) -> PreparedJob:
-        """Download the photo into storage as the job's input and record the job (product `creator`)."""
+        """Download the photo into storage as the job's input and record the job (product `creator`); its
+        workflow starts the job as a child."""
         source = task.file
-        try:
-            photo = get_preset(task.watch.preset).photo_input
-            if photo is None:
-                raise InvalidJobRequest(f"preset '{task.watch.preset}' does not edit a photo", "preset")
-            job = resolve_preset(task.watch.preset, {}, {photo})
-        except InvalidJobRequest as exc:
-            raise ApplicationError(f"preset '{task.watch.preset}': {exc}", type="InvalidInput",
-                                   non_retryable=True) from exc
         if source.size is not None and source.size > self.settings.MAX_INPUT_BYTES:
             raise ApplicationError(f"the photo is {source.size} bytes; at most {self.settings.MAX_INPUT_BYTES} "
                                    "are accepted", type="InvalidInput", non_retryable=True)
@@ -145,12 +138,17 @@ class DriveActivities:
             path = Path(tmp) / "source"
             async with self._drive(task.user_id) as drive, heartbeating():
                 await self._download_listed(drive, source, path)
-            await _check_photo(path, self.settings.IMAGE_DECODE_BUDGET_BYTES)
             options = JobOptions.from_settings(
                 self.settings, product="creator", user_id=task.user_id,
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
                           "source_name": source.name})
-            prepared, _ = await prepare_job(self.sessionmaker, self.storage, job, {photo: path}, options, job_id)
+            env = JobEnv(self.sessionmaker, self.storage, self.settings)
+            try:
+                prepared = (await create_job(env, JobSpec(preset=task.watch.preset, image=ImageSource(path=path)),
+                                             options, job_id=job_id, start=False)).prepared
+            except InvalidJobRequest as exc:
+                raise ApplicationError(_in_creator_words(exc, task.watch.preset), type="InvalidInput",
+                                       non_retryable=True) from None
         async with self.sessionmaker() as session, session.begin():
             await drive_queries.record_file(
                 session, task.user_id, source.file_id, source.version, name=source.name,
@@ -283,16 +281,16 @@ def edition_name(name: str, edition: int) -> str:
     return f"{path.stem}_v{edition}{path.suffix}"
 
 
-async def _check_photo(path: Path, decode_budget: int) -> None:
-    """Refuse a photo that does not decode here, in the creator's words: the edit would refuse it too, naming the
-    preset's input file and a worker's temp path."""
-    try:
-        await image_checker(decode_budget).check(path)
-    except NotAnImage as exc:
-        why = "it is not a readable image (damaged, or not in an image format)"
-        if not str(exc).startswith("is not a readable image"):
-            why = f"it {exc}"  # too many pixels: the reason names no path
-        raise ApplicationError(why, type="InvalidInput", non_retryable=True) from None
+def _in_creator_words(exc: InvalidJobRequest, preset: str) -> str:
+    """Why the photo cannot be edited, said of the creator's own file: a job request names inputs by the preset's
+    names (`image`), which mean nothing to them."""
+    if exc.code == "invalid_image":
+        if "not a readable image" in exc.message:
+            return "it is not a readable image (damaged, or not in an image format)"
+        return "it " + exc.message.removeprefix(f"{exc.field} ")  # too many pixels: the reason names no path
+    if exc.code == "payload_too_large":
+        return exc.message.replace(f"{exc.field} is", "the photo is", 1)
+    return exc.message if f"'{preset}'" in exc.message else f"preset '{preset}': {exc.message}"
 
 
 def _folder_gone(watch: DriveWatch) -> ApplicationError:

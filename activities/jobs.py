@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from db import jobs as job_queries
-from comfy_platform.submission import TemporalUnavailable, start_recorded
+from services.job_starts import TemporalUnavailable, start_recorded
 from workflows.shared import FinishJobInput, MarkRunningInput, StartPendingJobsInput
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from api.schemas import job_public
+from services.job_presenter import job_public
 from comfy_platform import netguard
 from comfy_platform.secrets import Encryptor
 from comfy_platform.storage import Storage

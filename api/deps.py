@@ -20,7 +20,7 @@ from temporalio.client import Client
 from api.errors import ApiError, Forbidden
 from api.responses import answers
 from comfy_platform.storable import check_storable
-from comfy_platform.creator.sessions import InvalidSession, current_user
+from services.creator.sessions import InvalidSession, current_user
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage

@@ -16,11 +16,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comfy_platform.storable import UnstorableValue
-from comfy_platform.submission import TemporalUnavailable
+from services.job_starts import TemporalUnavailable
 from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest, UnusableContent
+from services.errors import IdempotencyConflict, InputNotFound, InputTooLarge
 
 log = logging.getLogger(__name__)
+# The answer to each kind of refused job request, the most particular first.
+JOB_REQUEST_STATUS = ((InputNotFound, 404), (InputTooLarge, 413), (UnusableContent, 400), (InvalidJobRequest, 422))
 
 
 class ApiError(Exception):
@@ -104,8 +107,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidJobRequest)
     async def _invalid_job(_: Request, exc: InvalidJobRequest) -> JSONResponse:
         # 422: the request does not fit the published schema; 400: it does, but what it names cannot be used.
-        status = 400 if isinstance(exc, UnusableContent) else 422
+        status = next(code for kind, code in JOB_REQUEST_STATUS if isinstance(exc, kind))
         return JSONResponse(error_body(exc.code, exc.message, field_details(exc.field, exc.details)), status)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _idempotency_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return JSONResponse(error_body("idempotency_conflict", exc.message, {"job_id": exc.job_id}), 409)
 
     @app.exception_handler(UnstorableValue)
     async def _unstorable(_: Request, exc: UnstorableValue) -> JSONResponse:

@@ -16,12 +16,11 @@ import logging
 import time
 
 import asyncpg
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import jobs as job_queries
 from db.jobs import JOB_FINISHED_CHANNEL
 from db.session import listen_connect_args
-from db.models import TERMINAL_STATUSES, Job
 
 log = logging.getLogger(__name__)
 RECONNECT_EVERY_S = 5.0
@@ -85,8 +84,7 @@ class JobWatcher:
             next_look = time.monotonic() + (self.safety_interval_s if self.listening else self.interval_s)
             try:
                 async with self.sessionmaker() as session:
-                    ended = list(await session.scalars(
-                        select(Job.id).where(Job.id.in_(list(self._waiting)), Job.status.in_(TERMINAL_STATUSES))))
+                    ended = await job_queries.finished_among(session, list(self._waiting))
             except Exception as exc:  # noqa: BLE001 - a database hiccup: the waiters keep waiting, up to their timeout
                 log.warning("could not check for finished jobs: %s", exc)
                 next_look = time.monotonic() + 1.0

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import ApiError
 from comfy_platform.settings import Settings
-from db.models import ApiKey, Job, JobStatus
+from db import jobs as job_queries
+from db.models import ApiKey
 
 # A client told to come back later than this is better off retrying sooner and being told again.
 MAX_RETRY_AFTER_S = 60
@@ -83,12 +83,11 @@ async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Set
                           headers={"Retry-After": str(retry_after)})
 
 
-async def enforce_job_limits(key: ApiKey, session: AsyncSession, settings: Settings) -> None:
+async def enforce_job_limits(key: ApiKey, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     """Refuse a new job while the key already has its maximum of queued or running jobs."""
     limit = key.max_concurrent_jobs or settings.API_MAX_CONCURRENT_JOBS
-    unfinished = await session.scalar(
-        select(func.count(Job.id)).where(Job.api_key_id == key.id,
-                                         Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+    async with sessionmaker() as session:
+        unfinished = await job_queries.count_unfinished(session, key.id)
     if unfinished >= limit:
         raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
                           "wait for one to finish or cancel one",

@@ -1,4 +1,5 @@
-"""Request and response bodies at the API's edge. The job object is also the webhook's body."""
+"""Request and response bodies at the API's edge. The job object (also the webhook's body) is presented by
+services/job_presenter.py."""
 
 from __future__ import annotations
 
@@ -7,75 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from comfy_platform.storage import Storage
-from db.models import Job, JobOutput, WebhookDelivery
-from workflows.shared import JobProgress
-
-
-# Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
-REQUEST_HASH_KEY = "_request_hash"
-RESERVED_METADATA = {REQUEST_HASH_KEY}
-
-
-class JobOutputPublic(BaseModel):
-    url: str = Field(description="download URL; it expires (see OUTPUT_URL_TTL_S)")
-    filename: str
-    content_type: str
-    size: int
-    width: int | None = None
-    height: int | None = None
-    node_id: str
-
-
-class JobError(BaseModel):
-    code: str
-    message: str
-    details: Any = None
-
-
-class WebhookDeliveryPublic(BaseModel):
-    attempt: int
-    status_code: int | None = None
-    error: str | None = None
-    delivered: bool
-    at: datetime
-
-
-class JobPublic(BaseModel):
-    id: str
-    status: str = Field(description="queued | running | succeeded | failed | cancelled")
-    progress: float = Field(ge=0, le=1)
-    queue_position: int | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    preset: str | None = None
-    workflow: str | None = None
-    outputs: list[JobOutputPublic] = []
-    error: JobError | None = None
-    metadata: dict[str, Any] = {}
-    webhook_deliveries: list[WebhookDeliveryPublic] = []
-
-
-async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_ttl_s: int,
-                     live: JobProgress | None = None,
-                     deliveries: list[WebhookDelivery] = ()) -> JobPublic:
-    """The job as clients see it: the database row, with the workflow's live status while it runs."""
-    status, progress, position = job.status, job.progress, None
-    # A terminal state counts once the row says so: outputs and error are written with it, never before.
-    if live is not None and job.status in ("queued", "running") and live.status in ("queued", "running"):
-        status, progress, position = live.status, live.progress, live.queue_position
-    return JobPublic(
-        id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.workflow_name,
-        outputs=[JobOutputPublic(url=await storage.url(o.storage_key, url_ttl_s, filename=o.filename),
-                                 filename=o.filename, content_type=o.content_type, size=o.size, width=o.width,
-                                 height=o.height, node_id=o.node_id) for o in outputs],
-        error=JobError(**job.error) if job.error else None,
-        metadata={k: v for k, v in (job.metadata_ or {}).items() if k not in RESERVED_METADATA},
-        webhook_deliveries=[WebhookDeliveryPublic(attempt=d.attempt, status_code=d.status_code, error=d.error,
-                                                  delivered=d.delivered, at=d.created_at) for d in deliveries],
-    )
+from services.job_inputs import ImageSource
+from services.job_presenter import JobPublic
+from services.jobs import JobSpec
 
 
 # --- Requests -----------------------------------------------------------------------------------------------
@@ -92,6 +27,9 @@ class ImageInput(BaseModel):
     base64: str | None = None
     url: str | None = None
     upload_id: str | None = None
+
+    def source(self) -> ImageSource:
+        return ImageSource(base64=self.base64, url=self.url, upload_id=self.upload_id)
 
 
 class JobCreate(BaseModel):
@@ -116,6 +54,12 @@ class JobCreate(BaseModel):
     params: dict[str, Any] = Field({}, description="parameters of the preset or workflow")
     webhook_url: str | None = Field(None, max_length=2048, description="POSTed the job object when it ends")
     metadata: dict[str, Any] = Field({}, description="your own small object, returned with the job")
+
+    def spec(self) -> JobSpec:
+        """What to run, as services/jobs.py takes it (the API's `workflow` is a template there)."""
+        return JobSpec(preset=self.preset, template=self.workflow, graph=self.graph, params=self.params,
+                       image=self.image.source() if self.image else None,
+                       images={name: image.source() for name, image in self.images.items()})
 
 
 class GenerateCreate(JobCreate):

@@ -41,10 +41,10 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
 from bench.stack import CLI, CpuShare, LocalStack, emulator_control, percentile, save_results
-from comfy_platform.creator.drive_access import user_drive
-from comfy_platform.creator.oidc import SCOPES, TokenGrant
-from comfy_platform.creator.schedules import ensure_sync_schedule, pause_sync_schedule, trigger_sync
-from comfy_platform.creator.tokens import save_grant
+from services.creator.drive_access import user_drive
+from comfy_platform.oidc import SCOPES, TokenGrant
+from services.creator.schedules import ensure_sync_schedule, pause_sync_schedule, trigger_sync
+from services.creator.tokens import save_grant
 from comfy_platform.drive.client import FOLDER
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings

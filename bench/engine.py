@@ -26,7 +26,7 @@ from bench.stack import CLI, LocalStack, direct_job, emulator_control, graph, pe
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from comfy_platform.submission import JobOptions, submit_job
+from services.jobs import JobEnv, JobOptions, submit_job
 from db.session import create_engine, create_sessionmaker
 from presets import resolve_graph
 
@@ -50,7 +50,7 @@ class Bench:
 
     async def platform_job(self, queue: str) -> float:
         started = time.perf_counter()
-        handle = (await submit_job(self.client, self.sessionmaker, self.storage, resolve_graph(graph(), set()), {},
+        handle = (await submit_job(JobEnv(self.sessionmaker, self.storage, self.settings, self.client), resolve_graph(graph(), set()), {},
                                    JobOptions.from_settings(self.settings, product="cli",
                                                             comfy_task_queue=queue))).handle
         result = await handle.result()

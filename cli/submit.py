@@ -17,9 +17,11 @@ from temporalio.exceptions import ApplicationError
 from sdk.client import ApiError, ComfyPlatformClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from comfy_platform.submission import JobOptions, TemporalUnavailable, submit_job
+from comfy_platform.comfyui.pool import BackendPool
+from services.job_inputs import ImageSource
+from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
 from db.session import create_engine, create_sessionmaker, migrate
-from presets import InvalidJobRequest, get_preset, get_template, resolve_graph, resolve_preset, resolve_template
+from presets import InvalidJobRequest, get_preset, get_template
 from workflows.shared import GenerationResult, JobProgress
 
 err = Console(stderr=True)
@@ -57,23 +59,16 @@ def run_submit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _submit(settings: Settings, args: argparse.Namespace) -> int:
-    images = _parse_images(args)
-    names = set(images)
-    if args.graph is not None:
-        job = resolve_graph(_read_graph(args.graph), names)
-    elif args.preset:
-        job = resolve_preset(args.preset, _parse_params(args.param, get_preset(args.preset).template), names)
-    else:
-        job = resolve_template(args.workflow, _parse_params(args.param, args.workflow), names)
-
+    spec = _job_spec(args)
     await migrate(settings.database_url)
     engine = create_engine(settings.database_url)
+    comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
     try:
         client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
         storage = storage_from_settings(settings)
+        env = JobEnv(create_sessionmaker(engine), storage, settings, client, comfy)
         try:
-            handle = (await submit_job(client, create_sessionmaker(engine), storage, job, images,
-                                       JobOptions.from_settings(settings, product="cli"))).handle
+            handle = (await create_job(env, spec, JobOptions.from_settings(settings, product="cli"))).handle
         except TemporalUnavailable:
             err.print("[red]error:[/red] Temporal did not take the job just now; nothing was recorded, try again")
             return 1
@@ -94,7 +89,19 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
             print(target)
         return 0
     finally:
+        await comfy.close()
         await engine.dispose()
+
+
+def _job_spec(args: argparse.Namespace) -> JobSpec:
+    """What to run, from the command line: images by the name the graph, template or preset takes them."""
+    images = {name: ImageSource(path=path) for name, path in _parse_images(args).items()}
+    if args.graph is not None:
+        return JobSpec(graph=_read_graph(args.graph), images=images)
+    if args.preset:
+        return JobSpec(preset=args.preset, params=_parse_params(args.param, get_preset(args.preset).template),
+                       image=next(iter(images.values()), None))
+    return JobSpec(template=args.workflow, params=_parse_params(args.param, args.workflow), images=images)
 
 
 async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:

@@ -30,9 +30,10 @@ from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
-    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "create_job",
-    "create_jobs", "delete_unstarted_job", "finish_job", "get_job", "jobs_awaiting_start", "list_job_inputs",
-    "list_job_outputs", "list_jobs", "outputs_of_jobs", "mark_job_running", "set_job_progress", "usage_summary",
+    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "count_unfinished",
+    "create_job", "create_jobs", "delete_unstarted_job", "find_by_idempotency_key", "finished_among", "finish_job",
+    "get_job", "jobs_awaiting_start", "list_job_inputs", "list_job_outputs", "list_jobs", "outputs_of_jobs",
+    "mark_job_running", "set_job_progress", "usage_summary",
 ]
 
 OUTPUT_FIELDS = ("storage_key", "filename", "content_type", "size", "width", "height")
@@ -84,7 +85,7 @@ async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[Created
     workflow_id.
 
     Why: every statement is a round trip to the database, and on SQLite every one of them is made while holding
-    its single write lock. Jobs submitted together are written together (comfy_platform/submission.py)."""
+    its single write lock. Jobs submitted together are written together (services/jobs.py)."""
     inserted: dict[str, Job] = {}
     # A multi-row INSERT takes its columns from the first row: one INSERT per set of columns given.
     for columns in dict.fromkeys(frozenset(job.fields) for job in jobs):
@@ -113,9 +114,26 @@ async def _existing_job(session: AsyncSession, fields: Mapping[str, Any]) -> Job
     """The job a refused insert collided with, if it is the same job: same id, or same key and idempotency key."""
     job = await session.get(Job, fields["id"], populate_existing=True)
     if job is None and fields.get("idempotency_key") is not None:
-        job = await session.scalar(select(Job).where(Job.api_key_id == fields.get("api_key_id"),
-                                                     Job.idempotency_key == fields["idempotency_key"]))
+        job = await find_by_idempotency_key(session, fields.get("api_key_id"), fields["idempotency_key"])
     return job
+
+
+async def find_by_idempotency_key(session: AsyncSession, api_key_id: str | None, idempotency_key: str) -> Job | None:
+    """The job an API key created under this Idempotency-Key, if any."""
+    return await session.scalar(select(Job).where(Job.api_key_id == api_key_id,
+                                                  Job.idempotency_key == idempotency_key)
+                                .execution_options(populate_existing=True))
+
+
+async def count_unfinished(session: AsyncSession, api_key_id: str) -> int:
+    """An API key's jobs that are queued or running."""
+    return await session.scalar(select(func.count(Job.id)).where(
+        Job.api_key_id == api_key_id, Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+
+
+async def finished_among(session: AsyncSession, job_ids: list[str]) -> list[str]:
+    """Those of `job_ids` whose row is final."""
+    return list(await session.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(TERMINAL_STATUSES))))
 
 
 async def delete_unstarted_job(session: AsyncSession, job_id: str) -> list[str] | None:

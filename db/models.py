@@ -135,7 +135,7 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))  # POSTed the job object when it ends
     # What starting the job's workflow takes (an outbox in the row), kept until the job ends: a start a crash cut
-    # short is finished by whoever sees the row next (comfy_platform/submission.py).
+    # short is finished by whoever sees the row next (services/jobs.py).
     start_payload: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -159,3 +159,11 @@ def _upgrade(connection: Connection, revision: str) -> None:
     # env.py migrates over this connection instead of opening its own (and its own event loop).
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+async def release_before_calling_out(session: AsyncSession) -> None:
+    """End the session's transaction before calling another system (Temporal, ComfyUI, Drive, a webhook...):
+    the rule, written once. A call out can take seconds; a transaction held meanwhile keeps a pooled connection
+    (fifty requests each holding one while asking for a second exhaust the pool) and, on SQLite, maybe its
+    single write lock. What the request wrote so far is committed; its next query begins a new transaction."""
+    await session.commit()

@@ -23,7 +23,7 @@ from comfy_platform.mail import Mailer
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from comfy_platform.submission import ensure_start_sweeper
+from services.job_starts import ensure_start_sweeper
 from db.session import create_engine, create_sessionmaker, migrate
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow

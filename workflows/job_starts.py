@@ -1,6 +1,6 @@
 """StartPendingJobsWorkflow: finishes job submissions a crash cut short, on the `job-start-sweeper` Schedule.
 
-A job's row is written with what starting its workflow takes (comfy_platform/submission.py); a process that
+A job's row is written with what starting its workflow takes (services/jobs.py); a process that
 dies between that write and the start leaves a row whose workflow does not exist. Every 30 s this finds the rows
 older than a minute that still hold their payload and starts their workflows (a no-op for those running).
 """

@@ -22,9 +22,9 @@ from temporalio.service import RPCError
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SessionmakerDep, SettingsDep, TemporalDep
 from api.errors import ApiError, Conflict, NotFound
 from api.responses import error_responses
-from comfy_platform.creator import schedules
-from comfy_platform.creator.drive_access import user_drive
-from comfy_platform.creator.tokens import revoke_at_google
+from services.creator import schedules
+from services.creator.drive_access import user_drive
+from services.creator.tokens import revoke_at_google
 from comfy_platform.drive import FOLDER, DriveAuthRevoked, DriveBadRequest, DriveError, DriveNotFound, DriveRateLimited
 from db import drive as drive_queries
 from db import users as user_queries

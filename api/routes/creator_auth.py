@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SettingsDep
 from api.errors import ApiError, InvalidInput, NotFound, field_details
 from api.responses import error_responses
-from comfy_platform.creator import oidc
-from comfy_platform.creator.schedules import unpause_sync_schedule
-from comfy_platform.creator.sessions import (
+from comfy_platform import oidc
+from services.creator.schedules import unpause_sync_schedule
+from services.creator.sessions import (
     SIGN_IN_PATH,
     clear_session_cookie,
     cookie_options,
@@ -23,7 +23,7 @@ from comfy_platform.creator.sessions import (
     set_session_cookie,
     start_session,
 )
-from comfy_platform.creator.tokens import save_grant
+from services.creator.tokens import save_grant
 from comfy_platform.settings import Settings
 from db import drive as drive_queries
 from db.models import DriveStatus

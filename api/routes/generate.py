@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep, TemporalDep
 from api.responses import error_responses
 from api.routes.jobs import IdempotencyKey, job_response, start_job
-from api.schemas import GenerateCreate, JobPublic
+from api.schemas import GenerateCreate
+from services.job_presenter import JobPublic
 from db import jobs as job_queries
 
 router = APIRouter(tags=["jobs"])

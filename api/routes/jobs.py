@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -27,15 +26,16 @@ from api.deps import (
     authenticate_request,
     check_scope,
 )
-from api.errors import ApiError, Conflict, NotFound, database_trouble_of_the_moment
+from api.errors import ApiError, NotFound, database_trouble_of_the_moment
 from api.responses import error_responses
-from api.inputs import prepare_job
-from api.schemas import REQUEST_HASH_KEY, JobCreate, JobPublic, JobsPublic, job_public
+from api.schemas import JobCreate, JobsPublic
+from services.job_presenter import JobPublic, job_public
 from comfy_platform.settings import Settings
 from comfy_platform.storable import UnstorableValue, check_storable
 from comfy_platform.storage import Storage
-from comfy_platform.submission import JobOptions, start_recorded, submit_job
+from services import jobs as job_service
 from db import jobs as job_queries
+from db.session import release_before_calling_out
 from db import webhooks as webhook_queries
 from db.models import ApiKey, Job, JobStatus
 from workflows.shared import JobProgress
@@ -196,37 +196,15 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
     """(job, created): a new job, or the one an earlier request with this Idempotency-Key started."""
     body_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json", exclude={"timeout"}),
                                           sort_keys=True).encode()).hexdigest()
-    if idempotency_key is not None:
-        earlier = await session.scalar(select(Job).where(Job.api_key_id == key.id,
-                                                         Job.idempotency_key == idempotency_key))
-        if earlier is not None:
-            _same_request(earlier, body_hash)
-            if earlier.start_payload is not None:  # its submission may have been cut short: finish it
-                await session.commit()
-                await start_recorded(temporal, earlier)
-            return earlier, False
-    await limits.enforce_job_limits(key, session, settings)
-    prepared = await prepare_job(body, key, session, storage, settings, request.app.state.comfy)
-    metadata = {**body.metadata, REQUEST_HASH_KEY: body_hash} if idempotency_key else body.metadata
-    options = JobOptions.from_settings(settings, product="api", api_key_id=key.id, metadata=metadata,
-                                       idempotency_key=idempotency_key, webhook_url=body.webhook_url)
-    # One pool connection per request at a time: end this session's transaction (returning its connection)
-    # before the job's insert takes one; 50 requests each holding one and waiting for a second would
-    # exhaust the pool.
-    await session.commit()
-    submission = await submit_job(temporal, request.app.state.sessionmaker, storage, prepared.job, prepared.images,
-                                  options)
-    if not submission.created:  # a concurrent request with this Idempotency-Key recorded its job first
-        _same_request(submission.job, body_hash)  # (submit_job has started its workflow, or found it going)
-        return submission.job, False
-    return submission.job, True
-
-
-def _same_request(job: Job, body_hash: str) -> Job:
-    if (job.metadata_ or {}).get(REQUEST_HASH_KEY) != body_hash:
-        raise Conflict("this Idempotency-Key was used with a different request body", code="idempotency_conflict",
-                       details={"job_id": job.id})
-    return job
+    options = job_service.JobOptions.from_settings(settings, product="api", api_key_id=key.id, metadata=body.metadata,
+                                       idempotency_key=idempotency_key, webhook_url=body.webhook_url,
+                                       request_hash=body_hash if idempotency_key is not None else None)
+    state = request.app.state
+    await release_before_calling_out(session)
+    env = job_service.JobEnv(state.sessionmaker, storage, settings, temporal, state.comfy)
+    submission = await job_service.create_job(env, body.spec(), options,
+                                  admit=lambda: limits.enforce_job_limits(key, state.sessionmaker, settings))
+    return submission.job, submission.created
 
 
 async def owned_job(session: AsyncSession, job_id: str, key: ApiKey) -> Job:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, UploadFile
 
 from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep
-from api.inputs import store_upload
 from api.schemas import UploadPublic
+from services.job_inputs import store_upload
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/uploads", tags=["uploads"])
 async def create_upload(file: UploadFile, key: GenerateKey, session: SessionDep, storage: StorageDep,
                         settings: SettingsDep) -> UploadPublic:
     """A multipart `file` that must decode as an image; use its id as `{"upload_id": ...}` in a job."""
-    upload = await store_upload(file, key, session, storage, settings)
+    data = await file.read(settings.MAX_INPUT_BYTES + 1)
+    upload = await store_upload(data, file.filename, key.id, session, storage, settings)
     return UploadPublic(id=upload.id, filename=upload.filename, content_type=upload.content_type, size=upload.size,
                         width=upload.width, height=upload.height)

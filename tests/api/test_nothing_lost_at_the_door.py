@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from comfy_platform.submission import JobOptions, prepare_job
+from services.jobs import JobOptions, record_job
 from db.models import Job
 from presets import resolve_graph
 from tests.helpers.comfy_stats import successful_prompts_of_job
@@ -200,7 +200,7 @@ async def test_temporal_down_for_30_s_answers_retry_and_every_retried_job_runs_o
 async def test_a_submission_cut_short_without_a_key_is_started_by_the_sweeper(platform, emulator):
     job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
     # What a process that died right after writing the row leaves: the row with its start payload, no workflow.
-    prepared, recorded = await prepare_job(platform.sessionmaker, platform.storage, job, {},
+    prepared, recorded = await record_job(platform.job_env, job, {},
                                            JobOptions.from_settings(platform.settings, product="api"), outbox=True)
     assert recorded.job.start_payload is not None
     started = await platform.client.execute_workflow(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from comfy_platform.submission import JobOptions, JobWriter, TemporalUnavailable, submit_job
+from services.jobs import JobOptions, JobWriter, TemporalUnavailable, submit_job
 from db.jobs import JobConflict, NewJob
 from db.models import new_id
 from db.session import create_sessionmaker
@@ -71,10 +72,10 @@ async def test_a_job_temporal_does_not_take_is_taken_back_so_the_same_request_la
     job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
     options = JobOptions.from_settings(platform.settings, product="cli")
     with pytest.raises(TemporalUnavailable):
-        await submit_job(elsewhere, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+        await submit_job(dataclasses.replace(platform.job_env, temporal=elsewhere), job, {}, options, job_id=job_id)
     assert await platform.job(job_id) is None  # nothing that a retry would find and trip over
 
-    again = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options, job_id=job_id)
+    again = await submit_job(platform.job_env, job, {}, options, job_id=job_id)
     assert again.created
     assert (await again.handle.result()).status == "succeeded"
     row = await platform.job(job_id)

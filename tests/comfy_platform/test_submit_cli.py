@@ -46,15 +46,15 @@ async def test_submit_raw_graph_with_named_image(platform, tmp_path):
     assert Image.open(out.split()[0]).convert("RGB").getpixel((19, 0)) == (255, 255, 255)
 
 
-async def test_submit_failure_exits_non_zero_with_the_error(platform, tmp_path):
+async def test_a_graph_comfyui_would_refuse_is_refused_before_a_job_exists(platform, tmp_path):
     graph = empty_image_graph(color=random.randrange(1 << 24))
     graph["1"]["inputs"]["width"] = 0
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(graph))
     code, out, err = await submit(platform, "--graph", str(path), "--out", str(tmp_path / "out"))
-    assert code == 1
-    assert "invalid_graph" in err and "width" in err
-    assert out == ""
+    assert code == 2  # checked against the ComfyUI's /object_info, as the API checks it
+    assert "width" in err and "smaller than min of 1" in err
+    assert out == "" and "submitted" not in err
 
 
 async def test_submit_refuses_bad_arguments_before_starting_a_job(platform, tmp_path):

@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from comfy_platform.creator.tokens import credentials_for
+from services.creator.tokens import credentials_for
 from comfy_platform.drive import DriveClient, build_drive_service
 from comfy_platform.secrets import Encryptor
 from db import users as user_queries

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import select, update
 
 from api.main import create_app
-from comfy_platform.creator.sessions import encode_token
+from services.creator.sessions import encode_token
 from comfy_platform.settings import Settings
 from db.models import CreatorSession, OAuthState, User, utcnow
 from tests.fixtures.oidc import sign_in

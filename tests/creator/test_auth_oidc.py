@@ -11,8 +11,8 @@ import httpx
 import pytest
 from starlette.responses import Response
 
-from comfy_platform.creator import oidc
-from comfy_platform.creator.sessions import clear_session_cookie, set_session_cookie
+from comfy_platform import oidc
+from services.creator.sessions import clear_session_cookie, set_session_cookie
 from comfy_platform.settings import Settings
 from tests.fixtures.oidc import CLIENT_ID, CLIENT_SECRET
 from tests.helpers.ports import free_port

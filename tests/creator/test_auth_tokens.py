@@ -14,8 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
-from comfy_platform.creator.drive_access import user_drive
-from comfy_platform.creator.tokens import credentials_for, revoke_at_google, save_refreshed
+from services.creator.drive_access import user_drive
+from services.creator.tokens import credentials_for, revoke_at_google, save_refreshed
 from comfy_platform.drive import DriveAuthRevoked
 from comfy_platform.secrets import Encryptor
 from db.models import User, utcnow

@@ -9,7 +9,7 @@ from googleapiclient.http import MediaInMemoryUpload
 from temporalio.client import ScheduleOverlapPolicy
 from temporalio.worker import Replayer
 
-from comfy_platform.creator.schedules import sync_offset
+from services.creator.schedules import sync_offset
 from comfy_platform.drive import build_drive_service
 from tests.creator.conftest import photo
 from workflows.creator_email import CreatorEmailWorkflow

@@ -9,7 +9,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from comfy_platform.submission import JobOptions, submit_job
+from services.jobs import JobOptions, submit_job
 from presets import resolve_graph, resolve_preset, resolve_template
 from tests.helpers.images import empty_image_graph, invert_graph, open_png, png_bytes, slow_graph
 from workflows.shared import GenerationResult, JobProgress
@@ -151,16 +151,16 @@ async def test_same_job_id_started_twice_is_one_run_even_after_it_ended(platform
     job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
     options = JobOptions.from_settings(platform.settings, product="cli")
     job_id = f"dup{random.randrange(1 << 40)}"
-    submitted = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+    submitted = await submit_job(platform.job_env, job, {}, options,
                                  job_id=job_id)
-    repeated = await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+    repeated = await submit_job(platform.job_env, job, {}, options,
                                 job_id=job_id)
     assert submitted.created and not repeated.created and repeated.job.id == job_id
     first, again = submitted.handle, repeated.handle
     assert again.result_run_id == first.result_run_id
     await first.result()
     prompts_before = len((await emulator.stats())["prompts"])
-    after_end = (await submit_job(platform.client, platform.sessionmaker, platform.storage, job, {}, options,
+    after_end = (await submit_job(platform.job_env, job, {}, options,
                                   job_id=job_id)).handle
     assert (await after_end.describe()).run_id == first.result_run_id
     assert len((await emulator.stats())["prompts"]) == prompts_before

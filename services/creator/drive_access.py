@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfy_platform.creator.tokens import credentials_for, save_refreshed
+from services.creator.tokens import credentials_for, save_refreshed
 from comfy_platform.drive import DriveAuthRevoked, DriveClient
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings

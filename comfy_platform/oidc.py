@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +24,6 @@ import httpx
 import jwt
 
 from comfy_platform.settings import Settings
-from db.models import utcnow
 
 SCOPES = (
     "openid", "email", "profile",
@@ -105,7 +104,7 @@ async def exchange_code(settings: Settings, code: str, code_verifier: str) -> To
         reason = body.get("error_description") or body.get("error") or f"HTTP {reply.status_code}"
         raise SignInFailed(f"the sign-in provider refused the authorization code: {reason}")
     return TokenGrant(access_token=body["access_token"], refresh_token=body.get("refresh_token"),
-                      expires_at=utcnow() + timedelta(seconds=int(body.get("expires_in", 3600))),
+                      expires_at=datetime.now(UTC) + timedelta(seconds=int(body.get("expires_in", 3600))),
                       scopes=body.get("scope"), id_token=body["id_token"])
 
 

@@ -15,7 +15,7 @@ import httpx
 from google.oauth2.credentials import Credentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from comfy_platform.creator.oidc import TokenGrant
+from comfy_platform.oidc import TokenGrant
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from db.models import User

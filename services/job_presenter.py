@@ -1,0 +1,82 @@
+"""The job as clients see it, in API answers and webhook bodies alike: one presenter for both doors.
+
+The database row, with the workflow's live status while it runs; outputs as expiring URLs; the API's own
+metadata keys left out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from comfy_platform.storage import Storage
+from db.models import Job, JobOutput, WebhookDelivery
+from workflows.shared import JobProgress
+
+
+# Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
+REQUEST_HASH_KEY = "_request_hash"
+RESERVED_METADATA = {REQUEST_HASH_KEY}
+
+
+class JobOutputPublic(BaseModel):
+    url: str = Field(description="download URL; it expires (see OUTPUT_URL_TTL_S)")
+    filename: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    node_id: str
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class WebhookDeliveryPublic(BaseModel):
+    attempt: int
+    status_code: int | None = None
+    error: str | None = None
+    delivered: bool
+    at: datetime
+
+
+class JobPublic(BaseModel):
+    id: str
+    status: str = Field(description="queued | running | succeeded | failed | cancelled")
+    progress: float = Field(ge=0, le=1)
+    queue_position: int | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    preset: str | None = None
+    workflow: str | None = None
+    outputs: list[JobOutputPublic] = []
+    error: JobError | None = None
+    metadata: dict[str, Any] = {}
+    webhook_deliveries: list[WebhookDeliveryPublic] = []
+
+
+async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_ttl_s: int,
+                     live: JobProgress | None = None,
+                     deliveries: list[WebhookDelivery] = ()) -> JobPublic:
+    """The job as clients see it: the database row, with the workflow's live status while it runs."""
+    status, progress, position = job.status, job.progress, None
+    # A terminal state counts once the row says so: outputs and error are written with it, never before.
+    if live is not None and job.status in ("queued", "running") and live.status in ("queued", "running"):
+        status, progress, position = live.status, live.progress, live.queue_position
+    return JobPublic(
+        id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,
+        started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.workflow_name,
+        outputs=[JobOutputPublic(url=await storage.url(o.storage_key, url_ttl_s, filename=o.filename),
+                                 filename=o.filename, content_type=o.content_type, size=o.size, width=o.width,
+                                 height=o.height, node_id=o.node_id) for o in outputs],
+        error=JobError(**job.error) if job.error else None,
+        metadata={k: v for k, v in (job.metadata_ or {}).items() if k not in RESERVED_METADATA},
+        webhook_deliveries=[WebhookDeliveryPublic(attempt=d.attempt, status_code=d.status_code, error=d.error,
+                                                  delivered=d.delivered, at=d.created_at) for d in deliveries],
+    )
