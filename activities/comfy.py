@@ -33,7 +33,11 @@ from comfy_platform.comfyui import (
     Progress,
     PromptResult,
 )
-from comfy_platform.comfyui.graph import rename_image_inputs, saved_files, tag_output_prefixes
+from comfy_platform.comfyui.graph import (
+    rename_image_inputs,
+    saved_files,
+    tag_output_prefixes,
+)
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
 from comfy_platform.storage import Storage

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from services.creator.schedules import pause_sync_schedule
 from db import drive as drive_queries
 from db import users as user_queries
 from db.models import DriveStatus
+from services.creator.schedules import pause_sync_schedule
 from workflows.shared import RecordDriveFileInput, SavePageTokenInput, SuspendSyncInput
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import heartbeating
-from services.creator.drive_access import user_drive
 from comfy_platform.drive import (
     FOLDER,
     DriveAuthRevoked,
@@ -36,12 +35,13 @@ from comfy_platform.drive import (
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
-from services.job_inputs import ImageSource
-from services.jobs import JobEnv, JobOptions, JobSpec, create_job
 from db import drive as drive_queries
 from db import jobs as job_queries
 from db.models import DriveFileStatus, DriveWatch, JobStatus
 from presets import InvalidJobRequest
+from services.creator.drive_access import user_drive
+from services.job_inputs import ImageSource
+from services.jobs import JobEnv, JobOptions, JobSpec, create_job
 from workflows.shared import (
     DriveFileOutcome,
     DriveFileRef,

@@ -14,16 +14,21 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import quote
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import heartbeating
 from comfy_platform.mail import Body, Item, Mailer, MailRefused, surely_undelivered
-from db.models import DriveFileStatus, SentEmail, SentEmailStatus, User, utcnow
-from db.session import dialect_insert
-from workflows.shared import LISTED_PER_STATUS, DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
+from db import emails as email_queries
+from db import users as user_queries
+from db.models import DriveFileStatus, SentEmailStatus, User
+from workflows.shared import (
+    LISTED_PER_STATUS,
+    DriveFileOutcome,
+    ReconnectNoticeInput,
+    SyncSummaryInput,
+)
 
 # A sync run can go through hundreds of files; the email lists this many per section and the dashboard the rest.
 MAX_LISTED = LISTED_PER_STATUS
@@ -66,11 +71,11 @@ class EmailActivities:
         # Heartbeats through the SMTP conversation: a worker that dies in it is noticed after the heartbeat timeout.
         async with heartbeating(every_s=2.0):
             async with self.sessionmaker() as session:
-                record = await session.get(SentEmail, key)
+                record = await email_queries.get_sent_email(session, key)
                 if record is not None and record.status == SentEmailStatus.SENT:
                     activity.logger.info("%s email %s was sent already", kind, key)
                     return False
-                user = await session.get(User, user_id)
+                user = await user_queries.get_user(session, user_id)
             if user is None or not user.email:
                 activity.logger.info("%s email %s not sent: user %s is gone or has no email address", kind, key,
                                      user_id)
@@ -97,25 +102,14 @@ class EmailActivities:
         return True
 
     async def _begin_attempt(self, key: str, user: User, kind: str, subject: str) -> int | None:
-        """Record that an attempt is about to talk to the SMTP server; which attempt it is, or None if the email
-        was sent meanwhile (by an earlier attempt that outlived its timeout)."""
         async with self.sessionmaker() as session, session.begin():
-            insert = dialect_insert(session, SentEmail).values(
-                key=key, user_id=user.id, kind=kind, recipient=user.email, subject=subject,
-                status=SentEmailStatus.SENDING.value, attempts=1, last_attempt_at=utcnow())
-            return await session.scalar(insert.on_conflict_do_update(
-                index_elements=["key"], set_={"status": SentEmailStatus.SENDING.value,
-                                              "attempts": SentEmail.attempts + 1, "last_attempt_at": utcnow()},
-                where=SentEmail.status != SentEmailStatus.SENT.value).returning(SentEmail.attempts))
+            return await email_queries.begin_attempt(session, key, user, kind, subject)
 
     async def _record(self, key: str, status: SentEmailStatus) -> None:
         """What became of the attempt: `sent` is written the moment the server has accepted the message, in one
         UPDATE before the conversation's QUIT."""
-        sent_at = utcnow() if status == SentEmailStatus.SENT else None
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(update(SentEmail)
-                                  .where(SentEmail.key == key, SentEmail.status != SentEmailStatus.SENT.value)
-                                  .values(status=status.value, sent_at=sent_at))
+            await email_queries.record_outcome(session, key, status)
 
 
 def _counted(outcomes: list[DriveFileOutcome]) -> dict[str, int]:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from services.job_presenter import job_public
 from comfy_platform import netguard
 from comfy_platform.secrets import Encryptor
 from comfy_platform.storage import Storage
@@ -20,6 +19,7 @@ from comfy_platform.webhooks import signature_headers
 from db import api_keys as key_queries
 from db import jobs as job_queries
 from db import webhooks as webhook_queries
+from services.job_presenter import job_public
 from workflows.shared import DeliverWebhookInput
 
 # A receiver's Retry-After is honoured up to this; longer asks fall back to the workflow's backoff.

@@ -13,21 +13,21 @@ from fastapi.params import Form, Query
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from starlette.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
 from api.errors import ApiError, Forbidden
+from api.limits import enforce_rate_limit
 from api.responses import answers
-from comfy_platform.storable import check_storable
-from services.creator.sessions import InvalidSession, current_user
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
+from comfy_platform.storable import check_storable
 from comfy_platform.storage import Storage
-from api.limits import enforce_rate_limit
 from db.api_keys import authenticate, touch_key
 from db.models import ApiKey, User
-
+from db.session import release_before_calling_out
+from services.creator.sessions import InvalidSession, current_user
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +159,8 @@ async def _creator(request: Request, session: SessionDep, settings: SettingsDep)
         user = await current_user(session, settings, request.cookies.get(settings.SESSION_COOKIE_NAME))
     except InvalidSession as exc:
         raise Unauthorized(str(exc)) from None
-    # End the lookup's transaction: creator routes go on to call Google Drive, which can take seconds, and an
-    # open transaction would hold its pool connection (and, on SQLite, any lock it took) all that time.
-    await session.commit()
+    # Creator routes go on to call Google Drive.
+    await release_before_calling_out(session)
     return user
 
 

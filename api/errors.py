@@ -16,10 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from comfy_platform.storable import UnstorableValue
-from services.job_starts import TemporalUnavailable
 from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest, UnusableContent
 from services.errors import IdempotencyConflict, InputNotFound, InputTooLarge
+from services.job_starts import TemporalUnavailable
 
 log = logging.getLogger(__name__)
 # The answer to each kind of refused job request, the most particular first.

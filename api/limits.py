@@ -13,8 +13,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from starlette.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
 from api.errors import ApiError
 from comfy_platform.settings import Settings

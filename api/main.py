@@ -13,7 +13,17 @@ from api.deps import TemporalConnector, storable_request
 from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
 from api.openapi import install_openapi
-from api.routes import catalog, creator, creator_auth, files, generate, health, jobs, uploads, usage
+from api.routes import (
+    catalog,
+    creator,
+    creator_auth,
+    files,
+    generate,
+    health,
+    jobs,
+    uploads,
+    usage,
+)
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings

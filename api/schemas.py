@@ -12,7 +12,6 @@ from services.job_inputs import ImageSource
 from services.job_presenter import JobPublic
 from services.jobs import JobSpec
 
-
 # --- Requests -----------------------------------------------------------------------------------------------
 
 IMAGE_INPUT_EXAMPLES = [{"base64": "iVBORw0KGgo..."}, {"url": "https://example.com/photo.png"},

@@ -10,18 +10,24 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from sdk.client import ApiError, ComfyPlatformClient
+from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from comfy_platform.comfyui.pool import BackendPool
-from services.job_inputs import ImageSource
-from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template
+from sdk.client import ApiError, ComfyPlatformClient
+from services.job_inputs import ImageSource
+from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
 from workflows.shared import GenerationResult, JobProgress
 
 err = Console(stderr=True)

@@ -8,7 +8,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from comfy_platform.secrets import Encryptor, hash_api_key, new_api_key, new_webhook_secret
+from comfy_platform.secrets import (
+    Encryptor,
+    hash_api_key,
+    new_api_key,
+    new_webhook_secret,
+)
 from db.models import ApiKey, utcnow
 
 SCOPES = ("generate", "jobs")

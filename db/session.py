@@ -12,7 +12,12 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -167,3 +172,8 @@ async def release_before_calling_out(session: AsyncSession) -> None:
     (fifty requests each holding one while asking for a second exhaust the pool) and, on SQLite, maybe its
     single write lock. What the request wrote so far is committed; its next query begins a new transaction."""
     await session.commit()
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip: the database answers."""
+    await session.execute(text("SELECT 1"))

@@ -9,7 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from comfy_platform.storable import MAX_NUMBER, NUL_FREE_PATTERN, UnstorableValue, check_storable, json_kind
+from comfy_platform.storable import (
+    MAX_NUMBER,
+    NUL_FREE_PATTERN,
+    UnstorableValue,
+    check_storable,
+    json_kind,
+)
 from presets.errors import InvalidJobRequest
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "comfy_workflows"

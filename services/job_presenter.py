@@ -15,7 +15,6 @@ from comfy_platform.storage import Storage
 from db.models import Job, JobOutput, WebhookDelivery
 from workflows.shared import JobProgress
 
-
 # Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
 REQUEST_HASH_KEY = "_request_hash"
 RESERVED_METADATA = {REQUEST_HASH_KEY}

@@ -30,7 +30,14 @@ from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
 from db import jobs as job_queries
 from db.models import Job
-from presets import InvalidJobRequest, ResolvedJob, get_preset, resolve_graph, resolve_preset, resolve_template
+from presets import (
+    InvalidJobRequest,
+    ResolvedJob,
+    get_preset,
+    resolve_graph,
+    resolve_preset,
+    resolve_template,
+)
 from services.errors import IdempotencyConflict
 from services.job_inputs import ImageSource, check_webhook_url, load_image, preflight_on
 from services.job_presenter import REQUEST_HASH_KEY

@@ -23,15 +23,15 @@ from comfy_platform.mail import Mailer
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from services.job_starts import ensure_start_sweeper
 from db.session import create_engine, create_sessionmaker, migrate
+from services.job_starts import ensure_start_sweeper
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import DriveSyncWorkflow
 from workflows.generation import GenerationWorkflow
 from workflows.job_starts import StartPendingJobsWorkflow
-from workflows.webhook import WebhookDeliveryWorkflow
 from workflows.shared import IO_TASK_QUEUE
+from workflows.webhook import WebhookDeliveryWorkflow
 
 log = logging.getLogger(__name__)
 

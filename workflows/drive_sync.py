@@ -16,7 +16,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
@@ -34,8 +39,8 @@ with workflow.unsafe.imports_passed_through():
         ListNewFilesInput,
         ListNewFilesOutput,
         ProcessDriveFileInput,
-        RecordDriveFileInput,
         ReconnectNoticeInput,
+        RecordDriveFileInput,
         SavePageTokenInput,
         SuspendSyncInput,
         SyncSummaryInput,

@@ -20,13 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.storage import StorageActivities
     from workflows.shared import (
         IO_TASK_QUEUE,
+        PROMPT_QUEUED_SIGNAL,
         CheckInputsInput,
         DeliverWebhookInput,
         FinishJobInput,
         GenerationInput,
         GenerationResult,
         JobProgress,
-        PROMPT_QUEUED_SIGNAL,
         MarkRunningInput,
         PromptQueued,
         RunGraphInput,

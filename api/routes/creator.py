@@ -19,17 +19,32 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
-from api.deps import CurrentCreator, EncryptorDep, SessionDep, SessionmakerDep, SettingsDep, TemporalDep
+from api.deps import (
+    CurrentCreator,
+    EncryptorDep,
+    SessionDep,
+    SessionmakerDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.errors import ApiError, Conflict, NotFound
 from api.responses import error_responses
-from services.creator import schedules
-from services.creator.drive_access import user_drive
-from services.creator.tokens import revoke_at_google
-from comfy_platform.drive import FOLDER, DriveAuthRevoked, DriveBadRequest, DriveError, DriveNotFound, DriveRateLimited
+from comfy_platform.drive import (
+    FOLDER,
+    DriveAuthRevoked,
+    DriveBadRequest,
+    DriveError,
+    DriveNotFound,
+    DriveRateLimited,
+)
 from db import drive as drive_queries
 from db import users as user_queries
 from db.models import DriveStatus
+from db.session import release_before_calling_out
 from presets import list_presets
+from services.creator import schedules
+from services.creator.drive_access import user_drive
+from services.creator.tokens import revoke_at_google
 
 router = APIRouter(tags=["creator"])
 
@@ -100,7 +115,7 @@ async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: Temp
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
         raise NotFound("no Drive folder is watched", code="not_watching")
-    await session.commit()  # no transaction held open while Temporal is asked
+    await release_before_calling_out(session)
     with _temporal_errors():
         schedule = await schedules.describe_sync_schedule(temporal, creator.id)
     return _watch_out(watch, schedule)
@@ -150,7 +165,7 @@ async def sync_now(creator: CurrentCreator, session: SessionDep, settings: Setti
         raise Conflict("watch a Drive folder first (POST /creator/drive/watch)", code="not_watching")
     if watch.paused_reason:
         raise Conflict(f"syncing is paused: {watch.paused_reason}", code="sync_paused")
-    await session.commit()  # no transaction held open while Temporal is asked
+    await release_before_calling_out(session)
     with _temporal_errors():
         await schedules.trigger_sync(temporal, settings, creator.id)
     return {"status": "triggered"}

@@ -14,6 +14,16 @@ from api.deps import CurrentCreator, EncryptorDep, SessionDep, SettingsDep
 from api.errors import ApiError, InvalidInput, NotFound, field_details
 from api.responses import error_responses
 from comfy_platform import oidc
+from comfy_platform.settings import Settings
+from db import drive as drive_queries
+from db.models import DriveStatus
+from db.users import (
+    STATE_MAX_AGE,
+    consume_state,
+    create_state,
+    set_drive_status,
+    upsert_user,
+)
 from services.creator.schedules import unpause_sync_schedule
 from services.creator.sessions import (
     SIGN_IN_PATH,
@@ -24,10 +34,6 @@ from services.creator.sessions import (
     start_session,
 )
 from services.creator.tokens import save_grant
-from comfy_platform.settings import Settings
-from db import drive as drive_queries
-from db.models import DriveStatus
-from db.users import STATE_MAX_AGE, consume_state, create_state, set_drive_status, upsert_user
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["creator"])

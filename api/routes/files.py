@@ -7,7 +7,12 @@ from fastapi.responses import FileResponse
 
 from api.deps import StorageDep
 from api.errors import ApiError, NotFound
-from comfy_platform.storage import InvalidKey, InvalidSignature, LocalStorage, ObjectNotFound
+from comfy_platform.storage import (
+    InvalidKey,
+    InvalidSignature,
+    LocalStorage,
+    ObjectNotFound,
+)
 
 router = APIRouter(tags=["files"])
 

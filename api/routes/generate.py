@@ -8,8 +8,8 @@ from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep, TemporalD
 from api.responses import error_responses
 from api.routes.jobs import IdempotencyKey, job_response, start_job
 from api.schemas import GenerateCreate
-from services.job_presenter import JobPublic
 from db import jobs as job_queries
+from services.job_presenter import JobPublic
 
 router = APIRouter(tags=["jobs"])
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from api.schemas import HealthPublic
+from db.session import ping
 from workflows.shared import IO_TASK_QUEUE
 
 router = APIRouter(tags=["health"])
@@ -72,7 +72,7 @@ async def _temporal(state) -> str:
 
 async def _database(state) -> str:
     async with state.sessionmaker() as session:
-        await session.execute(text("SELECT 1"))
+        await ping(session)
     return "ok"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -29,15 +29,15 @@ from api.deps import (
 from api.errors import ApiError, NotFound, database_trouble_of_the_moment
 from api.responses import error_responses
 from api.schemas import JobCreate, JobsPublic
-from services.job_presenter import JobPublic, job_public
 from comfy_platform.settings import Settings
 from comfy_platform.storable import UnstorableValue, check_storable
 from comfy_platform.storage import Storage
-from services import jobs as job_service
 from db import jobs as job_queries
-from db.session import release_before_calling_out
 from db import webhooks as webhook_queries
 from db.models import ApiKey, Job, JobStatus
+from db.session import release_before_calling_out
+from services import jobs as job_service
+from services.job_presenter import JobPublic, job_public
 from workflows.shared import JobProgress
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: St
 async def read_job_events(request: Request, job_id: str, key: JobsKey, session: SessionDep) -> StreamingResponse:
     """Progress as Server-Sent Events until the job ends; a WebSocket on this path streams the same messages."""
     await owned_job(session, job_id, key)
-    await session.commit()  # the stream outlives this request's transaction
+    await release_before_calling_out(session)  # the stream outlives this request's transaction
 
     async def stream() -> AsyncIterator[str]:
         async for kind, data in job_events(request.app.state, job_id):

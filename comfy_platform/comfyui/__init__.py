@@ -2,7 +2,6 @@
 
 from comfy_platform.comfyui.capabilities import Capabilities
 from comfy_platform.comfyui.client import ComfyClient, FoundPrompt
-from comfy_platform.comfyui.watcher import Progress, PromptResult
 from comfy_platform.comfyui.errors import (
     ComfyError,
     ComfyExecutionError,
@@ -12,6 +11,7 @@ from comfy_platform.comfyui.errors import (
     ComfyUnavailable,
     ComfyValidationError,
 )
+from comfy_platform.comfyui.watcher import Progress, PromptResult
 
 __all__ = [
     "Capabilities",

@@ -9,8 +9,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from comfy_platform.comfyui.errors import ComfyValidationError, validation_error_from_response
-from comfy_platform.comfyui.graph import IMAGE_LOADERS, check_links, check_shape, is_link
+from comfy_platform.comfyui.errors import (
+    ComfyValidationError,
+    validation_error_from_response,
+)
+from comfy_platform.comfyui.graph import (
+    IMAGE_LOADERS,
+    check_links,
+    check_shape,
+    is_link,
+)
 
 # V3 input types whose values carry nested structure; ComfyUI validates them itself.
 _OPAQUE_TYPES = {"COMFY_AUTOGROW_V3", "COMFY_DYNAMICCOMBO_V3", "COMFY_MATCHTYPE_V3", "*"}

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.creator.tokens import credentials_for, save_refreshed
 from comfy_platform.drive import DriveAuthRevoked, DriveClient
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from db import users as user_queries
+from services.creator.tokens import credentials_for, save_refreshed
 
 
 @asynccontextmanager

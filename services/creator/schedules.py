@@ -37,7 +37,6 @@ from workflows.shared import (
     typed_search_attributes,
 )
 
-
 T = TypeVar("T")
 
 def sync_schedule(settings: Settings, user_id: str, note: str = "watching a Drive folder") -> Schedule:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .config import DEFAULT_CHECKPOINTS, EmulatorConfig, parse_latency
 from ..serving import configure_logging
+from .config import DEFAULT_CHECKPOINTS, EmulatorConfig, parse_latency
 from .runner import run
 from .versions import DEFAULT_VERSION, VERSIONS
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .config import EmulatorConfig
 from ..serving import serve_until_signalled
+from .config import EmulatorConfig
 from .server import create_app
 from .state import STATE
 from .stats import Stats
