@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
+import httpx
 
 from comfy_platform.comfyui.capabilities import Capabilities
 from comfy_platform.comfyui.errors import (
@@ -64,22 +64,29 @@ class ComfyClient:
         self.base_url = base_url.rstrip("/")
         self.ws_silence_s = ws_silence_s
         self.poll_interval_s = poll_interval_s
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s, connect=min(5.0, request_timeout_s))
-        self._session: aiohttp.ClientSession | None = None
+        # Every exchange (HTTP request, download, socket handshake) must end within request_timeout_s, and making the
+        # connection within connect_timeout_s, so that a host that drops packets counts as down in seconds.
+        self.request_timeout_s = request_timeout_s
+        self.connect_timeout_s = min(5.0, request_timeout_s)
+        self._session: httpx.AsyncClient | None = None
         self._object_info: tuple[float, dict[str, Any]] | None = None
         self._object_info_ttl_s = object_info_ttl_s
         self._capabilities: tuple[float, Capabilities] | None = None
 
     # ----------------------------------------------------------------- plumbing
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+    def session(self) -> httpx.AsyncClient:
+        if self._session is None or self._session.is_closed:
+            # httpx times only the connect here: its other timeouts are per read or write, and the whole request
+            # is timed by the methods below. A ComfyUI is reached directly, never through the proxies the
+            # environment names (trust_env=False), and behind a reverse proxy its redirects are followed.
+            self._session = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=self.connect_timeout_s),
+                                              trust_env=False, follow_redirects=True)
         return self._session
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
 
     async def __aenter__(self) -> ComfyClient:
         return self
@@ -89,12 +96,16 @@ class ComfyClient:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, str, bytes]:
         try:
-            async with self.session.request(method, self.base_url + path, **kwargs) as resp:
-                return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            async with asyncio.timeout(self.request_timeout_s):
+                resp = await self.session.request(method, self.base_url + path, **kwargs)
+            return resp.status_code, resp.headers.get("Content-Type", ""), resp.content
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
             self.forget_capabilities()  # it may come back as another release
+            # A connection that could not be made (refused, unknown host) proves the request never left. One that
+            # timed out while connecting counts as delivered, as every other failure: that is never wrong, it only
+            # costs a retry a look for the prompt.
             raise ComfyUnavailable(f"ComfyUI at {self.base_url} is unreachable: {exc}",
-                                   delivered=not isinstance(exc, aiohttp.ClientConnectorError)) from exc
+                                   delivered=not isinstance(exc, httpx.ConnectError)) from exc
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         status, _, body = await self._request(method, path, **kwargs)
@@ -139,12 +150,10 @@ class ComfyClient:
 
     async def upload_image(self, data: bytes, name: str, *, subfolder: str = "", overwrite: bool = True) -> str:
         """Upload an input file; returns the value a LoadImage node takes ("subfolder/name")."""
-        form = aiohttp.FormData()
-        form.add_field("image", data, filename=name, content_type="application/octet-stream")
-        form.add_field("subfolder", subfolder)
-        form.add_field("type", "input")
-        form.add_field("overwrite", "true" if overwrite else "false")
-        reply = await self._json("POST", "/upload/image", data=form)
+        reply = await self._json("POST", "/upload/image",
+                                 files={"image": (name, data, "application/octet-stream")},
+                                 data={"subfolder": subfolder, "type": "input",
+                                       "overwrite": "true" if overwrite else "false"})
         return f"{reply['subfolder']}/{reply['name']}" if reply.get("subfolder") else reply["name"]
 
     async def queue_prompt(self, graph: dict[str, Any], *, prompt_id: str, client_id: str,
@@ -194,16 +203,29 @@ class ComfyClient:
         return [item[1] for item in running], [item[1] for item in pending]
 
     async def download(self, image: dict[str, Any], chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
-        """Stream one output file from /view."""
+        """Stream one output file from /view, the whole of it within the request timeout. The time the caller
+        takes between chunks counts too, but only a read can fail on it: a timeout must not land in the caller's
+        own code between two chunks."""
         params = {"filename": image["filename"], "subfolder": image.get("subfolder", ""),
                   "type": image.get("type", "output")}
+        deadline = asyncio.get_running_loop().time() + self.request_timeout_s
         try:
-            async with self.session.get(self.base_url + "/view", params=params) as resp:
-                if resp.status != 200:
-                    raise ComfyUnavailable(f"ComfyUI /view answered {resp.status} for {image['filename']}")
-                async for chunk in resp.content.iter_chunked(chunk_size):
+            async with asyncio.timeout_at(deadline):
+                resp = await self.session.send(self.session.build_request("GET", self.base_url + "/view",
+                                                                          params=params), stream=True)
+            try:
+                if resp.status_code != 200:
+                    raise ComfyUnavailable(f"ComfyUI /view answered {resp.status_code} for {image['filename']}")
+                chunks = resp.aiter_bytes(chunk_size)
+                while True:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks, None)
+                    if chunk is None:
+                        return
                     yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            finally:
+                await resp.aclose()
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
             raise ComfyUnavailable(f"download of {image['filename']} failed: {exc!r}") from exc
 
     async def has_file(self, image: dict[str, Any]) -> bool:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from comfy_platform.comfyui.errors import (
     ComfyExecutionError,
@@ -84,7 +87,7 @@ class PromptWatcher:
         self.node_fraction = 0.0
         self.started = False
         self.outcome: tuple[str, dict[str, Any]] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: ClientConnection | None = None
         self._last_report: Progress | None = None
         self._position_pending = False
         self._position_task: asyncio.Future | None = None
@@ -94,19 +97,31 @@ class PromptWatcher:
         if self.polling_only:
             return
         try:
-            self._ws = await self.client.session.ws_connect(
+            self._ws = await connect(
                 self.client.base_url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}",
-                heartbeat=None, max_msg_size=0,
+                sock=await _open_tcp(self.client.base_url, self.client.connect_timeout_s),
+                open_timeout=self.client.request_timeout_s,
+                # No keepalive pings: ComfyUI neither sends nor needs them, and websockets would close the socket
+                # when a pong is 20 s late, which a server whose event loop is held (a model load, a slow custom
+                # node) can be. A quiet socket is the watcher's own business: after ws_silence_s it asks the server.
+                ping_interval=None,
+                # Take frames in as they come, however many wait unread. By default websockets stops reading past
+                # 16: the server's closing frame then stays unread and close() waits out its 10 s, and in the end
+                # ComfyUI, which writes to all its sockets from one loop, would wait on this one.
+                max_queue=None,
+                max_size=None,  # binary frames carry whole images
+                compression=None,  # small JSON and already compressed images: deflate would only cost CPU
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (OSError, TimeoutError, WebSocketException) as exc:
             raise ComfyUnavailable(f"ComfyUI WebSocket at {self.client.base_url} is unreachable: {exc}",
                                    delivered=False) from exc
 
     async def close(self) -> None:
         if self._position_task is not None:
             self._position_task.cancel()
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.close()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
 
     async def wait(self) -> PromptResult:
         while True:
@@ -122,25 +137,25 @@ class PromptWatcher:
                 return self._finish(entry)
 
     async def _next_message(self) -> dict[str, Any] | None:
-        if self._ws is None or self._ws.closed:
+        if self._ws is None:
             await asyncio.sleep(self.client.poll_interval_s)
             return None
         try:
-            msg = await self._ws.receive(timeout=self.client.ws_silence_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.client.ws_silence_s):  # recv() loses nothing when cancelled
+                frame = await self._ws.recv()
+        except TimeoutError:
             return None
-        if msg.type == aiohttp.WSMsgType.TEXT:
-            try:
-                return json.loads(msg.data)
-            except ValueError:
-                return {}
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
-                        aiohttp.WSMsgType.CLOSING):
+        except ConnectionClosed:
             log.warning("ComfyUI socket closed; following the prompt by polling",
                         extra={"prompt_id": self.prompt_id, "backend": self.client.base_url})
             await self.close()
             return None
-        return {}  # binary preview frames carry nothing we need
+        if isinstance(frame, bytes):
+            return {}  # binary preview frames carry nothing we need
+        try:
+            return json.loads(frame)
+        except ValueError:
+            return {}
 
     def _handle(self, message: dict[str, Any]) -> bool:
         """Update state from one event; True when the prompt has ended."""
@@ -260,6 +275,31 @@ class PromptWatcher:
             finished_at_ms=final.get("timestamp"),
             cached_nodes=list((messages.get("execution_cached") or {}).get("nodes") or []),
         )
+
+
+async def _open_tcp(url: str, timeout_s: float) -> socket.socket:
+    """A TCP connection to the server of `url`, made within `timeout_s`. websockets times the connection only
+    together with the handshake; made apart, the connection gets the connect timeout HTTP requests have, so a host
+    that drops packets is given up on as soon, while the handshake keeps the whole request timeout."""
+    target = httpx.URL(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    loop = asyncio.get_running_loop()
+    failure = OSError(f"{target.host} has no address")
+    async with asyncio.timeout(timeout_s):
+        # Every address in turn, as socket.create_connection does: "localhost" may name ::1 first.
+        for family, kind, proto, _, address in await loop.getaddrinfo(target.host, port, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+            except BaseException as exc:
+                sock.close()
+                if not isinstance(exc, OSError):
+                    raise
+                failure = exc
+                continue
+            return sock
+    raise failure
 
 
 def _node_sort_key(node_id: str) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 
@@ -18,6 +19,7 @@ from comfy_platform.comfyui import (
     ComfyValidationError,
 )
 from tests.helpers.images import empty_image_graph, invert_graph, open_png, png_bytes, slow_graph
+from tests.helpers.ports import free_port
 
 
 @pytest.fixture
@@ -170,6 +172,53 @@ async def test_unreachable_backend_is_a_retryable_unavailable_error():
         with pytest.raises(ComfyUnavailable) as caught:
             await comfy.system_stats()
     assert caught.value.retryable is True
+
+
+async def test_a_refused_connection_says_the_request_never_reached_the_server():
+    async with ComfyClient(f"http://127.0.0.1:{free_port()}", request_timeout_s=2) as comfy:
+        with pytest.raises(ComfyUnavailable) as request:
+            await comfy.queue_prompt(empty_image_graph(), prompt_id=str(uuid.uuid4()), client_id="x")
+        with pytest.raises(ComfyUnavailable) as run:  # its socket is refused before anything is posted
+            await comfy.run(empty_image_graph())
+    assert request.value.delivered is False and run.value.delivered is False
+
+
+@contextlib.asynccontextmanager
+async def backend_that(handle):
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+
+
+async def say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # until the client gives up
+    writer.close()
+
+
+@pytest.mark.parametrize("handle", [hang_up, say_nothing])
+async def test_a_request_that_went_out_may_have_been_delivered_and_ends_within_the_request_timeout(handle):
+    async with backend_that(handle) as url, ComfyClient(url, request_timeout_s=1) as comfy:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ComfyUnavailable) as caught:
+            await comfy.queue_prompt(empty_image_graph(), prompt_id=str(uuid.uuid4()), client_id="x")
+        assert asyncio.get_running_loop().time() - started < 3
+    assert caught.value.delivered is True
+
+
+async def test_a_socket_handshake_never_answered_ends_within_the_request_timeout():
+    async with backend_that(say_nothing) as url, ComfyClient(url, request_timeout_s=1) as comfy:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ComfyUnavailable) as caught:
+            await comfy.run(empty_image_graph())
+        assert asyncio.get_running_loop().time() - started < 3
+    assert caught.value.delivered is False  # nothing is posted before the socket is open
 
 
 async def test_object_info_and_system_stats_are_read(client):
