@@ -9,15 +9,18 @@ SMTP_HOST is set, the worker and the API, then waits.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from comfy_platform.settings import Settings
 from workflows.shared import SEARCH_ATTRIBUTES
@@ -63,17 +66,29 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.relays: list[threading.Thread] = []
         self.logs = settings.DATA_DIR / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        # Children share our stderr for their structured logs except Temporal, whose chatter goes to a file.
-        output = (self.logs / "temporal.log").open("ab") if name == "temporal" else None
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+        # Temporal's chatter goes to a file. With JSON logs, the other children's output comes through us line by
+        # line (relay_child_line) so that lines that are not JSON join the format; console logs are for people
+        # already, and the children share our stderr as they are.
+        relay = name != "temporal" and self.settings.LOG_FORMAT == "json"
+        if name == "temporal":
+            output = (self.logs / "temporal.log").open("ab")
+        else:
+            output = subprocess.PIPE if relay else None
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=None if output is None else subprocess.STDOUT,
                                    env={**os.environ, **(env or {})}, start_new_session=True,
                                    preexec_fn=_die_with_parent)
-        if output is not None:
+        if name == "temporal":
             output.close()  # the child has its own copy
+        if relay:
+            thread = threading.Thread(target=_relay, args=(name, process.stdout), name=f"relay-{name}", daemon=True)
+            thread.start()
+            self.relays.append(thread)
         self.children.append((name, process))
         log.info("started %s (pid %d)", name, process.pid)
         return process
@@ -96,7 +111,10 @@ class Stack:
                 log.warning("%s did not stop in time; killing it", name)
                 process.kill()
                 process.wait()
+        for thread in self.relays:
+            thread.join(timeout=1)  # the children's last lines before ours; no thread writing as the launcher exits
         self.children.clear()
+        self.relays.clear()
 
 
 def run_dev(settings: Settings) -> int:
@@ -174,6 +192,29 @@ def _start_smtp_sink(settings: Settings, stack: Stack, cli: list[str]) -> dict[s
                          "--maildir", str((settings.DATA_DIR / "mail").resolve())])
     _wait_for_port(settings.DEV_SMTP_PORT, "local SMTP sink", stack)
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(settings.DEV_SMTP_PORT)}
+
+
+def _relay(name: str, output: IO[bytes]) -> None:
+    with output:
+        for line in output:
+            relay_child_line(name, line.decode(errors="replace").rstrip("\r\n"))
+
+
+def relay_child_line(name: str, line: str) -> None:
+    """One line of a child's output onto our stderr. Our own processes write JSON lines, which pass as they are;
+    any other line (oidc-provider-mock prints plain text) is logged as the message of one of our lines, its
+    `service` naming the child."""
+    if not line.strip():
+        return
+    try:
+        is_json = isinstance(json.loads(line), dict)
+    except ValueError:
+        is_json = False
+    if is_json:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    else:
+        logging.getLogger(f"devstack.{name}").info(line, extra={"service": name})
 
 
 def _wait_for_port(port: int, what: str, stack: Stack, timeout_s: float = 60) -> None:
