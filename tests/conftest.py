@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.drive",
     "tests.fixtures.oidc",
     "tests.fixtures.smtp",
+    "tests.fixtures.creator",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-
 from db.api_keys import revoke_key
 from db.models import ApiKey, utcnow
 

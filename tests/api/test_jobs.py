@@ -9,7 +9,13 @@ import uuid
 
 import httpx
 
-from tests.helpers.images import empty_image_graph, invert_graph, open_png, png_bytes, slow_graph
+from tests.helpers.images import (
+    empty_image_graph,
+    invert_graph,
+    open_png,
+    png_bytes,
+    slow_graph,
+)
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 

@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from services.jobs import JobOptions, record_job
 from db.models import Job
 from presets import resolve_graph
+from services.jobs import JobOptions, record_job
 from tests.helpers.comfy_stats import successful_prompts_of_job
 from tests.helpers.images import empty_image_graph
 from tests.helpers.ports import free_port

@@ -6,14 +6,11 @@ import asyncio
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from db.models import Base
-from db.session import create_engine, migrate
-
-from alembic.script import ScriptDirectory
-
-from db.session import alembic_config
+from db.session import alembic_config, create_engine, migrate
 
 TABLES = set(Base.metadata.tables) | {"alembic_version"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()

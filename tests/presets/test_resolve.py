@@ -2,7 +2,14 @@
 
 import pytest
 
-from presets import InvalidJobRequest, list_presets, list_templates, resolve_graph, resolve_preset, resolve_template
+from presets import (
+    InvalidJobRequest,
+    list_presets,
+    list_templates,
+    resolve_graph,
+    resolve_preset,
+    resolve_template,
+)
 from presets.errors import UnusableContent
 
 

@@ -9,9 +9,15 @@ import uuid
 
 import pytest
 
-from sdk.client import ApiError, ComfyPlatformClient, verify_webhook
 from comfy_platform.webhooks import signature_headers
-from tests.helpers.images import invert_graph, open_png, png_bytes, slow_graph, write_png
+from sdk.client import ApiError, ComfyPlatformClient, verify_webhook
+from tests.helpers.images import (
+    invert_graph,
+    open_png,
+    png_bytes,
+    slow_graph,
+    write_png,
+)
 
 
 async def test_upload_create_wait_and_download_round_trip(api_server, make_key, clean_emulator, tmp_path):

@@ -8,8 +8,8 @@ import uuid
 
 import pytest_asyncio
 
-from standins.comfyui import EmulatorConfig, start_emulator
 from presets import resolve_graph
+from standins.comfyui import EmulatorConfig, start_emulator
 from tests.helpers.images import slow_graph
 from tests.helpers.ports import free_port
 from workers.main import build_workers

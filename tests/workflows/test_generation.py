@@ -9,9 +9,15 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from services.jobs import JobOptions, submit_job
 from presets import resolve_graph, resolve_preset, resolve_template
-from tests.helpers.images import empty_image_graph, invert_graph, open_png, png_bytes, slow_graph
+from services.jobs import JobOptions, submit_job
+from tests.helpers.images import (
+    empty_image_graph,
+    invert_graph,
+    open_png,
+    png_bytes,
+    slow_graph,
+)
 from workflows.shared import GenerationResult, JobProgress
 
 
