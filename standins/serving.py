@@ -10,9 +10,25 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from aiohttp import web
+
 
 class Stoppable(Protocol):
     async def stop(self) -> None: ...
+
+
+async def listen(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port (0 = a free port): its runner, to clean up when stopping, and the port it got.
+    `reuse_address`, so a stand-in stopped and started again (a test's "restart") gets its port back at once."""
+    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 def serve_until_signalled(start: Callable[[], Awaitable[Stoppable]]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..serving import serve_until_signalled
+from ..serving import listen, serve_until_signalled
 from .config import EmulatorConfig
 from .server import create_app
 from .state import STATE
@@ -53,17 +53,7 @@ class RunningEmulator:
         if self._runner is not None:
             return
         self.app = create_app(self.config, stats=self._stats)
-        runner = web.AppRunner(self.app, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        if self.port == 0:  # pick up the OS-chosen port
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await listen(self.app, self.host, self.port)
         log.warning("ComfyUI EMULATOR (not a real ComfyUI) of version %s listening on %s (data dir %s)",
                     self.config.comfyui_version, self.url, self.config.data_dir)
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from ..serving import serve_until_signalled
+from ..serving import listen, serve_until_signalled
 from .server import create_app
 from .state import STATE, DriveConfig, DriveState
 from .store import FOLDER
@@ -40,17 +40,7 @@ class RunningDriveServer:
         if self._runner is not None:
             return
         self.app = create_app(self.config)
-        runner = web.AppRunner(self.app, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        if self.port == 0:  # pick up the OS-chosen port
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await listen(self.app, self.host, self.port)
         log.warning("Google Drive v3 TEST SERVER (not Google) listening on %s", self.url)
 
     async def stop(self) -> None:
