@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,7 @@ from db.models import DriveFileStatus, SentEmailStatus, User
 from workflows.shared import (
     LISTED_PER_STATUS,
     DriveFileOutcome,
+    QuotaNoticeInput,
     ReconnectNoticeInput,
     SyncSummaryInput,
 )
@@ -65,6 +67,20 @@ class EmailActivities:
                 f"Why: {input.reason}",
                 "Sign in again and editing picks up where it stopped.",
             ], action=("Reconnect Google Drive", f"{self.public_base_url}/creator/auth/login")))
+
+    @activity.defn
+    async def send_quota_notice(self, input: QuotaNoticeInput) -> bool:
+        """True if this call sent the notice; False when it was sent already."""
+        renews = datetime.fromisoformat(input.renews_at)
+        full = input.percent >= 100
+        subject = ("Your photos for this month are used" if full
+                   else f"You have used {input.percent} % of this month's photos")
+        lines = [f"You have edited {input.used} of the {input.included} photos your plan includes this month."]
+        lines.append(f"New photos wait, and are edited on {renews:%d %B %Y} when the month renews, or as soon as you "
+                     "upgrade your plan." if full else f"Your plan renews on {renews:%d %B %Y}.")
+        return await self._send_once(
+            key=input.notice_key, kind="quota", user_id=input.user_id, subject=subject,
+            body=lambda name: Body(name, lines, action=("See your plan", f"{self.public_base_url}/creator/billing")))
 
     async def _send_once(self, *, key: str, kind: str, user_id: str, subject: str,
                          body: Callable[[str | None], Body]) -> bool:

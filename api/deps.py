@@ -26,6 +26,8 @@ from comfy_platform.storable import check_storable
 from comfy_platform.storage import Storage
 from db.api_keys import authenticate, touch_key
 from db.models import ApiKey, User
+from services.billing.errors import BillingUnavailable
+from services.billing.stripe_billing import StripeBilling
 from db.session import release_before_calling_out
 from services.creator.sessions import InvalidSession, current_user
 
@@ -165,6 +167,23 @@ async def _creator(request: Request, session: SessionDep, settings: SettingsDep)
 
 
 CurrentCreator = Annotated[User, Depends(_creator)]
+
+
+@answers(503)
+async def _billing(request: Request) -> StripeBilling:
+    """Stripe through the platform's billing service; 503 where billing is not set up (no STRIPE_SECRET_KEY)."""
+    billing = request.app.state.billing
+    if billing is None:
+        raise BillingUnavailable("billing is not set up on this deployment (no STRIPE_SECRET_KEY)")
+    return billing
+
+
+async def _maybe_billing(request: Request) -> StripeBilling | None:
+    return request.app.state.billing
+
+
+BillingDep = Annotated[StripeBilling, Depends(_billing)]
+MaybeBillingDep = Annotated[StripeBilling | None, Depends(_maybe_billing)]
 
 
 async def storable_request(connection: HTTPConnection) -> None:

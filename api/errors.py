@@ -18,10 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from comfy_platform.storable import UnstorableValue
 from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest, UnusableContent
+from services.billing.errors import AlreadyOnPlan, BillingError, BillingUnavailable, QuotaExceeded
 from services.errors import IdempotencyConflict, InputNotFound, InputTooLarge
 from services.job_starts import TemporalUnavailable
 
 log = logging.getLogger(__name__)
+BILLING_STATUS = {QuotaExceeded: 402, AlreadyOnPlan: 409, BillingUnavailable: 503}
 # The answer to each kind of refused job request, the most particular first.
 JOB_REQUEST_STATUS = ((InputNotFound, 404), (InputTooLarge, 413), (UnusableContent, 400), (InvalidJobRequest, 422))
 
@@ -109,6 +111,12 @@ def install_error_handlers(app: FastAPI) -> None:
         # 422: the request does not fit the published schema; 400: it does, but what it names cannot be used.
         status = next(code for kind, code in JOB_REQUEST_STATUS if isinstance(exc, kind))
         return JSONResponse(error_body(exc.code, exc.message, field_details(exc.field, exc.details)), status)
+
+    @app.exception_handler(BillingError)
+    async def _billing(_: Request, exc: BillingError) -> JSONResponse:
+        status = BILLING_STATUS.get(type(exc), 400)
+        headers = {"Retry-After": "10"} if status == 503 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details or None), status, headers=headers)
 
     @app.exception_handler(IdempotencyConflict)
     async def _idempotency_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:

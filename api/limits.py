@@ -1,10 +1,10 @@
-"""Per-key limits: a request rate (token bucket) and a cap on unfinished jobs, both answered with 429.
+"""Per-key limits: a request rate (token bucket) and a cap on unfinished jobs, both answered with 429, each the
+key's own or its account's plan's (services/billing/plans.json); and the plan's monthly included images (402).
 
 The rate limit lives in this process's memory. With several API processes behind a load balancer each keeps its own
-buckets, so a key can make up to N x its rate per minute across N processes; give keys a proportionally smaller
-`rate_limit_per_minute` (or API_RATE_LIMIT_PER_MINUTE) there, or put the limit in a shared store. The concurrent-jobs
-limit counts rows in the database, so it holds across processes; two creates racing past the count at the same
-instant can both get through, which makes it a soft cap by one or two jobs.
+buckets, so a key can make up to N x its rate per minute across N processes. The concurrent-jobs limit counts rows
+in the database, so it holds across processes; two creates racing past the count at the same instant can both get
+through, which makes it a soft cap by one or two jobs.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import Any
+
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiError
 from comfy_platform.settings import Settings
 from db import jobs as job_queries
 from db.models import ApiKey
+from services.billing.usage import admit_api_job
 
 # A client told to come back later than this is better off retrying sooner and being told again.
 MAX_RETRY_AFTER_S = 60
@@ -74,7 +76,8 @@ def _limiter(request: HTTPConnection) -> RateLimiter:
 
 async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Settings) -> None:
     """Spend one of the key's requests (authentication does this for every request)."""
-    per_minute = key.rate_limit_per_minute or settings.API_RATE_LIMIT_PER_MINUTE
+    plan = await request.app.state.entitlements.of(key.account_id)
+    per_minute = key.rate_limit_per_minute or plan.plan.api_rate_limit_per_minute
     wait = _limiter(request).take(key.id, per_minute)
     if wait > 0:
         retry_after = min(math.ceil(wait), MAX_RETRY_AFTER_S)
@@ -83,13 +86,16 @@ async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Set
                           headers={"Retry-After": str(retry_after)})
 
 
-async def enforce_job_limits(key: ApiKey, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """Refuse a new job while the key already has its maximum of queued or running jobs."""
-    limit = key.max_concurrent_jobs or settings.API_MAX_CONCURRENT_JOBS
-    async with sessionmaker() as session:
+async def admit_job(key: ApiKey, state: Any) -> None:
+    """Refuse a new job while the key already has its maximum of queued or running jobs, or once its account's
+    plan has no more images this month (and does not bill past them)."""
+    plan = await state.entitlements.of(key.account_id)
+    limit = key.max_concurrent_jobs or plan.plan.api_max_concurrent_jobs
+    async with state.sessionmaker() as session:
         unfinished = await job_queries.count_unfinished(session, key.id)
     if unfinished >= limit:
         raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
                           "wait for one to finish or cancel one",
                           details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
                           headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})
+    await admit_api_job(state.sessionmaker, key.account_id, plan, state.settings)

@@ -14,6 +14,7 @@ from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
 from api.openapi import install_openapi
 from api.routes import (
+    billing,
     catalog,
     creator,
     creator_auth,
@@ -21,6 +22,7 @@ from api.routes import (
     generate,
     health,
     jobs,
+    stripe_webhooks,
     uploads,
     usage,
 )
@@ -28,6 +30,9 @@ from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
 from comfy_platform.storage import storage_from_settings
+from comfy_platform.stripe_client import stripe_client
+from services.billing.stripe_billing import StripeBilling
+from services.billing.usage import Entitlements
 from db.session import create_engine, create_sessionmaker, migrate
 
 
@@ -45,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
         app.state.encryptor = Encryptor.from_settings(settings)
         app.state.job_watcher = JobWatcher(app.state.sessionmaker)
+        app.state.entitlements = Entitlements(app.state.sessionmaker, settings)
+        stripe = stripe_client(settings)
+        app.state.billing = StripeBilling(stripe, app.state.sessionmaker, settings) if stripe else None
         yield
         await app.state.job_watcher.close()
         await app.state.comfy.close()
@@ -62,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(resource.router, prefix="/api/v1")
     app.include_router(creator_auth.router, prefix="/creator")
     app.include_router(creator.router, prefix="/creator")
+    app.include_router(billing.router, prefix="/creator")
+    app.include_router(stripe_webhooks.router)
     install_openapi(app, settings)
     return app
 

@@ -30,6 +30,8 @@ _WHEN = {
          "does not answer or is not allowed, a graph the ComfyUI refuses or whose links loop, a cursor this API did "
          "not hand out, a body that cannot be read",
     401: "No credentials, or an unknown, expired or revoked API key (or creator session)",
+    402: "The account's plan has used this month's included images and is not billed by use; `details` says "
+         "when the month renews and where to upgrade",
     403: "The API key lacks the scope this route needs",
     404: "What the request names does not exist, or belongs to another key",
     409: "The request conflicts with the current state (an Idempotency-Key used with another body, ...)",
@@ -38,7 +40,7 @@ _WHEN = {
     429: "Too many requests or unfinished jobs for this key; retry after `Retry-After` seconds",
     500: "A fault of ours; `details.error_id` finds it in the API's log",
     502: "The sign-in provider did not answer",
-    503: "A service the API needs (the database, Temporal, Google Drive) did not answer; retry after "
+    503: "A service the API needs (the database, Temporal, Google Drive, Stripe) did not answer; retry after "
          "`Retry-After` seconds",
 }
 ERROR_RESPONSES: dict[int, dict[str, Any]] = {

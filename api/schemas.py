@@ -83,11 +83,17 @@ class UploadPublic(BaseModel):
 
 
 class UsagePublic(BaseModel):
+    """This key's use in the account's current billing period, beside the account's plan and what it includes."""
+
     period_start: datetime
     period_end: datetime
-    jobs: int
-    images: int
-    gpu_seconds: float
+    jobs: int = Field(description="this key's finished jobs in the period")
+    images: int = Field(description="this key's output images in the period")
+    gpu_seconds: float = Field(description="this key's GPU time in the period, rounded to 0.1 s")
+    plan: str = Field(description="the account's plan")
+    account_images_used: int = Field(description="output images of all the account's keys in the period")
+    account_images_included: int = Field(description="images the plan includes each period")
+    past_included: str = Field(description="meter: use past the included images is billed; refuse: it is 402")
 
 
 class PresetsPublic(BaseModel):

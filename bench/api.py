@@ -47,6 +47,7 @@ from comfy_platform.comfyui import ComfyClient
 from comfy_platform.secrets import Encryptor
 from db.api_keys import create_key
 from db.session import create_engine, create_sessionmaker
+from db.users import account_for_email
 
 RESULTS = Path(__file__).parent / "results" / "api.json"
 PROMPT_S = 0.1  # fixed per-prompt time on the emulator
@@ -189,8 +190,9 @@ async def main() -> dict:
         await wait_for_port(api_port)
         engine = create_engine(stack.settings.database_url)
         async with create_sessionmaker(engine)() as session, session.begin():
-            key = await create_key(session, Encryptor.from_settings(stack.settings), name="bench",
-                                   rate_limit_per_minute=1_000_000, max_concurrent_jobs=1_000_000)
+            account = await account_for_email(session, "bench@example.com")
+            key = await create_key(session, Encryptor.from_settings(stack.settings), account_id=account.id,
+                                   name="bench", rate_limit_per_minute=1_000_000, max_concurrent_jobs=1_000_000)
         await engine.dispose()
         for backend in stack.backends:
             await emulator_control(backend, "POST", "/_emulator/faults", {"prompt_latency_s": PROMPT_S})

@@ -40,18 +40,29 @@ from temporalio.client import Client, ScheduleDescription, WorkflowExecution
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
-from bench.stack import CLI, CpuShare, LocalStack, emulator_control, percentile, save_results
-from services.creator.drive_access import user_drive
-from comfy_platform.oidc import SCOPES, TokenGrant
-from services.creator.schedules import ensure_sync_schedule, pause_sync_schedule, trigger_sync
-from services.creator.tokens import save_grant
+from bench.stack import (
+    CLI,
+    CpuShare,
+    LocalStack,
+    emulator_control,
+    percentile,
+    save_results,
+)
 from comfy_platform.drive.client import FOLDER
+from comfy_platform.oidc import SCOPES, TokenGrant
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from db.drive import get_watch, set_watch
 from db.models import DriveStatus, DriveWatch
 from db.session import create_engine, create_sessionmaker
 from db.users import set_drive_status, upsert_user
+from services.creator.drive_access import user_drive
+from services.creator.schedules import (
+    ensure_sync_schedule,
+    pause_sync_schedule,
+    trigger_sync,
+)
+from services.creator.tokens import save_grant
 from workflows.drive_file import output_name
 from workflows.shared import DRIVE_SYNC_WORKFLOW, drive_sync_schedule_id
 

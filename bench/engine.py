@@ -22,13 +22,21 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench.stack import CLI, LocalStack, direct_job, emulator_control, graph, percentile, save_results
+from bench.stack import (
+    CLI,
+    LocalStack,
+    direct_job,
+    emulator_control,
+    graph,
+    percentile,
+    save_results,
+)
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
-from services.jobs import JobEnv, JobOptions, submit_job
 from db.session import create_engine, create_sessionmaker
 from presets import resolve_graph
+from services.jobs import JobEnv, JobOptions, submit_job
 
 RESULTS = Path(__file__).parent / "results" / "engine.json"
 LATENCY_PROMPT_S = 0.2  # fixed per-prompt time for (a)

@@ -25,12 +25,13 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from bench.stack import CLI, free_port, save_results, wait_for_port
+from bench.stack import BENCH_PLANS, CLI, free_port, save_results, wait_for_port
 from comfy_platform.images import MAX_INPUT_PIXELS
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from db.api_keys import create_key
 from db.session import create_engine, create_sessionmaker, migrate
+from db.users import account_for_email
 
 RESULTS = Path(__file__).parent / "results" / "images.json"
 BURST = int(os.environ.get("BENCH_BURST", 8))
@@ -58,7 +59,7 @@ async def measure(data_dir: Path, secret: str, budget: int, images: list[bytes])
     """Upload `images` at once to a fresh API process; its memory over its warmed-up resident set, and the time."""
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir), "API_PORT": str(port), "LOG_LEVEL": "WARNING",
-           "IMAGE_DECODE_BUDGET_BYTES": str(budget), "API_RATE_LIMIT_PER_MINUTE": "1000000"}
+           "IMAGE_DECODE_BUDGET_BYTES": str(budget), "BILLING_PLANS_FILE": str(BENCH_PLANS)}
     api = subprocess.Popen([*CLI, "api"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
         await wait_for_port(port)
@@ -87,11 +88,12 @@ async def upload(http: httpx.AsyncClient, image: bytes) -> None:
 async def main() -> dict:
     with tempfile.TemporaryDirectory(prefix="comfy-bench-images-") as tmp:
         data_dir = Path(tmp)
-        settings = Settings(DATA_DIR=data_dir)
+        settings = Settings(DATA_DIR=data_dir, BILLING_PLANS_FILE=str(BENCH_PLANS))
         await migrate(settings.database_url)
         engine = create_engine(settings.database_url)
         async with create_sessionmaker(engine)() as session, session.begin():
-            key = await create_key(session, Encryptor.from_settings(settings), name="bench")
+            account = await account_for_email(session, "bench@example.com")
+            key = await create_key(session, Encryptor.from_settings(settings), account_id=account.id, name="bench")
         await engine.dispose()
         image = maximal_png()
         budget = settings.IMAGE_DECODE_BUDGET_BYTES

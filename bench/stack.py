@@ -20,12 +20,14 @@ from pathlib import Path
 
 import aiohttp
 
-from comfy_platform.comfyui import ComfyClient
 from cli.devstack import temporal_dev_command
+from comfy_platform.comfyui import ComfyClient
 from comfy_platform.settings import Settings
 from db.session import migrate
 
 CLI = [sys.executable, "-m", "cli.main"]
+# A default plan no benchmark reaches the limits of: the figures are the platform's, not a plan's.
+BENCH_PLANS = Path(__file__).with_name("plans.json")
 
 
 def free_port() -> int:
@@ -123,9 +125,11 @@ class LocalStack:
         # The embedded SQLite by default; BENCH_DATABASE_URL measures on another database (PostgreSQL).
         database_url = os.environ.get("BENCH_DATABASE_URL", "")
         self.settings = Settings(DATA_DIR=self.data, TEMPORAL_PORT=free_port(), TEMPORAL_UI_PORT=free_port(),
-                                 COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING", DATABASE_URL=database_url)
+                                 COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING", DATABASE_URL=database_url,
+                                 BILLING_PLANS_FILE=str(BENCH_PLANS))
         self.env = {"DATA_DIR": str(self.data), "TEMPORAL_ADDRESS": self.settings.temporal_address,
-                    "COMFYUI_URL": self.settings.COMFYUI_URL, "LOG_LEVEL": "WARNING", "DATABASE_URL": database_url}
+                    "COMFYUI_URL": self.settings.COMFYUI_URL, "LOG_LEVEL": "WARNING", "DATABASE_URL": database_url,
+                    "BILLING_PLANS_FILE": str(BENCH_PLANS)}
         self._log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
         self._running: list[subprocess.Popen] = []
 

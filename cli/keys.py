@@ -1,7 +1,9 @@
-"""`comfy-platform keys`: create, list and revoke developer API keys.
+"""`comfy-platform keys`: create, list, revoke and reassign developer API keys.
 
-`keys create` prints the key's secret alone on its last line, so a script can take it with `tail -1`;
-the secret is shown this once and only its hash is stored.
+Every key belongs to an account (`--account EMAIL`: the person's account, made for that address if they have not
+signed in yet; their first Google sign-in with that address takes it over); the account's plan sets the key's
+limits unless the key sets its own. `keys create` prints the key's secret alone on its last line, so a script can
+take it with `tail -1`; the secret is shown this once and only its hash is stored.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from rich.table import Table
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from db import api_keys
+from db import users as user_queries
 from db.session import create_engine, create_sessionmaker, migrate
+from services.billing.usage import entitlement_of
 
 err = Console(stderr=True)
 
@@ -25,22 +29,27 @@ def add_keys_parser(commands: argparse._SubParsersAction) -> None:
     keys = commands.add_parser("keys", help="manage developer API keys")
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="create a key; its secret is printed once, on the last line")
+    create.add_argument("--account", required=True, metavar="EMAIL",
+                        help="the email address of the account the key belongs to (made if it does not exist)")
     create.add_argument("--name", required=True, help="what the key is for")
     create.add_argument("--scopes", type=_scopes, default=list(api_keys.SCOPES),
                         help=f"comma-separated, from {', '.join(api_keys.SCOPES)} (default: all)")
     create.add_argument("--expires-in", type=_positive_int, metavar="DAYS",
                         help="days until it expires (default: never)")
     create.add_argument("--rate-limit", type=_positive_int, metavar="N",
-                        help="requests per minute (default: the deployment's API_RATE_LIMIT_PER_MINUTE)")
+                        help="requests per minute (default: the account's plan's)")
     create.add_argument("--max-concurrent", type=_positive_int, metavar="N",
-                        help="unfinished jobs at once (default: the deployment's API_MAX_CONCURRENT_JOBS)")
+                        help="unfinished jobs at once (default: the account's plan's)")
     actions.add_parser("list", help="list keys (never their secrets)")
+    reassign = actions.add_parser("reassign", help="move a key to another account")
+    reassign.add_argument("key_id", metavar="ID")
+    reassign.add_argument("--account", required=True, metavar="EMAIL", help="the account it belongs to from now on")
     revoke = actions.add_parser("revoke", help="revoke a key; revoking twice is harmless")
     revoke.add_argument("key_id", metavar="ID")
 
 
 def run_keys(settings: Settings, args: argparse.Namespace) -> int:
-    command = {"create": _create, "list": _list, "revoke": _revoke}[args.keys_command]
+    command = {"create": _create, "list": _list, "revoke": _revoke, "reassign": _reassign}[args.keys_command]
     return asyncio.run(_with_session(settings, args, command))
 
 
@@ -55,17 +64,20 @@ async def _with_session(settings: Settings, args: argparse.Namespace, command) -
 
 
 async def _create(session, settings: Settings, args: argparse.Namespace) -> int:
+    account = await user_queries.account_for_email(session, args.account)
     created = await api_keys.create_key(
-        session, Encryptor.from_settings(settings), name=args.name, scopes=args.scopes,
+        session, Encryptor.from_settings(settings), account_id=account.id, name=args.name, scopes=args.scopes,
         expires_in_days=args.expires_in, rate_limit_per_minute=args.rate_limit,
         max_concurrent_jobs=args.max_concurrent)
     key = created.key
+    plan = (await entitlement_of(session, account.id, settings)).plan
     print(f"id:             {key.id}")
+    print(f"account:        {account.email} ({plan.title} plan)")
     print(f"name:           {key.name}")
     print(f"scopes:         {','.join(key.scopes)}")
     print(f"expires:        {_when(key.expires_at, 'never')}")
-    print(f"rate limit:     {_limit(key.rate_limit_per_minute, settings.API_RATE_LIMIT_PER_MINUTE)} requests/minute")
-    print(f"max concurrent: {_limit(key.max_concurrent_jobs, settings.API_MAX_CONCURRENT_JOBS)} jobs")
+    print(f"rate limit:     {_limit(key.rate_limit_per_minute, plan.api_rate_limit_per_minute)} requests/minute")
+    print(f"max concurrent: {_limit(key.max_concurrent_jobs, plan.api_max_concurrent_jobs)} jobs")
     print(f"webhook secret: {created.webhook_secret}")
     print("API key (shown once, store it now):")
     print(created.secret)
@@ -73,12 +85,21 @@ async def _create(session, settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _list(session, settings: Settings, args: argparse.Namespace) -> int:
-    table = Table("id", "name", "prefix", "scopes", "created", "expires", "revoked", "last used", box=None)
-    for key in await api_keys.list_keys(session):
-        table.add_row(key.id, key.name, key.prefix, ",".join(key.scopes), _when(key.created_at),
+    table = Table("id", "account", "name", "prefix", "scopes", "created", "expires", "revoked", "last used", box=None)
+    for key, email in await api_keys.list_keys(session):
+        table.add_row(key.id, email, key.name, key.prefix, ",".join(key.scopes), _when(key.created_at),
                       _when(key.expires_at, "never"), _when(key.revoked_at, "no"), _when(key.last_used_at, "never"))
     # Wide enough that ids are never folded: scripts grep this output.
     Console(width=240, soft_wrap=True).print(table)
+    return 0
+
+
+async def _reassign(session, settings: Settings, args: argparse.Namespace) -> int:
+    account = await user_queries.account_for_email(session, args.account)
+    if not await api_keys.reassign_key(session, args.key_id, account.id):
+        err.print(f"[red]error:[/red] no API key with id {args.key_id!r}")
+        return 1
+    print(f"{args.key_id} now belongs to {account.email}")
     return 0
 
 
@@ -118,4 +139,4 @@ def _when(value: datetime | None, none: str = "") -> str:
 
 
 def _limit(own: int | None, default: int) -> str:
-    return str(own) if own is not None else f"{default} (deployment default)"
+    return str(own) if own is not None else f"{default} (the plan's)"

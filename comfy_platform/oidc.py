@@ -68,6 +68,7 @@ class Identity:
     subject: str
     email: str
     name: str | None
+    email_verified: bool = False
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -126,7 +127,8 @@ async def verify_id_token(settings: Settings, id_token: str, nonce: str) -> Iden
         raise SignInFailed("the id_token does not belong to this sign-in (nonce mismatch)")
     if not claims.get("sub") or not claims.get("email"):
         raise SignInFailed("the id_token names no subject or no email: the email scope must be granted")
-    return Identity(subject=str(claims["sub"]), email=str(claims["email"]), name=claims.get("name"))
+    return Identity(subject=str(claims["sub"]), email=str(claims["email"]), name=claims.get("name"),
+                    email_verified=claims.get("email_verified") in (True, "true"))
 
 
 def _issuers(settings: Settings) -> set[str]:

@@ -62,8 +62,6 @@ class Settings(BaseSettings):
     PUBLIC_BASE_URL: str = ""  # how clients reach the API; default http://API_HOST:API_PORT
 
     # --- developer API limits
-    API_RATE_LIMIT_PER_MINUTE: int = 120  # requests per key per minute, unless the key sets its own
-    API_MAX_CONCURRENT_JOBS: int = 10  # unfinished jobs per key, unless the key sets its own
     MAX_INPUT_BYTES: int = 20 * 1024 * 1024  # one input image (upload, base64 or URL)
     MAX_IMAGES_PER_JOB: int = 8
     MAX_REQUEST_BYTES: int = 32 * 1024 * 1024  # a whole request body (base64 inputs included)
@@ -110,6 +108,15 @@ class Settings(BaseSettings):
     SMTP_TIMEOUT_S: float = 20.0
     EMAIL_FROM: str = "Comfy Platform <noreply@localhost>"
     DEV_SMTP_PORT: int = 8025
+
+    # --- billing (Stripe). STRIPE_SECRET_KEY "" = no Stripe: make dev runs the project's Stripe test server.
+    STRIPE_SECRET_KEY: str = ""
+    STRIPE_PUBLIC_KEY: str = ""
+    STRIPE_WEBHOOK_SECRET: str = ""  # the `whsec_` secret of the endpoint Stripe posts events to
+    STRIPE_API_BASE: str = ""  # "" = Stripe's own; the test server's URL in make dev and tests
+    BILLING_PLANS_FILE: str = ""  # "" = the plans shipped in services/billing/plans.json
+    BILLING_GRACE_DAYS: float = 7.0  # a past-due subscription keeps its plan this long after a failed payment
+    DEV_STRIPE_PORT: int = 9600  # port of the Stripe test server make dev starts
 
     # --- CLI as a client of a remote API (`comfy-platform submit --api URL`)
     COMFY_API_KEY: str = ""

@@ -14,7 +14,7 @@ from comfy_platform.secrets import (
     new_api_key,
     new_webhook_secret,
 )
-from db.models import ApiKey, utcnow
+from db.models import ApiKey, User, utcnow
 
 SCOPES = ("generate", "jobs")
 
@@ -26,7 +26,8 @@ class CreatedKey:
     webhook_secret: str
 
 
-async def create_key(session: AsyncSession, encryptor: Encryptor, *, name: str, scopes: list[str] | None = None,
+async def create_key(session: AsyncSession, encryptor: Encryptor, *, account_id: str, name: str,
+                     scopes: list[str] | None = None,
                      expires_in_days: int | None = None, rate_limit_per_minute: int | None = None,
                      max_concurrent_jobs: int | None = None) -> CreatedKey:
     scopes = list(scopes or SCOPES)
@@ -34,7 +35,7 @@ async def create_key(session: AsyncSession, encryptor: Encryptor, *, name: str, 
     if unknown:
         raise ValueError(f"unknown scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}")
     secret, webhook_secret = new_api_key(), new_webhook_secret()
-    key = ApiKey(name=name, prefix=secret[:10], secret_hash=hash_api_key(secret), scopes=scopes,
+    key = ApiKey(account_id=account_id, name=name, prefix=secret[:10], secret_hash=hash_api_key(secret), scopes=scopes,
                  webhook_secret_encrypted=encryptor.encrypt(webhook_secret),
                  expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
                  rate_limit_per_minute=rate_limit_per_minute, max_concurrent_jobs=max_concurrent_jobs)
@@ -52,8 +53,16 @@ async def authenticate(session: AsyncSession, secret: str, now: datetime | None 
     return key
 
 
-async def list_keys(session: AsyncSession) -> list[ApiKey]:
-    return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+async def list_keys(session: AsyncSession) -> list[tuple[ApiKey, str]]:
+    """Every key with its account's email address, oldest first."""
+    rows = await session.execute(select(ApiKey, User.email).join(User, User.id == ApiKey.account_id)
+                                 .order_by(ApiKey.created_at))
+    return [(key, email) for key, email in rows]
+
+
+async def reassign_key(session: AsyncSession, key_id: str, account_id: str) -> bool:
+    result = await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(account_id=account_id))
+    return result.rowcount > 0
 
 
 async def revoke_key(session: AsyncSession, key_id: str) -> bool:

@@ -199,6 +199,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The account whose usage this key's jobs are, and whose plan sets its limits.
+    account_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
     prefix: Mapped[str] = mapped_column(String(16))  # the secret's first characters, to tell keys apart
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -258,14 +260,19 @@ class DriveStatus(StrEnum):
 
 
 class User(Base):
-    """A creator, known by the identity provider's subject id. OAuth tokens are Fernet-encrypted at rest."""
+    """An account: one per person, the one Google sign-in creates (known by the identity provider's subject id),
+    or one an operator made for an email address (`keys create --account EMAIL`) that the person's first sign-in
+    with that verified address takes over. It owns API keys, jobs and a subscription. OAuth tokens are
+    Fernet-encrypted at rest."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_one_of("drive_status", DriveStatus), name="drive_status"),)
+    __table_args__ = (CheckConstraint(_one_of("drive_status", DriveStatus), name="drive_status"),
+                      Index(None, "email"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    subject: Mapped[str] = mapped_column(String(255), unique=True)  # the id_token's `sub`
+    subject: Mapped[str | None] = mapped_column(String(255), unique=True)  # the id_token's `sub`; None: not yet
     email: Mapped[str] = mapped_column(String(320))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # made once, at first checkout
     name: Mapped[str | None] = mapped_column(String(255))
     access_token_encrypted: Mapped[str | None] = mapped_column(String(4096))
     refresh_token_encrypted: Mapped[str | None] = mapped_column(String(4096))
@@ -383,3 +390,58 @@ class SentEmail(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # conversations begun
     last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # when the SMTP server accepted it
+
+
+class Subscription(Base):
+    """An account's Stripe subscription as last read from Stripe (never from an event's own copy, so events that
+    arrive twice or out of order leave the state Stripe holds)."""
+
+    __tablename__ = "subscriptions"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    stripe_subscription_id: Mapped[str] = mapped_column(String(64), unique=True)
+    plan: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))  # Stripe's: active, past_due, canceled ...
+    current_period_start: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    current_period_end: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    past_due_since: Mapped[datetime | None] = mapped_column(UtcDateTime())  # when a renewal payment failed
+    synced_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class StripeEvent(Base):
+    """The inbox of Stripe webhook events: each stored once by its id; a StripeEventWorkflow handles it."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # evt_...
+    type: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(36))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(256))  # what handling did, or why it ignored the event
+
+
+class MeterReportStatus(StrEnum):
+    PENDING = "pending"  # to be reported (retried while Stripe does not answer)
+    SENT = "sent"
+    NOT_BILLED = "not_billed"  # nothing to bill: within the plan's included images, or a plan not billed by use
+
+
+class MeterReport(Base):
+    """What a succeeded API job was billed by use: one row per job, its meter events sent once (the job id is
+    their identifier at Stripe, so a retried report is never billed twice)."""
+
+    __tablename__ = "meter_reports"
+    __table_args__ = (CheckConstraint(_one_of("status", MeterReportStatus), name="status"),
+                      Index(None, "status", "created_at"))
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=MeterReportStatus.PENDING.value)
+    images: Mapped[int] = mapped_column(Integer, default=0)  # billed images (past the included ones)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import CreatorSession, DriveStatus, OAuthState, User, utcnow
@@ -15,10 +15,17 @@ from db.session import dialect_insert
 STATE_MAX_AGE = timedelta(minutes=10)
 
 
-async def upsert_user(session: AsyncSession, *, subject: str, email: str, name: str | None) -> User:
+async def upsert_user(session: AsyncSession, *, subject: str, email: str, name: str | None,
+                      email_verified: bool = False) -> User:
     """The user with this subject, created on first sign-in; email and name follow the provider's latest claims.
-    One statement, so two first sign-ins at once still make one user."""
+    One statement, so two first sign-ins at once still make one user. A first sign-in with a verified address
+    takes over the account an operator made for that address (`keys create --account EMAIL`)."""
     now = utcnow()
+    if email_verified:
+        waiting = select(User.id).where(User.subject.is_(None), func.lower(User.email) == email.lower()) \
+            .order_by(User.created_at).limit(1).scalar_subquery()
+        await session.execute(update(User).where(User.id == waiting).values(subject=subject)
+                              .execution_options(synchronize_session=False))
     insert = dialect_insert(session, User).values(subject=subject, email=email, name=name, last_login_at=now)
     upsert = insert.on_conflict_do_update(
         index_elements=[User.subject],
@@ -42,6 +49,18 @@ async def save_tokens(session: AsyncSession, user_id: str, *, access_token_encry
 
 async def get_user(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
+
+
+async def account_for_email(session: AsyncSession, email: str, name: str | None = None) -> User:
+    """The account of this address: the one its person signed in with, or one made now that their first sign-in
+    (with the address verified) takes over."""
+    account = await session.scalar(select(User).where(func.lower(User.email) == email.lower())
+                                   .order_by(User.subject.is_(None), User.created_at).limit(1))
+    if account is None:
+        account = User(email=email, name=name)
+        session.add(account)
+        await session.flush()
+    return account
 
 
 async def set_drive_status(session: AsyncSession, user_id: str, status: DriveStatus) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.billing import BillingActivities
 from activities.comfy import ComfyActivities
 from activities.creator import CreatorActivities
 from activities.drive import DriveActivities
@@ -23,8 +24,11 @@ from comfy_platform.mail import Mailer
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
+from comfy_platform.stripe_client import stripe_client
 from db.session import create_engine, create_sessionmaker, migrate
+from services.billing.stripe_billing import StripeBilling
 from services.job_starts import ensure_start_sweeper
+from workflows.billing import MeterUsageWorkflow, StripeEventWorkflow
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import DriveSyncWorkflow
@@ -57,14 +61,18 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
         emails = EmailActivities(sessionmaker, Mailer.from_settings(settings),
                                  drive_web_url=settings.GOOGLE_DRIVE_WEB_URL, public_base_url=settings.public_base_url)
         inputs = StorageActivities(storage, image_checker(settings.IMAGE_DECODE_BUDGET_BYTES))
+        stripe = stripe_client(settings)
+        billing = BillingActivities(sessionmaker, settings,
+                                    StripeBilling(stripe, sessionmaker, settings) if stripe else None)
         workers.append(Worker(
             client, task_queue=io_task_queue,
             workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
-                       CreatorEmailWorkflow, StartPendingJobsWorkflow],
+                       CreatorEmailWorkflow, StartPendingJobsWorkflow, StripeEventWorkflow, MeterUsageWorkflow],
             activities=[inputs.check_inputs, jobs.mark_running, jobs.finish_job, jobs.start_pending_jobs,
                         webhooks.deliver_webhook, drive.list_new_files, drive.prepare_job, drive.upload_output,
                         creator.save_page_token, creator.record_drive_file, creator.suspend_sync,
-                        emails.send_sync_summary, emails.send_reconnect_notice]))
+                        emails.send_sync_summary, emails.send_reconnect_notice, emails.send_quota_notice,
+                        billing.apply_stripe_event, billing.report_job_usage, billing.check_photo_quota]))
     if role in ("all", "comfy"):
         pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
         closers.append(pool.close)

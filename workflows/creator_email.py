@@ -1,4 +1,5 @@
-"""CreatorEmailWorkflow: one creator email (a sync batch's summary, a reconnect notice), retried for up to a day,
+"""CreatorEmailWorkflow: one creator email (a sync batch's summary, a reconnect notice, a quota notice), retried for
+up to a day,
 apart from the sync run that asked for it.
 
 A child of DriveSyncWorkflow that outlives it (parent close policy ABANDON), as webhooks are of GenerationWorkflow:
@@ -37,6 +38,8 @@ class CreatorEmailWorkflow:
             send, message = EmailActivities.send_sync_summary, email.summary
         elif email.notice is not None:
             send, message = EmailActivities.send_reconnect_notice, email.notice
+        elif email.quota is not None:
+            send, message = EmailActivities.send_quota_notice, email.quota
         else:
             return False
         try:

@@ -387,3 +387,60 @@ class CreatorEmailInput:
 
     summary: SyncSummaryInput | None = None
     notice: ReconnectNoticeInput | None = None
+    quota: QuotaNoticeInput | None = None
+
+
+# --- billing ----------------------------------------------------------------------------------------------------
+
+
+def stripe_event_workflow_id(event_id: str) -> str:
+    """A Stripe event is handled by one run, however often Stripe delivers it."""
+    return f"stripe-event-{event_id}"
+
+
+def meter_workflow_id(job_id: str) -> str:
+    return f"meter-{job_id}"
+
+
+# Sent to a creator's photos waiting for quota when their plan changed: they look again at once.
+QUOTA_CHANGED_SIGNAL = "quota_changed"
+
+
+@dataclass
+class QuotaNoticeInput:
+    """A creator has used `percent` of the month's photos: told once per threshold and period."""
+
+    user_id: str
+    percent: int
+    used: int
+    included: int
+    renews_at: str  # ISO-8601
+    notice_key: str
+
+
+@dataclass
+class StripeEventInput:
+    event_id: str
+    event_type: str
+    customer_id: str | None = None
+
+
+@dataclass
+class MeterUsageInput:
+    job_id: str
+
+
+@dataclass
+class PhotoQuotaInput:
+    user_id: str
+    file: DriveFileRef
+    sync_workflow_id: str
+
+
+@dataclass
+class PhotoQuota:
+    """Whether a creator's photo may be edited now; if not, when the quota renews."""
+
+    allowed: bool
+    renews_at: str | None = None  # ISO-8601
+    reason: str | None = None

@@ -106,7 +106,8 @@ async def complete_sign_in(request: Request, session: SessionDep, settings: Sett
         raise SignInRefused(f"{exc}; start again at {SIGN_IN_PATH}") from None
     except oidc.ProviderUnavailable as exc:
         raise ProviderDown(f"{exc}; try again shortly") from None
-    user = await upsert_user(session, subject=identity.subject, email=identity.email, name=identity.name)
+    user = await upsert_user(session, subject=identity.subject, email=identity.email, name=identity.name,
+                             email_verified=identity.email_verified)
     await save_grant(session, user.id, grant, encryptor)
     token = await start_session(session, settings, user.id)
     if user.drive_status == DriveStatus.RECONNECT_NEEDED:

@@ -196,14 +196,14 @@ async def start_job(request: Request, body: JobCreate, key: ApiKey, session: Asy
     """(job, created): a new job, or the one an earlier request with this Idempotency-Key started."""
     body_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json", exclude={"timeout"}),
                                           sort_keys=True).encode()).hexdigest()
-    options = job_service.JobOptions.from_settings(settings, product="api", api_key_id=key.id, metadata=body.metadata,
-                                       idempotency_key=idempotency_key, webhook_url=body.webhook_url,
-                                       request_hash=body_hash if idempotency_key is not None else None)
+    options = job_service.JobOptions.from_settings(
+        settings, product="api", api_key_id=key.id, user_id=key.account_id, metadata=body.metadata,
+        idempotency_key=idempotency_key, webhook_url=body.webhook_url,
+        request_hash=body_hash if idempotency_key is not None else None)
     state = request.app.state
     await release_before_calling_out(session)
     env = job_service.JobEnv(state.sessionmaker, storage, settings, temporal, state.comfy)
-    submission = await job_service.create_job(env, body.spec(), options,
-                                  admit=lambda: limits.enforce_job_limits(key, state.sessionmaker, settings))
+    submission = await job_service.create_job(env, body.spec(), options, admit=lambda: limits.admit_job(key, state))
     return submission.job, submission.created
 
 

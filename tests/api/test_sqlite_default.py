@@ -8,9 +8,8 @@ import asyncio
 import httpx
 
 from api.main import create_app
-from comfy_platform.secrets import Encryptor
-from db.api_keys import create_key
 from db.session import create_engine, create_sessionmaker, migrate
+from tests.helpers.accounts import key_of_new_account
 from tests.helpers.images import empty_image_graph
 
 
@@ -19,7 +18,7 @@ async def test_jobs_are_accepted_promptly_on_sqlite(platform, tmp_path):
     await migrate(settings.DATABASE_URL)
     engine = create_engine(settings.DATABASE_URL)
     async with create_sessionmaker(engine)() as session, session.begin():
-        key = await create_key(session, Encryptor.from_settings(settings), name="sqlite")
+        key = await key_of_new_account(session, settings, "sqlite")
     await engine.dispose()
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient(

@@ -21,10 +21,9 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from api.main import create_app
-from comfy_platform.secrets import Encryptor
-from db.api_keys import create_key
 from db.models import Job
 from db.session import create_engine, create_sessionmaker, migrate
+from tests.helpers.accounts import key_of_new_account
 from tests.helpers.errors import assert_plain_error
 from tests.helpers.images import empty_image_graph, invert_graph, png_bytes
 
@@ -55,7 +54,7 @@ async def api_on_sqlite(platform, directory, **settings) -> AsyncIterator[Door]:
     engine = create_engine(url)
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker() as session, session.begin():
-        key = await create_key(session, Encryptor.from_settings(changed), name="door")
+        key = await key_of_new_account(session, changed, "door")
     app = create_app(changed)
     try:
         async with app.router.lifespan_context(app), httpx.AsyncClient(
@@ -73,7 +72,7 @@ async def door(request, platform, api_server, tmp_path_factory) -> AsyncIterator
             yield sqlite
         return
     async with platform.sessionmaker() as session, session.begin():
-        key = await create_key(session, Encryptor.from_settings(platform.settings), name="door")
+        key = await key_of_new_account(session, platform.settings, "door")
     async with api_server.client(key.secret) as http:
         yield Door("postgresql", http, platform.sessionmaker, key.key.id)
 

@@ -16,9 +16,10 @@ async def keys(platform, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def create(platform, *args: str) -> tuple[str, str, str]:
-    """(key id, API key secret, whole output) of `keys create`."""
-    code, out, err = await keys(platform, "create", *args)
+async def create(platform, *args: str, account: str | None = None) -> tuple[str, str, str]:
+    """(key id, API key secret, whole output) of `keys create` (for a new account unless one is named)."""
+    account = account or f"dev-{uuid.uuid4().hex[:8]}@example.com"
+    code, out, err = await keys(platform, "create", "--account", account, *args)
     assert code == 0, err
     key_id = next(line.split()[1] for line in out.splitlines() if line.startswith("id:"))
     return key_id, out.splitlines()[-1], out
@@ -75,6 +76,29 @@ async def test_revoking_an_unknown_key_exits_1(platform):
 
 
 async def test_unknown_scope_exits_2_with_the_valid_scopes(platform):
-    code, out, err = await keys(platform, "create", "--name", "x", "--scopes", "generate,admin")
+    code, out, err = await keys(platform, "create", "--account", "a@example.com", "--name", "x",
+                                "--scopes", "generate,admin")
     assert code == 2 and "unknown scope 'admin'" in err and "generate, jobs" in err
     assert out == ""
+
+
+async def test_a_key_belongs_to_the_account_of_its_email_made_at_first_need(platform):
+    email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
+    first_id, first_secret, out = await create(platform, "--name", "one", account=email)
+    second_id, second_secret, _ = await create(platform, "--name", "two", account=email.upper())
+    assert f"account:        {email} (Free plan)" in out
+    first, second = await authenticated(platform, first_secret), await authenticated(platform, second_secret)
+    assert first.account_id == second.account_id  # one account per person, whatever the case of the address
+    code, listing, _ = await keys(platform, "list")
+    assert email in next(line for line in listing.splitlines() if first_id in line)
+
+
+async def test_reassign_moves_a_key_to_another_account(platform):
+    key_id, secret, _ = await create(platform, "--name", "moved")
+    other = f"new-owner-{uuid.uuid4().hex[:8]}@example.com"
+    code, out, err = await keys(platform, "reassign", key_id, "--account", other)
+    assert code == 0, err
+    code, listing, _ = await keys(platform, "list")
+    assert other in next(line for line in listing.splitlines() if key_id in line)
+    code, _, err = await keys(platform, "reassign", "no-such-key", "--account", other)
+    assert code == 1 and "no-such-key" in err
