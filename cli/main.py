@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("emulator", help="run the ComfyUI emulator (a stand-in, not a real ComfyUI)", add_help=False)
     commands.add_parser("drive-emulator", help="run the Google Drive v3 test server (a stand-in, not Google)",
                         add_help=False)
+    commands.add_parser("stripe-emulator", help="run the Stripe stand-in (billing API, hosted pages, webhooks; "
+                                                "not Stripe)", add_help=False)
     sink = commands.add_parser("smtp-sink", help="run a local SMTP server that keeps each email as a .eml file")
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8025)
@@ -44,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from standins.drive.cli import main as drive_emulator_main
 
         return drive_emulator_main(argv[1:]) or 0
+    if argv[:1] == ["stripe-emulator"]:
+        from standins.stripe.cli import main as stripe_emulator_main
+
+        return stripe_emulator_main(argv[1:]) or 0
     args = parser.parse_args(argv)
     settings = get_settings()
     # `submit` and `keys` talk to a person: their output is the result, not the service logs.
