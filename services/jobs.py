@@ -277,7 +277,8 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
         user_id=options.user_id, heartbeat_timeout_s=options.heartbeat_timeout_s,
         job_timeout_s=options.job_timeout_s, comfy_task_queue=options.comfy_task_queue,
         api_key_id=options.api_key_id, webhook_url=options.webhook_url)
-    prepared = PreparedJob(job_id, generation_workflow_id(job_id), generation, attributes)
+    prepared = PreparedJob(job_id=job_id, workflow_id=generation_workflow_id(job_id), input=generation,
+                           search_attributes=attributes)
     recorded = await JobWriter.of(env.sessionmaker).create(job_queries.NewJob(dict(
         id=job_id, workflow_id=prepared.workflow_id, status="queued", product=options.product,
         preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,

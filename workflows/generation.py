@@ -66,12 +66,13 @@ class GenerationWorkflow:
             # 1. Refuse inputs that are not images before any GPU time is spent.
             if job.inputs:
                 await workflow.execute_activity_method(
-                    StorageActivities.check_inputs, CheckInputsInput(job.job_id, job.inputs),
+                    StorageActivities.check_inputs, CheckInputsInput(job_id=job.job_id, inputs=job.inputs),
                     task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=INFRA_RETRY)
             # 2. Run the graph on a ComfyUI backend; outputs land in storage.
             ran: RunGraphOutput = await workflow.execute_activity_method(
                 ComfyActivities.run_graph,
-                RunGraphInput(job.job_id, workflow_id, job.graph, job.inputs, f"jobs/{job.job_id}/outputs"),
+                RunGraphInput(job_id=job.job_id, workflow_id=workflow_id, graph=job.graph, inputs=job.inputs,
+                              output_prefix=f"jobs/{job.job_id}/outputs"),
                 task_queue=job.comfy_task_queue,
                 start_to_close_timeout=timedelta(seconds=job.job_timeout_s),
                 schedule_to_close_timeout=timedelta(seconds=job.job_timeout_s),
@@ -93,7 +94,7 @@ class GenerationWorkflow:
         await self._finish(job, "succeeded", ran=ran)
         # 4. Tell the job's webhook, if it has one.
         await self._notify(job)
-        return GenerationResult(job.job_id, "succeeded", ran.outputs)
+        return GenerationResult(job_id=job.job_id, status="succeeded", outputs=ran.outputs)
 
     # ABANDON: a running write may still be under way when the job is finished (a first "running" signal can
     # cross the end); its UPDATE skips a job that is final, so neither order can move the row back to running.
@@ -115,8 +116,8 @@ class GenerationWorkflow:
             return
         self._state = dataclasses.replace(self._state, backend=queued.backend, prompt_id=queued.prompt_id,
                                           requeues=queued.requeues)
-        await self._record(MarkRunningInput(self._job_id, queued.backend, queued.prompt_id, running=False,
-                                            requeues=queued.requeues))
+        await self._record(MarkRunningInput(job_id=self._job_id, backend=queued.backend, prompt_id=queued.prompt_id,
+                                            running=False, requeues=queued.requeues))
 
     @workflow.query
     def get_status(self) -> JobProgress:
@@ -125,7 +126,7 @@ class GenerationWorkflow:
     async def _record_running(self, update: JobProgress) -> None:
         """Move the row to running. Only a job that outlives the activity's first progress interval gets here,
         so a short job pays nothing; its started_at comes from finish_job."""
-        await self._record(MarkRunningInput(self._job_id, update.backend, update.prompt_id,
+        await self._record(MarkRunningInput(job_id=self._job_id, backend=update.backend, prompt_id=update.prompt_id,
                                             requeues=update.requeues or None))
 
     async def _record(self, change: MarkRunningInput) -> None:
@@ -141,8 +142,8 @@ class GenerationWorkflow:
     async def _finish(self, job: GenerationInput, status: str, *, ran: RunGraphOutput | None = None,
                       error: dict | None = None) -> None:
         record = FinishJobInput(
-            job.job_id, status, workflow.info().workflow_id, job.product, job.preset, job.user_id,
-            outputs=ran.outputs if ran else [], error=error,
+            job_id=job.job_id, status=status, workflow_id=workflow.info().workflow_id, product=job.product,
+            preset=job.preset, user_id=job.user_id, outputs=ran.outputs if ran else [], error=error,
             backend=ran.backend if ran else self._state.backend,
             prompt_id=ran.prompt_id if ran else self._state.prompt_id,
             comfy_started_at_ms=ran.comfy_started_at_ms if ran else None,
@@ -162,7 +163,8 @@ class GenerationWorkflow:
             return  # no command: histories recorded before webhooks existed replay unchanged
         try:
             await workflow.start_child_workflow(
-                WebhookDeliveryWorkflow.run, DeliverWebhookInput(job.job_id, webhook_id_of(job.job_id)),
+                WebhookDeliveryWorkflow.run,
+                DeliverWebhookInput(job_id=job.job_id, webhook_id=webhook_id_of(job.job_id)),
                 id=webhook_workflow_id(job.job_id), task_queue=IO_TASK_QUEUE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON)
         except WorkflowAlreadyStartedError:

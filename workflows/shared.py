@@ -1,6 +1,10 @@
 """Task-queue names and the dataclasses that cross the workflow boundary (the API and CLI import these too).
 
 Only ids, storage keys and small dicts travel here: every payload is written to workflow history.
+
+Every payload is keyword-only. Runs in flight and recorded histories hold them as JSON objects, which Temporal's
+data converter turns back into dataclasses by field name; a positional call would instead follow the field order,
+and a reordered field would silently swap two values of the same type.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def generation_workflow_id(job_id: str) -> str:
     return f"gen-{job_id}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerationInput:
     """One ComfyUI job: a concrete graph and the stored input files its loaders read."""
 
@@ -55,7 +59,7 @@ class GenerationInput:
     webhook_url: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobOutputRef:
     node_id: str
     index: int
@@ -67,7 +71,7 @@ class JobOutputRef:
     height: int | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PreparedJob:
     """A recorded job whose GenerationWorkflow is yet to start: its input and search attributes."""
 
@@ -87,12 +91,12 @@ START_SWEEP_EVERY_S = 30
 START_SWEEP_GRACE_S = 60
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StartPendingJobsInput:
     grace_s: float = START_SWEEP_GRACE_S
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerationResult:
     job_id: str
     status: str  # succeeded | failed | cancelled
@@ -100,7 +104,7 @@ class GenerationResult:
     error: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobProgress:
     """What the `get_status` query answers, and what the ComfyUI activity signals as it goes."""
 
@@ -113,18 +117,18 @@ class JobProgress:
     requeues: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckInputsInput:
     job_id: str
     inputs: dict[str, str]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckInputsOutput:
     images: dict[str, dict[str, Any]]  # file name -> {width, height, format}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunGraphInput:
     job_id: str
     workflow_id: str
@@ -133,7 +137,7 @@ class RunGraphInput:
     output_prefix: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunGraphOutput:
     backend: str
     prompt_id: str
@@ -148,14 +152,14 @@ class RunGraphOutput:
 PROMPT_QUEUED_SIGNAL = "prompt_queued"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PromptQueued:
     backend: str
     prompt_id: str
     requeues: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MarkRunningInput:
     """The job whose prompt ComfyUI started (or queued, with `running` False), and where."""
 
@@ -166,7 +170,7 @@ class MarkRunningInput:
     requeues: int | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FinishJobInput:
     job_id: str
     status: str
@@ -192,7 +196,7 @@ def webhook_workflow_id(job_id: str) -> str:
     return f"webhook-{job_id}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DeliverWebhookInput:
     job_id: str
     webhook_id: str
@@ -218,7 +222,7 @@ def drive_file_workflow_id(user_id: str, file_id: str, version: str) -> str:
     return f"drive-file-{user_id}-{file_id}-{version}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DriveFileRef:
     """A file in a watched folder, as a sync run found it. `version` is Drive's, which grows with every change;
     `revision` is Drive's `headRevisionId` then, which names those bytes for as long as Drive keeps them (None in
@@ -236,7 +240,7 @@ class DriveFileRef:
 LISTED_PER_STATUS = 50
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DriveFileOutcome:
     """What became of one file: succeeded (with its output in Drive), failed or skipped, and why."""
 
@@ -249,7 +253,7 @@ class DriveFileOutcome:
     output_name: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyncTally:
     """What a sync run (and the runs it continued as) has done, carried across continue-as-new for the email:
     how many files ended each way, and the first LISTED_PER_STATUS of each (so a folder of ten thousand photos
@@ -264,7 +268,7 @@ class SyncTally:
             self.outcomes.append(outcome)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DriveSyncInput:
     user_id: str
     parallel_files: int = 4  # children in flight at once (sliding window)
@@ -275,7 +279,7 @@ class DriveSyncInput:
     tally: SyncTally | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ListNewFilesInput:
     user_id: str
     sync_workflow_id: str
@@ -283,14 +287,14 @@ class ListNewFilesInput:
     max_files: int = 100
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WatchInfo:
     folder_id: str
     output_folder_id: str
     preset: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ListNewFilesOutput:
     files: list[DriveFileRef]
     watch: WatchInfo | None  # None: the creator watches nothing (disconnected since the tick was scheduled)
@@ -302,13 +306,13 @@ class ListNewFilesOutput:
     skipped: list[DriveFileOutcome] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SavePageTokenInput:
     user_id: str
     page_token: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProcessDriveFileInput:
     user_id: str
     file: DriveFileRef
@@ -316,7 +320,7 @@ class ProcessDriveFileInput:
     sync_workflow_id: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UploadDriveOutputInput:
     user_id: str
     source: DriveFileRef
@@ -326,14 +330,14 @@ class UploadDriveOutputInput:
     content_type: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UploadDriveOutputResult:
     file_id: str
     name: str
     reused: bool  # an earlier attempt had uploaded it already
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RecordDriveFileInput:
     user_id: str
     file: DriveFileRef
@@ -345,7 +349,7 @@ class RecordDriveFileInput:
     output_name: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyncSummaryInput:
     user_id: str
     sync_workflow_id: str
@@ -356,14 +360,14 @@ class SyncSummaryInput:
     key: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SuspendSyncInput:
     user_id: str
     state: str  # reconnect_needed (Google refused the token) | folder_gone (the watched folder was deleted)
     reason: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReconnectNoticeInput:
     user_id: str
     reason: str
@@ -381,7 +385,7 @@ def creator_email_workflow_id(kind: str, first_run_id: str) -> str:
     return f"creator-email-{kind}-{first_run_id}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CreatorEmailInput:
     """One creator email, handed to a workflow of its own: a sync batch's summary or a reconnect notice."""
 
