@@ -40,6 +40,7 @@ from comfy_platform.comfyui.graph import (
 )
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
+from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import Storage
 from workflows.shared import (
     PROMPT_QUEUED_SIGNAL,
@@ -275,12 +276,14 @@ class _ProgressReporter:
     def __init__(self, workflow_id: str, backend: str, trail: PromptTrail, interval_s: float) -> None:
         self.handle = activity.client().get_workflow_handle(workflow_id)
         self.backend, self.trail, self.interval_s = backend, trail, interval_s
-        self.sent = JobProgress(status="queued", backend=backend, prompt_id=trail.prompt_id, requeues=trail.requeues)
+        self.sent = JobProgress(status=JobStatus.QUEUED, backend=backend, prompt_id=trail.prompt_id,
+                                requeues=trail.requeues)
         self.latest = self.sent
         self._sent_at = time.monotonic()
 
     async def report(self, update: Progress) -> None:
-        self.latest = JobProgress(status=update.status, progress=update.progress,
+        # The prompt's status (queued or running) is the job's.
+        self.latest = JobProgress(status=JobStatus(update.status), progress=update.progress,
                                   queue_position=update.queue_position, backend=self.backend,
                                   prompt_id=self.trail.prompt_id, requeues=self.trail.requeues)
         if time.monotonic() - self._sent_at >= self.interval_s:

@@ -34,10 +34,11 @@ from comfy_platform.drive import (
 )
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import DriveFileStatus, JobStatus
 from comfy_platform.storage import Storage
 from db import drive as drive_queries
 from db import jobs as job_queries
-from db.models import DriveFileStatus, DriveWatch, JobStatus
+from db.models import DriveWatch
 from presets import InvalidJobRequest
 from services.creator.drive_access import user_drive
 from services.job_inputs import ImageSource
@@ -116,8 +117,8 @@ class DriveActivities:
             files=new,
             watch=WatchInfo(folder_id=watch.folder_id, output_folder_id=watch.output_folder_id, preset=watch.preset),
             cursor=next_cursor, page_token_to_save=token,
-            skipped=[DriveFileOutcome(file_id=s["file_id"], name=s["name"], status="skipped", reason=s["reason"])
-                     for s in new_skips])
+            skipped=[DriveFileOutcome(file_id=s["file_id"], name=s["name"], status=DriveFileStatus.SKIPPED,
+                                      reason=s["reason"]) for s in new_skips])
 
     @activity.defn
     async def prepare_job(self, task: ProcessDriveFileInput) -> PreparedJob:

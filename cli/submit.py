@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import storage_from_settings
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template
@@ -115,7 +116,7 @@ async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
     result_task = asyncio.ensure_future(handle.result())
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not show, transient=False) as bar:
-        task = bar.add_task("queued", total=1.0)
+        task = bar.add_task(JobStatus.QUEUED, total=1.0)
         while not result_task.done():
             try:
                 state: JobProgress = await handle.query("get_status", result_type=JobProgress)
@@ -147,7 +148,7 @@ async def _submit_via_api(args: argparse.Namespace, api_key: str) -> int:
             await api.cancel_job(job["id"])
             err.print("cancelled")
             return 130
-        if job["status"] != "succeeded":
+        if job["status"] != JobStatus.SUCCEEDED:
             error = job.get("error") or {"code": job["status"], "message": f"the job was {job['status']}"}
             err.print(f"[red]error:[/red] {error['code']}: {error['message']}")
             return 1
@@ -171,7 +172,7 @@ def _api_job(args: argparse.Namespace) -> dict[str, Any]:
 async def _follow_api(api: ComfyPlatformClient, job_id: str, show: bool) -> dict[str, Any]:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not show, transient=False) as bar:
-        task = bar.add_task("queued", total=1.0)
+        task = bar.add_task(JobStatus.QUEUED, total=1.0)
 
         def draw(job: dict[str, Any]) -> None:
             position = job.get("queue_position")

@@ -16,16 +16,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import (
-    TERMINAL_STATUSES,
-    Job,
-    JobInput,
-    JobOutput,
-    JobStatus,
-    UtcDateTime,
-    new_id,
-    utcnow,
-)
+from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
+from db.models import Job, JobInput, JobOutput, UtcDateTime, new_id, utcnow
 from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
@@ -219,7 +211,7 @@ async def finish_job(
     session: AsyncSession,
     job_id: str,
     *,
-    status: str,
+    status: JobStatus,
     outputs: Iterable[Mapping[str, Any]] = (),
     error: dict[str, Any] | None = None,
     comfy_started_at: datetime | None = None,

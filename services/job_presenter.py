@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storage import Storage
 from db.models import Job, JobOutput, WebhookDelivery
 from workflows.shared import JobProgress
@@ -46,7 +47,7 @@ class WebhookDeliveryPublic(BaseModel):
 
 class JobPublic(BaseModel):
     id: str
-    status: str = Field(description="queued | running | succeeded | failed | cancelled")
+    status: str = Field(description=" | ".join(JobStatus))
     progress: float = Field(ge=0, le=1)
     queue_position: int | None = None
     created_at: datetime
@@ -66,7 +67,7 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
     """The job as clients see it: the database row, with the workflow's live status while it runs."""
     status, progress, position = job.status, job.progress, None
     # A terminal state counts once the row says so: outputs and error are written with it, never before.
-    if live is not None and job.status in ("queued", "running") and live.status in ("queued", "running"):
+    if live is not None and job.status not in TERMINAL_STATUSES and live.status not in TERMINAL_STATUSES:
         status, progress, position = live.status, live.progress, live.queue_position
     return JobPublic(
         id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,

@@ -27,6 +27,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import Storage
 from db import jobs as job_queries
 from db.models import Job
@@ -280,7 +281,7 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
     prepared = PreparedJob(job_id=job_id, workflow_id=generation_workflow_id(job_id), input=generation,
                            search_attributes=attributes)
     recorded = await JobWriter.of(env.sessionmaker).create(job_queries.NewJob(dict(
-        id=job_id, workflow_id=prepared.workflow_id, status="queued", product=options.product,
+        id=job_id, workflow_id=prepared.workflow_id, status=JobStatus.QUEUED, product=options.product,
         preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
         api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
         idempotency_key=options.idempotency_key, webhook_url=options.webhook_url,

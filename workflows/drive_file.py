@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
     from activities.drive import SUPERSEDED, DriveActivities
+    from comfy_platform.statuses import DriveFileStatus
     from workflows.generation import GenerationWorkflow
     from workflows.shared import (
         IO_TASK_QUEUE,
@@ -63,11 +64,12 @@ class ProcessDriveFileWorkflow:
                     search_attributes=typed_search_attributes(prepared.search_attributes))
             except ChildWorkflowError as err:
                 return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
-                                                              status="failed", reason=_edit_failure(err),
-                                                              job_id=prepared.job_id))
+                                                              status=DriveFileStatus.FAILED,
+                                                              reason=_edit_failure(err), job_id=prepared.job_id))
             outputs = result.outputs
         if not outputs:
-            return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name, status="failed",
+            return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                          status=DriveFileStatus.FAILED,
                                                           reason="the preset produced no image",
                                                           job_id=prepared.job_id))
 
@@ -84,11 +86,12 @@ class ProcessDriveFileWorkflow:
                 heartbeat_timeout=timedelta(minutes=1), retry_policy=DRIVE_RETRY)
         except ActivityError as err:
             outcome = _outcome_of(err, task, "could not be written to Drive")
-            return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name, status="failed",
-                                                          reason=outcome.reason, job_id=prepared.job_id))
-        return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name, status="succeeded",
-                                                      job_id=prepared.job_id, output_file_id=uploaded.file_id,
-                                                      output_name=uploaded.name))
+            return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                          status=DriveFileStatus.FAILED, reason=outcome.reason,
+                                                          job_id=prepared.job_id))
+        return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                      status=DriveFileStatus.SUCCEEDED, job_id=prepared.job_id,
+                                                      output_file_id=uploaded.file_id, output_name=uploaded.name))
 
     async def _end(self, task: ProcessDriveFileInput, outcome: DriveFileOutcome) -> DriveFileOutcome:
         """Record what became of the file; a revoked Drive connection is not an outcome but the run's failure."""
@@ -125,8 +128,9 @@ def _outcome_of(err: ActivityError, task: ProcessDriveFileInput, what: str) -> D
     if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
         raise ApplicationError(cause.message, type=AUTH_REVOKED, non_retryable=True) from err
     if isinstance(cause, ApplicationError) and cause.type in (SUPERSEDED, "InvalidInput"):
-        status = "skipped" if cause.type == SUPERSEDED else "failed"
+        status = DriveFileStatus.SKIPPED if cause.type == SUPERSEDED else DriveFileStatus.FAILED
         return DriveFileOutcome(file_id=source.file_id, name=source.name, status=status, reason=cause.message)
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-    status = "skipped" if isinstance(cause, ApplicationError) and cause.type == "DriveNotFound" else "failed"
+    gone = isinstance(cause, ApplicationError) and cause.type == "DriveNotFound"
+    status = DriveFileStatus.SKIPPED if gone else DriveFileStatus.FAILED
     return DriveFileOutcome(file_id=source.file_id, name=source.name, status=status, reason=f"it {what}: {message}")

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
     from activities.drive import DriveActivities
     from activities.email import EmailActivities
+    from comfy_platform.statuses import DRIVE_FILE_DONE_STATUSES, DriveFileStatus
     from workflows.creator_email import EMAIL_RETRY, CreatorEmailWorkflow
     from workflows.drive_file import AUTH_REVOKED, DRIVE_RETRY, ProcessDriveFileWorkflow
     from workflows.shared import (
@@ -161,7 +162,7 @@ class DriveSyncWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
                 self._suspended = (AUTH_REVOKED, cause.message)
             else:  # the child ended without recording its file (terminated, timed out): record it here
-                outcome = DriveFileOutcome(file_id=file.file_id, name=file.name, status="failed",
+                outcome = DriveFileOutcome(file_id=file.file_id, name=file.name, status=DriveFileStatus.FAILED,
                                            reason=f"processing stopped: {cause or err}")
                 self._tally.add(outcome)
                 await workflow.execute_local_activity_method(
@@ -188,7 +189,7 @@ class DriveSyncWorkflow:
 
     async def _summarize(self, user_id: str, sync_id: str) -> dict[str, int]:
         counts = _counts(self._tally)
-        if counts["succeeded"] or counts["failed"]:
+        if counts[DriveFileStatus.SUCCEEDED] or counts[DriveFileStatus.FAILED]:
             # Keyed on the batch (this run and the runs it continued as), not the workflow id alone, which a
             # later run may share.
             key = creator_email_key("summary", sync_id, workflow.info().first_execution_run_id)
@@ -233,4 +234,4 @@ class DriveSyncWorkflow:
 
 
 def _counts(tally: SyncTally) -> dict[str, int]:
-    return {status: tally.counts.get(status, 0) for status in ("succeeded", "failed", "skipped")}
+    return {status: tally.counts.get(status, 0) for status in DRIVE_FILE_DONE_STATUSES}

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.comfy import ComfyActivities
     from activities.jobs import JobActivities
     from activities.storage import StorageActivities
+    from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
     from workflows.shared import (
         IO_TASK_QUEUE,
         PROMPT_QUEUED_SIGNAL,
@@ -83,27 +84,28 @@ class GenerationWorkflow:
             )
         except Exception as err:  # noqa: BLE001 - every failure is recorded on the job, then re-raised
             if is_cancelled_exception(err):
-                await self._finish(job, "cancelled", error={"code": "cancelled", "message": "the job was cancelled"})
+                await self._finish(job, JobStatus.CANCELLED,
+                                   error={"code": "cancelled", "message": "the job was cancelled"})
                 await self._notify(job)
                 raise
             error = _error_of(err)
-            await self._finish(job, "failed", error=error)
+            await self._finish(job, JobStatus.FAILED, error=error)
             await self._notify(job)
             raise ApplicationError(error["message"], error, type=error["code"], non_retryable=True) from err
         # 3. Record the job, its outputs and one usage row.
-        await self._finish(job, "succeeded", ran=ran)
+        await self._finish(job, JobStatus.SUCCEEDED, ran=ran)
         # 4. Tell the job's webhook, if it has one.
         await self._notify(job)
-        return GenerationResult(job_id=job.job_id, status="succeeded", outputs=ran.outputs)
+        return GenerationResult(job_id=job.job_id, status=JobStatus.SUCCEEDED, outputs=ran.outputs)
 
     # ABANDON: a running write may still be under way when the job is finished (a first "running" signal can
     # cross the end); its UPDATE skips a job that is final, so neither order can move the row back to running.
     @workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def report_progress(self, update: JobProgress) -> None:
-        if self._state.status not in ("queued", "running"):
+        if self._state.status in TERMINAL_STATUSES:
             return
         self._state = update
-        if update.status == "running" and not self._running_recorded and workflow.patched(RECORD_RUNNING_PATCH):
+        if update.status == JobStatus.RUNNING and not self._running_recorded and workflow.patched(RECORD_RUNNING_PATCH):
             self._running_recorded = True
             await self._record_running(update)
 
@@ -112,7 +114,7 @@ class GenerationWorkflow:
     async def prompt_queued(self, queued: PromptQueued) -> None:
         """The server chose the prompt's id (ComfyUI before July 2025), or the prompt was queued again: the job's
         row says so at once, while it waits."""
-        if self._state.status not in ("queued", "running"):
+        if self._state.status in TERMINAL_STATUSES:
             return
         self._state = dataclasses.replace(self._state, backend=queued.backend, prompt_id=queued.prompt_id,
                                           requeues=queued.requeues)
@@ -139,7 +141,7 @@ class GenerationWorkflow:
             workflow.logger.warning("job %s: %s not recorded (%s)", self._job_id,
                                     "running status" if change.running else "prompt id", err.cause or err)
 
-    async def _finish(self, job: GenerationInput, status: str, *, ran: RunGraphOutput | None = None,
+    async def _finish(self, job: GenerationInput, status: JobStatus, *, ran: RunGraphOutput | None = None,
                       error: dict | None = None) -> None:
         record = FinishJobInput(
             job_id=job.job_id, status=status, workflow_id=workflow.info().workflow_id, product=job.product,
@@ -153,9 +155,9 @@ class GenerationWorkflow:
         await workflow.execute_local_activity_method(
             JobActivities.finish_job, record, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
-        self._state = JobProgress(status=status, progress=1.0 if status == "succeeded" else self._state.progress,
-                                  backend=record.backend, prompt_id=record.prompt_id, error=error,
-                                  requeues=record.prompt_requeues)
+        progress = 1.0 if status == JobStatus.SUCCEEDED else self._state.progress
+        self._state = JobProgress(status=status, progress=progress, backend=record.backend,
+                                  prompt_id=record.prompt_id, error=error, requeues=record.prompt_requeues)
 
     async def _notify(self, job: GenerationInput) -> None:
         """Hand the finished job to its webhook's own workflow, which outlives this one."""

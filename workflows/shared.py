@@ -18,6 +18,8 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from comfy_platform.statuses import DriveFileStatus, JobStatus
+
 # Activities that talk to a ComfyUI backend; one worker per backend polls it with a slot per queued prompt.
 COMFY_TASK_QUEUE = "comfy"
 # Workflows and every other activity (storage, database, notifications).
@@ -99,7 +101,7 @@ class StartPendingJobsInput:
 @dataclass(kw_only=True)
 class GenerationResult:
     job_id: str
-    status: str  # succeeded | failed | cancelled
+    status: JobStatus
     outputs: list[JobOutputRef] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
@@ -108,7 +110,7 @@ class GenerationResult:
 class JobProgress:
     """What the `get_status` query answers, and what the ComfyUI activity signals as it goes."""
 
-    status: str = "queued"  # queued | running | succeeded | failed | cancelled
+    status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     queue_position: int | None = None
     backend: str | None = None
@@ -173,7 +175,7 @@ class MarkRunningInput:
 @dataclass(kw_only=True)
 class FinishJobInput:
     job_id: str
-    status: str
+    status: JobStatus
     workflow_id: str
     product: str = "api"
     preset: str | None = None
@@ -246,7 +248,7 @@ class DriveFileOutcome:
 
     file_id: str
     name: str
-    status: str  # succeeded | failed | skipped
+    status: DriveFileStatus  # succeeded, failed or skipped
     reason: str | None = None
     job_id: str | None = None
     output_file_id: str | None = None
@@ -342,7 +344,7 @@ class RecordDriveFileInput:
     user_id: str
     file: DriveFileRef
     sync_workflow_id: str
-    status: str  # processing | succeeded | failed | skipped
+    status: DriveFileStatus
     reason: str | None = None
     job_id: str | None = None
     output_file_id: str | None = None
