@@ -44,6 +44,7 @@ from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import Storage
 from workflows.shared import (
     PROMPT_QUEUED_SIGNAL,
+    REPORT_PROGRESS_SIGNAL,
     JobOutputRef,
     JobProgress,
     PromptQueued,
@@ -293,7 +294,7 @@ class _ProgressReporter:
         if self.latest == self.sent or time.monotonic() - self._sent_at < self.interval_s:
             return
         self.sent, self._sent_at = self.latest, time.monotonic()
-        await self._signal("report_progress", self.sent)
+        await self._signal(REPORT_PROGRESS_SIGNAL, self.sent)
 
     async def prompt_queued(self) -> None:
         """Tell the workflow at once which id the server gave the prompt (it records it on the job)."""

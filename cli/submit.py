@@ -29,7 +29,8 @@ from presets import InvalidJobRequest, get_preset, get_template
 from sdk.client import ApiError, ComfyPlatformClient
 from services.job_inputs import ImageSource
 from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
-from workflows.shared import GenerationResult, JobProgress
+from workflows.generation import GenerationWorkflow
+from workflows.shared import GenerationResult
 
 err = Console(stderr=True)
 
@@ -119,7 +120,7 @@ async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
         task = bar.add_task(JobStatus.QUEUED, total=1.0)
         while not result_task.done():
             try:
-                state: JobProgress = await handle.query("get_status", result_type=JobProgress)
+                state = await handle.query(GenerationWorkflow.get_status)
                 where = f" (position {state.queue_position})" if state.queue_position is not None else ""
                 bar.update(task, completed=state.progress, description=f"{state.status}{where}")
             except Exception:  # the query is a progress hint; the result is what counts

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.shared import (
         IO_TASK_QUEUE,
         PROMPT_QUEUED_SIGNAL,
+        REPORT_PROGRESS_SIGNAL,
         CheckInputsInput,
         DeliverWebhookInput,
         FinishJobInput,
@@ -100,7 +101,7 @@ class GenerationWorkflow:
 
     # ABANDON: a running write may still be under way when the job is finished (a first "running" signal can
     # cross the end); its UPDATE skips a job that is final, so neither order can move the row back to running.
-    @workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    @workflow.signal(name=REPORT_PROGRESS_SIGNAL, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def report_progress(self, update: JobProgress) -> None:
         if self._state.status in TERMINAL_STATUSES:
             return

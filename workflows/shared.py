@@ -149,8 +149,12 @@ class RunGraphOutput:
     requeues: int = 0  # times the prompt was queued again after ComfyUI lost it
 
 
-# The signal the ComfyUI activity sends when it queued a prompt whose id a retry could not work out by itself
-# (the server chose it, or the prompt was queued again): the workflow records it on the job at once.
+# GenerationWorkflow's signals, named here because the ComfyUI activity that sends them may not import the workflow
+# (whose module imports the activity); callers that may (the API, the CLI, tests) use the workflow's methods.
+# The progress of the job's prompt as it waits and runs (a JobProgress), at most once per progress interval.
+REPORT_PROGRESS_SIGNAL = "report_progress"
+# Sent when a prompt was queued whose id a retry could not work out by itself (the server chose it, or the prompt
+# was queued again): the workflow records it on the job at once.
 PROMPT_QUEUED_SIGNAL = "prompt_queued"
 
 

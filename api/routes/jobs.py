@@ -39,6 +39,7 @@ from db.models import ApiKey, Job
 from db.session import release_before_calling_out
 from services import jobs as job_service
 from services.job_presenter import JobPublic, job_public
+from workflows.generation import GenerationWorkflow
 from workflows.shared import JobProgress
 
 log = logging.getLogger(__name__)
@@ -220,8 +221,8 @@ async def live_status(temporal: Client, job: Job) -> JobProgress | None:
     if job.is_terminal:
         return None
     try:
-        handle = temporal.get_workflow_handle(job.workflow_id)
-        return await asyncio.wait_for(handle.query("get_status", result_type=JobProgress), LIVE_QUERY_TIMEOUT_S)
+        handle = temporal.get_workflow_handle_for(GenerationWorkflow.run, job.workflow_id)
+        return await asyncio.wait_for(handle.query(GenerationWorkflow.get_status), LIVE_QUERY_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - not started yet, ended meanwhile or Temporal slow: the row stands
         return None
 
