@@ -183,10 +183,7 @@ class DriveActivities:
                 return None
             outputs = await job_queries.list_job_outputs(session, job_id)
         return PreparedJob(job_id=job.id, workflow_id=job.workflow_id, input=GenerationInput(job_id=job.id, graph={}),
-                           search_attributes={}, outputs=[
-            JobOutputRef(node_id=o.node_id, index=o.index, storage_key=o.storage_key, filename=o.filename,
-                         content_type=o.content_type, size=o.size, width=o.width, height=o.height)
-            for o in outputs])
+                           search_attributes={}, outputs=[JobOutputRef.of(output) for output in outputs])
 
     @activity.defn
     async def upload_output(self, upload: UploadDriveOutputInput) -> UploadDriveOutputResult:

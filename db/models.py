@@ -144,7 +144,7 @@ class JobInput(Base):
     __tablename__ = "job_inputs"
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # the preset parameter it fills
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # the file name the graph's loader reads
     storage_key: Mapped[str] = mapped_column(String(1024))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)

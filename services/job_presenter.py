@@ -6,6 +6,7 @@ metadata keys left out.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storage import Storage
 from db.models import Job, JobOutput, WebhookDelivery
-from workflows.shared import JobProgress
+from workflows.shared import JobOutputRef, JobProgress
 
 # Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
 REQUEST_HASH_KEY = "_request_hash"
@@ -29,6 +30,12 @@ class JobOutputPublic(BaseModel):
     width: int | None = None
     height: int | None = None
     node_id: str
+
+    @classmethod
+    def of(cls, output: JobOutputRef, url: str) -> JobOutputPublic:
+        """The output with a URL to fetch it; its storage key and index stay inside (the model ignores the fields
+        it does not declare)."""
+        return cls.model_validate({**asdict(output), "url": url})
 
 
 class JobError(BaseModel):
@@ -72,9 +79,8 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
     return JobPublic(
         id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.workflow_name,
-        outputs=[JobOutputPublic(url=await storage.url(o.storage_key, url_ttl_s, filename=o.filename),
-                                 filename=o.filename, content_type=o.content_type, size=o.size, width=o.width,
-                                 height=o.height, node_id=o.node_id) for o in outputs],
+        outputs=[JobOutputPublic.of(file, await storage.url(file.storage_key, url_ttl_s, filename=file.filename))
+                 for file in map(JobOutputRef.of, outputs)],
         error=JobError(**job.error) if job.error else None,
         metadata={k: v for k, v in (job.metadata_ or {}).items() if k not in RESERVED_METADATA},
         webhook_deliveries=[WebhookDeliveryPublic(attempt=d.attempt, status_code=d.status_code, error=d.error,

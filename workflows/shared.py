@@ -19,6 +19,7 @@ from temporalio.common import (
 )
 
 from comfy_platform.statuses import DriveFileStatus, JobStatus
+from comfy_platform.stored_files import StoredFile
 
 # Activities that talk to a ComfyUI backend; one worker per backend polls it with a slot per queued prompt.
 COMFY_TASK_QUEUE = "comfy"
@@ -62,15 +63,12 @@ class GenerationInput:
 
 
 @dataclass(kw_only=True)
-class JobOutputRef:
+class JobOutputRef(StoredFile):
+    """A file the job's graph saved: output `index` of node `node_id`. Its JSON is the flat object it always was
+    (the stored file's fields beside these two), so recorded histories still read it."""
+
     node_id: str
     index: int
-    storage_key: str
-    filename: str
-    content_type: str
-    size: int
-    width: int | None = None
-    height: int | None = None
 
 
 @dataclass(kw_only=True)
