@@ -40,7 +40,8 @@ def add_submit_parser(commands: argparse._SubParsersAction) -> None:
     what = submit.add_mutually_exclusive_group(required=True)
     what.add_argument("--graph", type=Path, help="a ComfyUI API-format graph (JSON file)")
     what.add_argument("--preset", help="a preset name (see presets/)")
-    what.add_argument("--workflow", help="a template name (see comfy_workflows/)")
+    # --workflow, the API's word for a template, keeps working.
+    what.add_argument("--template", "--workflow", dest="template", help="a template name (see comfy_workflows/)")
     submit.add_argument("--image", action="append", default=[], metavar="[NAME=]PATH",
                         help="an input image; NAME is the template's image or the file name a graph loads")
     submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
@@ -109,7 +110,7 @@ def _job_spec(args: argparse.Namespace) -> JobSpec:
     if args.preset:
         return JobSpec(preset=args.preset, params=_parse_params(args.param, get_preset(args.preset).template),
                        image=next(iter(images.values()), None))
-    return JobSpec(template=args.workflow, params=_parse_params(args.param, args.workflow), images=images)
+    return JobSpec(template=args.template, params=_parse_params(args.param, args.template), images=images)
 
 
 async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
@@ -167,7 +168,7 @@ def _api_job(args: argparse.Namespace) -> dict[str, Any]:
         params = _parse_params(args.param, get_preset(args.preset).template)
         one = {"image": next(iter(images.values()))} if len(images) == 1 else {"images": images}
         return {"preset": args.preset, "params": params, **one}
-    return {"workflow": args.workflow, "params": _parse_params(args.param, args.workflow), "images": images}
+    return {"workflow": args.template, "params": _parse_params(args.param, args.template), "images": images}
 
 
 async def _follow_api(api: ComfyPlatformClient, job_id: str, show: bool) -> dict[str, Any]:
@@ -207,8 +208,8 @@ def _parse_images(args: argparse.Namespace) -> dict[str, Path]:
     for spec in args.image:
         name, _, path = spec.rpartition("=")
         if not name:
-            template = get_template(get_preset(args.preset).template if args.preset else args.workflow) \
-                if (args.preset or args.workflow) else None
+            template = get_template(get_preset(args.preset).template if args.preset else args.template) \
+                if (args.preset or args.template) else None
             if template is None or len(template.images) != 1:
                 raise InvalidJobRequest(f"--image {spec}: give it as NAME=PATH", "image")
             name = next(iter(template.images))

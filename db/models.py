@@ -45,7 +45,7 @@ class Product(StrEnum):
 
 class SourceKind(StrEnum):
     PRESET = "preset"
-    WORKFLOW = "workflow"
+    TEMPLATE = "workflow"  # stored under the API's word for a template
     GRAPH = "graph"
 
 
@@ -109,9 +109,10 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
     product: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))  # what the job was built from: preset | workflow | graph
+    source: Mapped[str] = mapped_column(String(16))  # what the job was built from: a SourceKind
     preset: Mapped[str | None] = mapped_column(String(128))
-    workflow_name: Mapped[str | None] = mapped_column(String(128))  # the comfy_workflows template
+    # The template (comfy_workflows/) the job's graph came from; its column keeps the API's word for one.
+    template: Mapped[str | None] = mapped_column("workflow_name", String(128))
     user_id: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[str | None] = mapped_column(String(64))
     workflow_id: Mapped[str] = mapped_column(String(128), unique=True)  # the Temporal workflow id

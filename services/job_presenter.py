@@ -61,7 +61,7 @@ class JobPublic(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     preset: str | None = None
-    workflow: str | None = None
+    workflow: str | None = None  # the template it ran, by the API's word for one
     outputs: list[JobOutputPublic] = []
     error: JobError | None = None
     metadata: dict[str, Any] = {}
@@ -78,7 +78,7 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
         status, progress, position = live.status, live.progress, live.queue_position
     return JobPublic(
         id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.workflow_name,
+        started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.template,
         outputs=[JobOutputPublic.of(file, await storage.url(file.storage_key, url_ttl_s, filename=file.filename))
                  for file in map(JobOutputRef.of, outputs)],
         error=JobError(**job.error) if job.error else None,

@@ -283,7 +283,7 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
                            search_attributes=attributes)
     recorded = await JobWriter.of(env.sessionmaker).create(job_queries.NewJob(dict(
         id=job_id, workflow_id=prepared.workflow_id, status=JobStatus.QUEUED, product=options.product,
-        preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
+        preset=job.preset, template=job.template, source=job.source, user_id=options.user_id,
         api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
         idempotency_key=options.idempotency_key, webhook_url=options.webhook_url,
         start_payload=start_payload(prepared) if outbox else None), input_files))
