@@ -40,9 +40,11 @@ from comfy_platform.comfyui.graph import (
 )
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
+from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import Storage
 from workflows.shared import (
     PROMPT_QUEUED_SIGNAL,
+    REPORT_PROGRESS_SIGNAL,
     JobOutputRef,
     JobProgress,
     PromptQueued,
@@ -121,8 +123,9 @@ class ComfyActivities:
                     ticker.cancel()
             self.pool.mark_up(backend)
             log.info("prompt finished with %d outputs", len(outputs), extra={**context, "prompt_id": trail.prompt_id})
-            return RunGraphOutput(backend, trail.prompt_id or result.prompt_id, outputs, result.started_at_ms,
-                                  result.finished_at_ms, requeues=trail.requeues)
+            return RunGraphOutput(backend=backend, prompt_id=trail.prompt_id or result.prompt_id, outputs=outputs,
+                                  comfy_started_at_ms=result.started_at_ms,
+                                  comfy_finished_at_ms=result.finished_at_ms, requeues=trail.requeues)
 
     async def _run_or_attach(self, client: ComfyClient, backend: str, job: RunGraphInput, trail: PromptTrail,
                              found: _Found | None, reporter: _ProgressReporter, context: dict) -> PromptResult:
@@ -247,8 +250,9 @@ class ComfyActivities:
                 else:
                     width, height = _image_size(io.BytesIO(data))
                     obj = await self.storage.put_bytes(key, data, content_type)
-            stored.append(JobOutputRef(image["node_id"], image["index"], obj.key, image["filename"], content_type,
-                                       obj.size, width, height))
+            stored.append(JobOutputRef(node_id=image["node_id"], index=image["index"], storage_key=obj.key,
+                                       filename=image["filename"], content_type=content_type, size=obj.size,
+                                       width=width, height=height))
         return stored
 
     async def _heartbeat_forever(self, trail: PromptTrail, reporter: _ProgressReporter) -> None:
@@ -273,13 +277,16 @@ class _ProgressReporter:
     def __init__(self, workflow_id: str, backend: str, trail: PromptTrail, interval_s: float) -> None:
         self.handle = activity.client().get_workflow_handle(workflow_id)
         self.backend, self.trail, self.interval_s = backend, trail, interval_s
-        self.sent = JobProgress(status="queued", backend=backend, prompt_id=trail.prompt_id, requeues=trail.requeues)
+        self.sent = JobProgress(status=JobStatus.QUEUED, backend=backend, prompt_id=trail.prompt_id,
+                                requeues=trail.requeues)
         self.latest = self.sent
         self._sent_at = time.monotonic()
 
     async def report(self, update: Progress) -> None:
-        self.latest = JobProgress(update.status, update.progress, update.queue_position, self.backend,
-                                  self.trail.prompt_id, requeues=self.trail.requeues)
+        # The prompt's status (queued or running) is the job's.
+        self.latest = JobProgress(status=JobStatus(update.status), progress=update.progress,
+                                  queue_position=update.queue_position, backend=self.backend,
+                                  prompt_id=self.trail.prompt_id, requeues=self.trail.requeues)
         if time.monotonic() - self._sent_at >= self.interval_s:
             await self.flush()
 
@@ -287,12 +294,13 @@ class _ProgressReporter:
         if self.latest == self.sent or time.monotonic() - self._sent_at < self.interval_s:
             return
         self.sent, self._sent_at = self.latest, time.monotonic()
-        await self._signal("report_progress", self.sent)
+        await self._signal(REPORT_PROGRESS_SIGNAL, self.sent)
 
     async def prompt_queued(self) -> None:
         """Tell the workflow at once which id the server gave the prompt (it records it on the job)."""
-        await self._signal(PROMPT_QUEUED_SIGNAL, PromptQueued(self.backend, self.trail.prompt_id or "",
-                                                              self.trail.requeues))
+        await self._signal(PROMPT_QUEUED_SIGNAL, PromptQueued(backend=self.backend,
+                                                              prompt_id=self.trail.prompt_id or "",
+                                                              requeues=self.trail.requeues))
 
     async def _signal(self, name: str, arg: object) -> None:
         try:

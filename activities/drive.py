@@ -34,10 +34,11 @@ from comfy_platform.drive import (
 )
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import DriveFileStatus, JobStatus
 from comfy_platform.storage import Storage
 from db import drive as drive_queries
 from db import jobs as job_queries
-from db.models import DriveFileStatus, DriveWatch, JobStatus
+from db.models import DriveWatch
 from presets import InvalidJobRequest
 from services.creator.drive_access import user_drive
 from services.job_inputs import ImageSource
@@ -83,7 +84,7 @@ class DriveActivities:
         async with self.sessionmaker() as session:
             watch = await drive_queries.get_watch(session, request.user_id)
         if watch is None or watch.paused_reason:
-            return ListNewFilesOutput([], None)
+            return ListNewFilesOutput(files=[], watch=None)
         cursor = request.cursor or ({"mode": "changes", "token": watch.page_token} if watch.page_token else None)
         async with self._drive(request.user_id) as drive:
             if cursor is not None and cursor["mode"] == "changes":
@@ -113,8 +114,11 @@ class DriveActivities:
                     await drive_queries.save_page_token(session, request.user_id, token)
                 token = None
         return ListNewFilesOutput(
-            new, WatchInfo(watch.folder_id, watch.output_folder_id, watch.preset), next_cursor, token,
-            [DriveFileOutcome(s["file_id"], s["name"], "skipped", s["reason"]) for s in new_skips])
+            files=new,
+            watch=WatchInfo(folder_id=watch.folder_id, output_folder_id=watch.output_folder_id, preset=watch.preset),
+            cursor=next_cursor, page_token_to_save=token,
+            skipped=[DriveFileOutcome(file_id=s["file_id"], name=s["name"], status=DriveFileStatus.SKIPPED,
+                                      reason=s["reason"]) for s in new_skips])
 
     @activity.defn
     async def prepare_job(self, task: ProcessDriveFileInput) -> PreparedJob:
@@ -178,9 +182,8 @@ class DriveActivities:
             if job is None or job.status != JobStatus.SUCCEEDED:
                 return None
             outputs = await job_queries.list_job_outputs(session, job_id)
-        return PreparedJob(job.id, job.workflow_id, GenerationInput(job.id, {}), {}, [
-            JobOutputRef(o.node_id, o.index, o.storage_key, o.filename, o.content_type, o.size, o.width, o.height)
-            for o in outputs])
+        return PreparedJob(job_id=job.id, workflow_id=job.workflow_id, input=GenerationInput(job_id=job.id, graph={}),
+                           search_attributes={}, outputs=[JobOutputRef.of(output) for output in outputs])
 
     @activity.defn
     async def upload_output(self, upload: UploadDriveOutputInput) -> UploadDriveOutputResult:
@@ -190,7 +193,7 @@ class DriveActivities:
         async with self._drive(upload.user_id) as drive:
             existing = await drive.find_by_app_property(upload.output_folder_id, SOURCE_TAG, tag)
             if existing is not None:
-                return UploadDriveOutputResult(existing["id"], existing["name"], reused=True)
+                return UploadDriveOutputResult(file_id=existing["id"], name=existing["name"], reused=True)
             name = edition_name(upload.name, await self._edition(upload))
             with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
                 path = Path(tmp) / "output"
@@ -198,7 +201,7 @@ class DriveActivities:
                 async with heartbeating():
                     created = await drive.upload(upload.output_folder_id, name, path, upload.content_type,
                                                  {SOURCE_TAG: tag, "comfySourceFileId": upload.source.file_id})
-        return UploadDriveOutputResult(created["id"], created["name"], reused=False)
+        return UploadDriveOutputResult(file_id=created["id"], name=created["name"], reused=False)
 
     async def _edition(self, upload: UploadDriveOutputInput) -> int:
         """This version's edition among the file's edited versions (claimed once, kept for every retry)."""
@@ -264,8 +267,9 @@ def _split(files: list[dict], watch: DriveWatch) -> tuple[list[DriveFileRef], li
         mime = file.get("mimeType", "")
         if mime == FOLDER or file["id"] == watch.output_folder_id:
             continue
-        ref = DriveFileRef(file["id"], file.get("name", ""), str(file.get("version", "0")), mime,
-                           int(file["size"]) if file.get("size") else None, revision=file.get("headRevisionId"))
+        ref = DriveFileRef(file_id=file["id"], name=file.get("name", ""), version=str(file.get("version", "0")),
+                           mime_type=mime, size=int(file["size"]) if file.get("size") else None,
+                           revision=file.get("headRevisionId"))
         if mime.startswith("image/"):
             images.append(ref)
         else:

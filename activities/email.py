@@ -21,9 +21,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import heartbeating
 from comfy_platform.mail import Body, Item, Mailer, MailRefused, surely_undelivered
+from comfy_platform.statuses import DriveFileStatus
 from db import emails as email_queries
 from db import users as user_queries
-from db.models import DriveFileStatus, SentEmailStatus, User
+from db.models import SentEmailStatus, User
 from workflows.shared import (
     LISTED_PER_STATUS,
     DriveFileOutcome,
@@ -144,7 +145,7 @@ def summary_body(name: str | None, outcomes: list[DriveFileOutcome], drive_web_u
                  public_base_url: str, counts: dict[str, int] | None = None) -> Body:
     counts = counts or _counted(outcomes)
 
-    def section(title: str, status: str, item) -> tuple[str, list[Item]] | None:
+    def section(title: str, status: DriveFileStatus, item) -> tuple[str, list[Item]] | None:
         chosen = [o for o in outcomes if o.status == status][:MAX_LISTED]
         if not chosen:
             return None

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from comfy_platform.statuses import JobStatus
 from db import jobs as job_queries
+from db.models import SourceKind
 from services.job_starts import TemporalUnavailable, start_recorded
 from workflows.shared import FinishJobInput, MarkRunningInput, StartPendingJobsInput
 
@@ -42,7 +44,7 @@ class JobActivities:
                 # A run started outside the API or CLI (an operator's `temporal workflow start`) has no row yet.
                 await job_queries.create_job(
                     session, id=record.job_id, workflow_id=record.workflow_id, product=record.product,
-                    preset=record.preset, user_id=record.user_id, source="graph", status="queued")
+                    preset=record.preset, user_id=record.user_id, source=SourceKind.GRAPH, status=JobStatus.QUEUED)
                 await self._finish(session, record)
 
     @activity.defn

@@ -34,7 +34,7 @@ class StorageActivities:
                 except NotAnImage as exc:
                     raise _invalid(name, str(exc)) from None
                 images[name] = {"width": info.width, "height": info.height, "format": info.format}
-        return CheckInputsOutput(images)
+        return CheckInputsOutput(images=images)
 
 
 def _invalid(name: str, why: str) -> ApplicationError:

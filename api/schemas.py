@@ -3,11 +3,13 @@ services/job_presenter.py."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from comfy_platform.stored_files import StoredFile
 from services.job_inputs import ImageSource
 from services.job_presenter import JobPublic
 from services.jobs import JobSpec
@@ -80,6 +82,12 @@ class UploadPublic(BaseModel):
     size: int
     width: int | None = None
     height: int | None = None
+
+    @classmethod
+    def of(cls, upload_id: str, file: StoredFile) -> UploadPublic:
+        """The uploaded file under its id; its storage key stays inside (the model ignores the fields it does not
+        declare)."""
+        return cls.model_validate({**asdict(file), "id": upload_id})
 
 
 class UsagePublic(BaseModel):

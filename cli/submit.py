@@ -22,13 +22,15 @@ from temporalio.exceptions import ApplicationError
 
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import storage_from_settings
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template
 from sdk.client import ApiError, ComfyPlatformClient
 from services.job_inputs import ImageSource
 from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
-from workflows.shared import GenerationResult, JobProgress
+from workflows.generation import GenerationWorkflow
+from workflows.shared import GenerationResult
 
 err = Console(stderr=True)
 
@@ -38,7 +40,8 @@ def add_submit_parser(commands: argparse._SubParsersAction) -> None:
     what = submit.add_mutually_exclusive_group(required=True)
     what.add_argument("--graph", type=Path, help="a ComfyUI API-format graph (JSON file)")
     what.add_argument("--preset", help="a preset name (see presets/)")
-    what.add_argument("--workflow", help="a template name (see comfy_workflows/)")
+    # --workflow, the API's word for a template, keeps working.
+    what.add_argument("--template", "--workflow", dest="template", help="a template name (see comfy_workflows/)")
     submit.add_argument("--image", action="append", default=[], metavar="[NAME=]PATH",
                         help="an input image; NAME is the template's image or the file name a graph loads")
     submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
@@ -107,7 +110,7 @@ def _job_spec(args: argparse.Namespace) -> JobSpec:
     if args.preset:
         return JobSpec(preset=args.preset, params=_parse_params(args.param, get_preset(args.preset).template),
                        image=next(iter(images.values()), None))
-    return JobSpec(template=args.workflow, params=_parse_params(args.param, args.workflow), images=images)
+    return JobSpec(template=args.template, params=_parse_params(args.param, args.template), images=images)
 
 
 async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
@@ -115,10 +118,10 @@ async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
     result_task = asyncio.ensure_future(handle.result())
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not show, transient=False) as bar:
-        task = bar.add_task("queued", total=1.0)
+        task = bar.add_task(JobStatus.QUEUED, total=1.0)
         while not result_task.done():
             try:
-                state: JobProgress = await handle.query("get_status", result_type=JobProgress)
+                state = await handle.query(GenerationWorkflow.get_status)
                 where = f" (position {state.queue_position})" if state.queue_position is not None else ""
                 bar.update(task, completed=state.progress, description=f"{state.status}{where}")
             except Exception:  # the query is a progress hint; the result is what counts
@@ -147,7 +150,7 @@ async def _submit_via_api(args: argparse.Namespace, api_key: str) -> int:
             await api.cancel_job(job["id"])
             err.print("cancelled")
             return 130
-        if job["status"] != "succeeded":
+        if job["status"] != JobStatus.SUCCEEDED:
             error = job.get("error") or {"code": job["status"], "message": f"the job was {job['status']}"}
             err.print(f"[red]error:[/red] {error['code']}: {error['message']}")
             return 1
@@ -165,13 +168,13 @@ def _api_job(args: argparse.Namespace) -> dict[str, Any]:
         params = _parse_params(args.param, get_preset(args.preset).template)
         one = {"image": next(iter(images.values()))} if len(images) == 1 else {"images": images}
         return {"preset": args.preset, "params": params, **one}
-    return {"workflow": args.workflow, "params": _parse_params(args.param, args.workflow), "images": images}
+    return {"workflow": args.template, "params": _parse_params(args.param, args.template), "images": images}
 
 
 async def _follow_api(api: ComfyPlatformClient, job_id: str, show: bool) -> dict[str, Any]:
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not show, transient=False) as bar:
-        task = bar.add_task("queued", total=1.0)
+        task = bar.add_task(JobStatus.QUEUED, total=1.0)
 
         def draw(job: dict[str, Any]) -> None:
             position = job.get("queue_position")
@@ -205,8 +208,8 @@ def _parse_images(args: argparse.Namespace) -> dict[str, Path]:
     for spec in args.image:
         name, _, path = spec.rpartition("=")
         if not name:
-            template = get_template(get_preset(args.preset).template if args.preset else args.workflow) \
-                if (args.preset or args.workflow) else None
+            template = get_template(get_preset(args.preset).template if args.preset else args.template) \
+                if (args.preset or args.template) else None
             if template is None or len(template.images) != 1:
                 raise InvalidJobRequest(f"--image {spec}: give it as NAME=PATH", "image")
             name = next(iter(template.images))

@@ -9,10 +9,9 @@ from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from db.models import DriveFile, DriveFileStatus, DriveWatch, utcnow
+from comfy_platform.statuses import DRIVE_FILE_DONE_STATUSES, DriveFileStatus
+from db.models import DriveFile, DriveWatch, utcnow
 from db.session import dialect_insert
-
-DONE_STATUSES = (DriveFileStatus.SUCCEEDED.value, DriveFileStatus.FAILED.value, DriveFileStatus.SKIPPED.value)
 
 
 async def get_watch(session: AsyncSession, user_id: str) -> DriveWatch | None:
@@ -63,7 +62,7 @@ async def done_versions(session: AsyncSession, user_id: str,
         return set()
     rows = await session.execute(
         select(DriveFile.file_id, DriveFile.version).where(
-            DriveFile.user_id == user_id, DriveFile.status.in_(DONE_STATUSES),
+            DriveFile.user_id == user_id, DriveFile.status.in_(DRIVE_FILE_DONE_STATUSES),
             tuple_(DriveFile.file_id, DriveFile.version).in_(wanted)))
     return {(file_id, version) for file_id, version in rows}
 
@@ -78,7 +77,8 @@ async def record_file(session: AsyncSession, user_id: str, file_id: str, version
     values = {"user_id": user_id, "file_id": file_id, "version": version, **fields}
     insert = dialect_insert(session, DriveFile).values(**values)
     changes = {name: insert.excluded[name] for name in fields} | {"updated_at": utcnow()}
-    stay_done = DriveFile.status.notin_(DONE_STATUSES) if fields.get("status") == DriveFileStatus.PROCESSING else None
+    processing = fields.get("status") == DriveFileStatus.PROCESSING
+    stay_done = DriveFile.status.notin_(DRIVE_FILE_DONE_STATUSES) if processing else None
     await session.execute(insert.on_conflict_do_update(
         index_elements=["user_id", "file_id", "version"], set_=changes, where=stay_done))
 

@@ -7,6 +7,7 @@ never moves a job out of a terminal state, upserts outputs and bills a job at mo
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,16 +17,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import (
-    TERMINAL_STATUSES,
-    Job,
-    JobInput,
-    JobOutput,
-    JobStatus,
-    UtcDateTime,
-    new_id,
-    utcnow,
-)
+from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
+from comfy_platform.stored_files import StoredFile
+from db.models import Job, JobInput, JobOutput, UtcDateTime, new_id, utcnow
 from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
@@ -36,7 +30,8 @@ __all__ = [
     "mark_job_running", "set_job_progress", "usage_summary",
 ]
 
-OUTPUT_FIELDS = ("storage_key", "filename", "content_type", "size", "width", "height")
+# What a repeated finish_job rewrites of an output it stored before: the stored file.
+OUTPUT_FIELDS = tuple(f.name for f in dataclasses.fields(StoredFile))
 # finish_job notifies this channel with the job's id on PostgreSQL (delivered when its transaction commits):
 # the API's JobWatcher wakes the requests waiting for that job.
 JOB_FINISHED_CHANNEL = "job_finished"
@@ -56,9 +51,9 @@ class InvalidCursor(ValueError):
     pass
 
 
-async def create_job(session: AsyncSession, *, inputs: Iterable[Mapping[str, Any]] = (), **fields: Any) -> Job:
-    """Insert a job (and its inputs: dicts of name, storage_key, content_type, size). An existing job with the same
-    id, or with the same (api_key_id, idempotency_key), is returned instead of a new one."""
+async def create_job(session: AsyncSession, *, inputs: Iterable[StoredFile] = (), **fields: Any) -> Job:
+    """Insert a job (and its input files). An existing job with the same id, or with the same (api_key_id,
+    idempotency_key), is returned instead of a new one."""
     fields.setdefault("id", new_id())
     [result] = await create_jobs(session, [NewJob(fields, list(inputs))])
     if isinstance(result, JobConflict):
@@ -71,7 +66,7 @@ class NewJob:
     """One job for create_jobs: the Job columns (`id` included) and its inputs, as create_job takes them."""
 
     fields: dict[str, Any]
-    inputs: list[Mapping[str, Any]] = field(default_factory=list)
+    inputs: list[StoredFile] = field(default_factory=list)
 
 
 class CreatedJob(NamedTuple):
@@ -95,8 +90,8 @@ async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[Created
         rows = await session.scalars(dialect_insert(session, Job).values(values).on_conflict_do_nothing()
                                      .returning(Job).execution_options(populate_existing=True))
         inserted.update((row.id, row) for row in rows)
-    input_rows = [{"job_id": job.fields["id"], **item}
-                  for job in jobs if job.fields["id"] in inserted for item in job.inputs]
+    input_rows = [_input_row(job.fields["id"], file)
+                  for job in jobs if job.fields["id"] in inserted for file in job.inputs]
     if input_rows:
         await session.execute(dialect_insert(session, JobInput).values(input_rows).on_conflict_do_nothing())
     results: list[CreatedJob | JobConflict] = []
@@ -108,6 +103,12 @@ async def create_jobs(session: AsyncSession, jobs: list[NewJob]) -> list[Created
         results.append(CreatedJob(existing, False) if existing is not None else JobConflict(
             f"workflow_id {job.fields.get('workflow_id')!r} already belongs to another job"))
     return results
+
+
+def _input_row(job_id: str, file: StoredFile) -> dict[str, Any]:
+    """A JobInput row: named by the file name the graph's loader reads; an input's pixel size is not kept."""
+    return {"job_id": job_id, "name": file.filename, "storage_key": file.storage_key,
+            "content_type": file.content_type, "size": file.size}
 
 
 async def _existing_job(session: AsyncSession, fields: Mapping[str, Any]) -> Job | None:
@@ -219,7 +220,7 @@ async def finish_job(
     session: AsyncSession,
     job_id: str,
     *,
-    status: str,
+    status: JobStatus,
     outputs: Iterable[Mapping[str, Any]] = (),
     error: dict[str, Any] | None = None,
     comfy_started_at: datetime | None = None,
@@ -229,7 +230,8 @@ async def finish_job(
     prompt_id: str | None = None,
     prompt_requeues: int = 0,
 ) -> Job:
-    """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput) and its usage row.
+    """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput, as dataclasses.asdict
+    gives a JobOutputRef) and its usage row.
 
     `backend` and `prompt_id` say where it ran, for a job that was never marked running."""
     if status not in TERMINAL_STATUSES:

@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from comfy_platform.statuses import TERMINAL_STATUSES, DriveFileStatus, JobStatus
+
 # Named constraints let later migrations drop or alter them by name on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,17 +37,6 @@ NAMING_CONVENTION = {
 }
 
 
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
 class Product(StrEnum):
     API = "api"
     CREATOR = "creator"
@@ -54,7 +45,7 @@ class Product(StrEnum):
 
 class SourceKind(StrEnum):
     PRESET = "preset"
-    WORKFLOW = "workflow"
+    TEMPLATE = "workflow"  # stored under the API's word for a template
     GRAPH = "graph"
 
 
@@ -118,9 +109,10 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
     product: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))  # what the job was built from: preset | workflow | graph
+    source: Mapped[str] = mapped_column(String(16))  # what the job was built from: a SourceKind
     preset: Mapped[str | None] = mapped_column(String(128))
-    workflow_name: Mapped[str | None] = mapped_column(String(128))  # the comfy_workflows template
+    # The template (comfy_workflows/) the job's graph came from; its column keeps the API's word for one.
+    template: Mapped[str | None] = mapped_column("workflow_name", String(128))
     user_id: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[str | None] = mapped_column(String(64))
     workflow_id: Mapped[str] = mapped_column(String(128), unique=True)  # the Temporal workflow id
@@ -153,7 +145,7 @@ class JobInput(Base):
     __tablename__ = "job_inputs"
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # the preset parameter it fills
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # the file name the graph's loader reads
     storage_key: Mapped[str] = mapped_column(String(1024))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -322,14 +314,6 @@ class DriveWatch(Base):
     paused_reason: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
-
-
-class DriveFileStatus(StrEnum):
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    WAITING = "waiting"  # caught by a revoked Drive grant: edited once the creator reconnects
 
 
 class DriveFile(Base):

@@ -14,14 +14,15 @@ from presets.errors import InvalidJobRequest, UnusableContent
 from presets.templates import get_template
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ResolvedJob:
     graph: dict[str, Any]
     # user's image name -> the file name the graph's loader reads
     image_files: dict[str, str]
-    source: str  # preset | workflow | graph
+    # preset | workflow (a template: the API's word for one, which the jobs table stores) | graph
+    source: str
     preset: str | None = None
-    workflow: str | None = None
+    template: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -35,13 +36,14 @@ def resolve_preset(name: str, params: dict[str, Any], image_names: set[str]) -> 
     _check_values(params, "params")
     merged = preset.params(params)
     graph, files = get_template(preset.template).render(merged, image_names)
-    return ResolvedJob(graph, files, "preset", preset=name, workflow=preset.template, params=merged)
+    return ResolvedJob(graph=graph, image_files=files, source="preset", preset=name, template=preset.template,
+                       params=merged)
 
 
 def resolve_template(name: str, params: dict[str, Any], image_names: set[str]) -> ResolvedJob:
     _check_values(params, "params")
     graph, files = get_template(name).render(params, image_names)
-    return ResolvedJob(graph, files, "workflow", workflow=name, params=params)
+    return ResolvedJob(graph=graph, image_files=files, source="workflow", template=name, params=params)
 
 
 def resolve_graph(graph: Any, image_names: set[str]) -> ResolvedJob:
@@ -69,7 +71,7 @@ def resolve_graph(graph: Any, image_names: set[str]) -> ResolvedJob:
     if unused:
         raise UnusableContent(f"image '{unused[0]}' is not read by any LoadImage node of the graph",
                               f"images.{unused[0]}", code="unknown_image")
-    return ResolvedJob(graph, {name: name for name in image_names}, "graph")
+    return ResolvedJob(graph=graph, image_files={name: name for name in image_names}, source="graph")
 
 
 def _check_values(value: Any, field: str) -> None:

@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 __all__ = ["ApiError", "ComfyPlatformClient", "image_input", "verify_webhook"]
 
+# A copy of the server's (comfy_platform/statuses.py) on purpose: the SDK must not import the server.
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
 

@@ -17,9 +17,10 @@ from comfy_platform import netguard
 from comfy_platform.comfyui.errors import ComfyValidationError
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
-from comfy_platform.images import NotAnImage, image_checker
+from comfy_platform.images import ImageInfo, NotAnImage, image_checker
 from comfy_platform.settings import Settings
 from comfy_platform.storage import Storage
+from comfy_platform.stored_files import StoredFile
 from db import uploads as upload_queries
 from db.models import Upload, new_id
 from presets import ResolvedJob
@@ -39,17 +40,9 @@ class ImageSource:
     path: Path | None = None  # a file on this machine (the CLI's, or a photo a worker downloaded)
 
 
-@dataclass
-class CheckedImage:
-    data: bytes
-    width: int
-    height: int
-    content_type: str
-
-
 async def load_image(source: ImageSource, field: str, api_key_id: str | None,
                      sessionmaker: async_sessionmaker[AsyncSession], storage: Storage,
-                     settings: Settings) -> CheckedImage:
+                     settings: Settings) -> bytes:
     """The bytes of one input, decoded once to prove they are an image (an upload was, when it was uploaded).
     `field` is how the person named it, for the error."""
     given = [name for name in ("base64", "url", "upload_id", "path") if getattr(source, name) is not None]
@@ -64,18 +57,18 @@ async def load_image(source: ImageSource, field: str, api_key_id: str | None,
         data = await _from_url(source.url, field, settings)
     else:
         data = await _from_file(source.path, field, settings.MAX_INPUT_BYTES)
-    return await check_image(data, field, settings)
+    await check_image(data, field, settings)
+    return data
 
 
-async def check_image(data: bytes, field: str, settings: Settings) -> CheckedImage:
+async def check_image(data: bytes, field: str, settings: Settings) -> ImageInfo:
     if len(data) > settings.MAX_INPUT_BYTES:
         raise InputTooLarge(f"{field} is larger than {settings.MAX_INPUT_BYTES} bytes", field,
                             code="payload_too_large")
     try:
-        info = await image_checker(settings.IMAGE_DECODE_BUDGET_BYTES).check(data)
+        return await image_checker(settings.IMAGE_DECODE_BUDGET_BYTES).check(data)
     except NotAnImage as exc:
         raise InputRejected(f"{field} {exc}", field, code="invalid_image") from None
-    return CheckedImage(data, info.width, info.height, info.content_type)
 
 
 async def store_upload(data: bytes, filename: str | None, api_key_id: str, session: AsyncSession,
@@ -83,12 +76,12 @@ async def store_upload(data: bytes, filename: str | None, api_key_id: str, sessi
     """Check an uploaded file is an image within the size limit, store it and record it for this key."""
     image = await check_image(data, "file", settings)
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", (filename or "image").rsplit("/", 1)[-1])[-128:].lstrip(".")
+    filename = filename or "image"
     upload_id = new_id()
-    storage_key = f"uploads/{upload_id}/{filename or 'image'}"
-    await storage.put_bytes(storage_key, data, image.content_type)
-    return await upload_queries.create_upload(
-        session, id=upload_id, api_key_id=api_key_id, storage_key=storage_key, filename=filename or "image",
-        content_type=image.content_type, size=len(data), width=image.width, height=image.height)
+    file = StoredFile(storage_key=f"uploads/{upload_id}/{filename}", filename=filename,
+                      content_type=image.content_type, size=len(data), width=image.width, height=image.height)
+    await storage.put_bytes(file.storage_key, data, file.content_type)
+    return await upload_queries.create_upload(session, upload_id=upload_id, api_key_id=api_key_id, file=file)
 
 
 async def check_webhook_url(url: str, settings: Settings) -> None:
@@ -122,7 +115,7 @@ async def preflight_on(pool: BackendPool, job: ResolvedJob) -> None:
 
 async def _from_upload(upload_id: str, field: str, api_key_id: str | None,
                        sessionmaker: async_sessionmaker[AsyncSession], storage: Storage,
-                       settings: Settings) -> CheckedImage:
+                       settings: Settings) -> bytes:
     async with sessionmaker() as session:
         upload = await upload_queries.get_upload(session, upload_id, api_key_id)
     if upload is None:
@@ -130,8 +123,7 @@ async def _from_upload(upload_id: str, field: str, api_key_id: str | None,
     if upload.size > settings.MAX_INPUT_BYTES:  # the limit may have been lowered since it was uploaded
         raise InputTooLarge(f"{field} is larger than {settings.MAX_INPUT_BYTES} bytes", field,
                             code="payload_too_large")
-    return CheckedImage(await storage.read_bytes(upload.storage_key), upload.width, upload.height,
-                        upload.content_type)
+    return await storage.read_bytes(upload.storage_key)
 
 
 def _from_base64(text: str, field: str, max_bytes: int) -> bytes:

@@ -6,14 +6,16 @@ metadata keys left out.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storage import Storage
 from db.models import Job, JobOutput, WebhookDelivery
-from workflows.shared import JobProgress
+from workflows.shared import JobOutputRef, JobProgress
 
 # Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
 REQUEST_HASH_KEY = "_request_hash"
@@ -28,6 +30,12 @@ class JobOutputPublic(BaseModel):
     width: int | None = None
     height: int | None = None
     node_id: str
+
+    @classmethod
+    def of(cls, output: JobOutputRef, url: str) -> JobOutputPublic:
+        """The output with a URL to fetch it; its storage key and index stay inside (the model ignores the fields
+        it does not declare)."""
+        return cls.model_validate({**asdict(output), "url": url})
 
 
 class JobError(BaseModel):
@@ -46,14 +54,14 @@ class WebhookDeliveryPublic(BaseModel):
 
 class JobPublic(BaseModel):
     id: str
-    status: str = Field(description="queued | running | succeeded | failed | cancelled")
+    status: str = Field(description=" | ".join(JobStatus))
     progress: float = Field(ge=0, le=1)
     queue_position: int | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     preset: str | None = None
-    workflow: str | None = None
+    workflow: str | None = None  # the template it ran, by the API's word for one
     outputs: list[JobOutputPublic] = []
     error: JobError | None = None
     metadata: dict[str, Any] = {}
@@ -66,14 +74,13 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
     """The job as clients see it: the database row, with the workflow's live status while it runs."""
     status, progress, position = job.status, job.progress, None
     # A terminal state counts once the row says so: outputs and error are written with it, never before.
-    if live is not None and job.status in ("queued", "running") and live.status in ("queued", "running"):
+    if live is not None and job.status not in TERMINAL_STATUSES and live.status not in TERMINAL_STATUSES:
         status, progress, position = live.status, live.progress, live.queue_position
     return JobPublic(
         id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.workflow_name,
-        outputs=[JobOutputPublic(url=await storage.url(o.storage_key, url_ttl_s, filename=o.filename),
-                                 filename=o.filename, content_type=o.content_type, size=o.size, width=o.width,
-                                 height=o.height, node_id=o.node_id) for o in outputs],
+        started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.template,
+        outputs=[JobOutputPublic.of(file, await storage.url(file.storage_key, url_ttl_s, filename=file.filename))
+                 for file in map(JobOutputRef.of, outputs)],
         error=JobError(**job.error) if job.error else None,
         metadata={k: v for k, v in (job.metadata_ or {}).items() if k not in RESERVED_METADATA},
         webhook_deliveries=[WebhookDeliveryPublic(attempt=d.attempt, status_code=d.status_code, error=d.error,

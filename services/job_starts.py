@@ -92,4 +92,5 @@ def start_payload(prepared: PreparedJob) -> dict[str, Any]:
 def prepared_from_payload(job_id: str, workflow_id: str, payload: dict[str, Any]) -> PreparedJob:
     known = {f.name for f in dataclasses.fields(GenerationInput)}
     generation = GenerationInput(**{k: v for k, v in payload["input"].items() if k in known})
-    return PreparedJob(job_id, workflow_id, generation, dict(payload.get("search_attributes") or {}))
+    return PreparedJob(job_id=job_id, workflow_id=workflow_id, input=generation,
+                       search_attributes=dict(payload.get("search_attributes") or {}))

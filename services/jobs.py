@@ -27,7 +27,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import Storage
+from comfy_platform.stored_files import StoredFile
 from db import jobs as job_queries
 from db.models import Job
 from presets import (
@@ -145,8 +147,7 @@ async def create_job(env: JobEnv, spec: JobSpec, options: JobOptions, *, job_id:
     if env.comfy is not None:
         await preflight_on(env.comfy, job)
     # 5. Every input, loaded and proved an image.
-    images = {name: (await load_image(source, where, options.api_key_id, env.sessionmaker, env.storage,
-                                      env.settings)).data
+    images = {name: await load_image(source, where, options.api_key_id, env.sessionmaker, env.storage, env.settings)
               for name, (source, where) in sources.items()}
     # 6. Stored, recorded and started.
     if options.idempotency_key is not None and options.request_hash is not None:
@@ -255,7 +256,7 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
     cut short (a child workflow needs none: its parent starts it durably)."""
     job_id = job_id or new_job_id()
     inputs: dict[str, str] = {}
-    input_rows = []
+    input_files = []
     for name, source in images.items():
         file_name = job.image_files[name]
         key = f"jobs/{job_id}/inputs/{file_name}"
@@ -265,7 +266,8 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
         else:
             stored = await env.storage.put_bytes(key, source, content_type)
         inputs[file_name] = key
-        input_rows.append({"name": file_name, "storage_key": key, "content_type": content_type, "size": stored.size})
+        input_files.append(StoredFile(storage_key=key, filename=file_name, content_type=content_type,
+                                      size=stored.size))
 
     attributes = {"JobId": job_id, "Product": options.product}
     if job.preset:
@@ -277,13 +279,14 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
         user_id=options.user_id, heartbeat_timeout_s=options.heartbeat_timeout_s,
         job_timeout_s=options.job_timeout_s, comfy_task_queue=options.comfy_task_queue,
         api_key_id=options.api_key_id, webhook_url=options.webhook_url)
-    prepared = PreparedJob(job_id, generation_workflow_id(job_id), generation, attributes)
+    prepared = PreparedJob(job_id=job_id, workflow_id=generation_workflow_id(job_id), input=generation,
+                           search_attributes=attributes)
     recorded = await JobWriter.of(env.sessionmaker).create(job_queries.NewJob(dict(
-        id=job_id, workflow_id=prepared.workflow_id, status="queued", product=options.product,
-        preset=job.preset, workflow_name=job.workflow, source=job.source, user_id=options.user_id,
+        id=job_id, workflow_id=prepared.workflow_id, status=JobStatus.QUEUED, product=options.product,
+        preset=job.preset, template=job.template, source=job.source, user_id=options.user_id,
         api_key_id=options.api_key_id, params=job.params, metadata_=options.metadata or {},
         idempotency_key=options.idempotency_key, webhook_url=options.webhook_url,
-        start_payload=start_payload(prepared) if outbox else None), input_rows))
+        start_payload=start_payload(prepared) if outbox else None), input_files))
     if recorded.job.id != job_id:
         # An idempotency key that names a job submitted before: that job, not a second one.
         if recorded.job.start_payload is not None:

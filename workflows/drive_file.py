@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
     from activities.drive import SUPERSEDED, DriveActivities
+    from comfy_platform.statuses import DriveFileStatus
     from workflows.generation import GenerationWorkflow
     from workflows.shared import (
         IO_TASK_QUEUE,
@@ -62,36 +63,43 @@ class ProcessDriveFileWorkflow:
                     GenerationWorkflow.run, prepared.input, id=prepared.workflow_id, task_queue=IO_TASK_QUEUE,
                     search_attributes=typed_search_attributes(prepared.search_attributes))
             except ChildWorkflowError as err:
-                return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed",
-                                                              _edit_failure(err), job_id=prepared.job_id))
+                return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                              status=DriveFileStatus.FAILED,
+                                                              reason=_edit_failure(err), job_id=prepared.job_id))
             outputs = result.outputs
         if not outputs:
-            return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed",
-                                                          "the preset produced no image", job_id=prepared.job_id))
+            return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                          status=DriveFileStatus.FAILED,
+                                                          reason="the preset produced no image",
+                                                          job_id=prepared.job_id))
 
         # 3. Into the output folder; a retry finds an upload an earlier attempt made (tagged with the source).
         output = outputs[0]
         try:
             uploaded: UploadDriveOutputResult = await workflow.execute_activity_method(
                 DriveActivities.upload_output,
-                UploadDriveOutputInput(task.user_id, source, task.watch.output_folder_id, output.storage_key,
-                                       output_name(source.name, task.watch.preset), output.content_type),
+                UploadDriveOutputInput(user_id=task.user_id, source=source,
+                                       output_folder_id=task.watch.output_folder_id, storage_key=output.storage_key,
+                                       name=output_name(source.name, task.watch.preset),
+                                       content_type=output.content_type),
                 task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(minutes=1), retry_policy=DRIVE_RETRY)
         except ActivityError as err:
             outcome = _outcome_of(err, task, "could not be written to Drive")
-            return await self._end(task, DriveFileOutcome(source.file_id, source.name, "failed", outcome.reason,
+            return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                          status=DriveFileStatus.FAILED, reason=outcome.reason,
                                                           job_id=prepared.job_id))
-        return await self._end(task, DriveFileOutcome(source.file_id, source.name, "succeeded",
-                                                      job_id=prepared.job_id, output_file_id=uploaded.file_id,
-                                                      output_name=uploaded.name))
+        return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
+                                                      status=DriveFileStatus.SUCCEEDED, job_id=prepared.job_id,
+                                                      output_file_id=uploaded.file_id, output_name=uploaded.name))
 
     async def _end(self, task: ProcessDriveFileInput, outcome: DriveFileOutcome) -> DriveFileOutcome:
         """Record what became of the file; a revoked Drive connection is not an outcome but the run's failure."""
         await workflow.execute_local_activity_method(
             CreatorActivities.record_drive_file,
-            RecordDriveFileInput(task.user_id, task.file, task.sync_workflow_id, outcome.status, outcome.reason,
-                                 outcome.job_id, outcome.output_file_id, outcome.output_name),
+            RecordDriveFileInput(user_id=task.user_id, file=task.file, sync_workflow_id=task.sync_workflow_id,
+                                 status=outcome.status, reason=outcome.reason, job_id=outcome.job_id,
+                                 output_file_id=outcome.output_file_id, output_name=outcome.output_name),
             start_to_close_timeout=timedelta(seconds=30))
         return outcome
 
@@ -120,8 +128,9 @@ def _outcome_of(err: ActivityError, task: ProcessDriveFileInput, what: str) -> D
     if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
         raise ApplicationError(cause.message, type=AUTH_REVOKED, non_retryable=True) from err
     if isinstance(cause, ApplicationError) and cause.type in (SUPERSEDED, "InvalidInput"):
-        status = "skipped" if cause.type == SUPERSEDED else "failed"
-        return DriveFileOutcome(source.file_id, source.name, status, cause.message)
+        status = DriveFileStatus.SKIPPED if cause.type == SUPERSEDED else DriveFileStatus.FAILED
+        return DriveFileOutcome(file_id=source.file_id, name=source.name, status=status, reason=cause.message)
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-    status = "skipped" if isinstance(cause, ApplicationError) and cause.type == "DriveNotFound" else "failed"
-    return DriveFileOutcome(source.file_id, source.name, status, f"it {what}: {message}")
+    gone = isinstance(cause, ApplicationError) and cause.type == "DriveNotFound"
+    status = DriveFileStatus.SKIPPED if gone else DriveFileStatus.FAILED
+    return DriveFileOutcome(file_id=source.file_id, name=source.name, status=status, reason=f"it {what}: {message}")

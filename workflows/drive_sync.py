@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.creator import CreatorActivities
     from activities.drive import DriveActivities
     from activities.email import EmailActivities
+    from comfy_platform.statuses import DRIVE_FILE_DONE_STATUSES, DriveFileStatus
     from workflows.creator_email import EMAIL_RETRY, CreatorEmailWorkflow
     from workflows.drive_file import AUTH_REVOKED, DRIVE_RETRY, ProcessDriveFileWorkflow
     from workflows.shared import (
@@ -82,7 +83,7 @@ class DriveSyncWorkflow:
             while True:
                 page: ListNewFilesOutput = await workflow.execute_activity_method(
                     DriveActivities.list_new_files,
-                    ListNewFilesInput(sync.user_id, sync_id, cursor,
+                    ListNewFilesInput(user_id=sync.user_id, sync_workflow_id=sync_id, cursor=cursor,
                                       max_files=min(LIST_PAGE_SIZE, sync.files_per_run)),
                     task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=DRIVE_RETRY)
                 if page.watch is None:
@@ -107,15 +108,17 @@ class DriveSyncWorkflow:
                     else:
                         await workflow.wait_condition(lambda: self._unstarted == 0)
                     await workflow.execute_local_activity_method(
-                        CreatorActivities.save_page_token, SavePageTokenInput(sync.user_id, page.page_token_to_save),
+                        CreatorActivities.save_page_token,
+                        SavePageTokenInput(user_id=sync.user_id, page_token=page.page_token_to_save),
                         start_to_close_timeout=timedelta(seconds=30))
                 if page.cursor is None:
                     break
                 cursor = page.cursor
                 if started >= sync.files_per_run:
                     await self._drain()
-                    workflow.continue_as_new(DriveSyncInput(sync.user_id, sync.parallel_files, sync.files_per_run,
-                                                            cursor, self._tally))
+                    workflow.continue_as_new(DriveSyncInput(user_id=sync.user_id, parallel_files=sync.parallel_files,
+                                                            files_per_run=sync.files_per_run, cursor=cursor,
+                                                            tally=self._tally))
             await self._drain()
         except ActivityError as err:
             if not (isinstance(err.cause, ApplicationError) and err.cause.type in SUSPENDING_ERRORS):
@@ -140,7 +143,8 @@ class DriveSyncWorkflow:
     async def _process(self, user_id: str, file: DriveFileRef, watch: WatchInfo, sync_id: str) -> None:
         try:
             handle = await workflow.start_child_workflow(
-                ProcessDriveFileWorkflow.run, ProcessDriveFileInput(user_id, file, watch, sync_id),
+                ProcessDriveFileWorkflow.run,
+                ProcessDriveFileInput(user_id=user_id, file=file, watch=watch, sync_workflow_id=sync_id),
                 id=drive_file_workflow_id(user_id, file.file_id, file.version), task_queue=IO_TASK_QUEUE,
                 # A failed run (revoked token) may be tried again by a later tick; a finished one never.
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -158,11 +162,13 @@ class DriveSyncWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == AUTH_REVOKED:
                 self._suspended = (AUTH_REVOKED, cause.message)
             else:  # the child ended without recording its file (terminated, timed out): record it here
-                outcome = DriveFileOutcome(file.file_id, file.name, "failed", f"processing stopped: {cause or err}")
+                outcome = DriveFileOutcome(file_id=file.file_id, name=file.name, status=DriveFileStatus.FAILED,
+                                           reason=f"processing stopped: {cause or err}")
                 self._tally.add(outcome)
                 await workflow.execute_local_activity_method(
                     CreatorActivities.record_drive_file,
-                    RecordDriveFileInput(user_id, file, sync_id, outcome.status, outcome.reason),
+                    RecordDriveFileInput(user_id=user_id, file=file, sync_workflow_id=sync_id, status=outcome.status,
+                                         reason=outcome.reason),
                     start_to_close_timeout=timedelta(seconds=30))
 
     async def _drain(self) -> None:
@@ -171,21 +177,24 @@ class DriveSyncWorkflow:
     async def _suspend(self, user_id: str, sync_id: str, error_type: str, message: str) -> None:
         """Pause the creator's schedule with the reason; a revoked grant also gets them an email about it."""
         await workflow.execute_activity_method(
-            CreatorActivities.suspend_sync, SuspendSyncInput(user_id, SUSPENDING_ERRORS[error_type], message),
+            CreatorActivities.suspend_sync,
+            SuspendSyncInput(user_id=user_id, state=SUSPENDING_ERRORS[error_type], reason=message),
             task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
         if error_type == AUTH_REVOKED:
             key = creator_email_key("reconnect", sync_id, workflow.info().first_execution_run_id)
             await self._email(user_id, "reconnect", CreatorEmailInput(
-                notice=ReconnectNoticeInput(user_id, message, key)), legacy_key=f"suspended:{sync_id}")
+                notice=ReconnectNoticeInput(user_id=user_id, reason=message, notice_key=key)),
+                legacy_key=f"suspended:{sync_id}")
 
     async def _summarize(self, user_id: str, sync_id: str) -> dict[str, int]:
         counts = _counts(self._tally)
-        if counts["succeeded"] or counts["failed"]:
+        if counts[DriveFileStatus.SUCCEEDED] or counts[DriveFileStatus.FAILED]:
             # Keyed on the batch (this run and the runs it continued as), not the workflow id alone, which a
             # later run may share.
             key = creator_email_key("summary", sync_id, workflow.info().first_execution_run_id)
-            summary = SyncSummaryInput(user_id, sync_id, self._tally.outcomes, self._tally.counts, key=key)
+            summary = SyncSummaryInput(user_id=user_id, sync_workflow_id=sync_id, outcomes=self._tally.outcomes,
+                                       counts=self._tally.counts, key=key)
             await self._email(user_id, "summary", CreatorEmailInput(summary=summary), legacy_key=sync_id)
         return counts
 
@@ -225,4 +234,4 @@ class DriveSyncWorkflow:
 
 
 def _counts(tally: SyncTally) -> dict[str, int]:
-    return {status: tally.counts.get(status, 0) for status in ("succeeded", "failed", "skipped")}
+    return {status: tally.counts.get(status, 0) for status in DRIVE_FILE_DONE_STATUSES}

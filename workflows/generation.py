@@ -18,9 +18,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.comfy import ComfyActivities
     from activities.jobs import JobActivities
     from activities.storage import StorageActivities
+    from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
     from workflows.shared import (
         IO_TASK_QUEUE,
         PROMPT_QUEUED_SIGNAL,
+        REPORT_PROGRESS_SIGNAL,
         CheckInputsInput,
         DeliverWebhookInput,
         FinishJobInput,
@@ -66,12 +68,13 @@ class GenerationWorkflow:
             # 1. Refuse inputs that are not images before any GPU time is spent.
             if job.inputs:
                 await workflow.execute_activity_method(
-                    StorageActivities.check_inputs, CheckInputsInput(job.job_id, job.inputs),
+                    StorageActivities.check_inputs, CheckInputsInput(job_id=job.job_id, inputs=job.inputs),
                     task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=2), retry_policy=INFRA_RETRY)
             # 2. Run the graph on a ComfyUI backend; outputs land in storage.
             ran: RunGraphOutput = await workflow.execute_activity_method(
                 ComfyActivities.run_graph,
-                RunGraphInput(job.job_id, workflow_id, job.graph, job.inputs, f"jobs/{job.job_id}/outputs"),
+                RunGraphInput(job_id=job.job_id, workflow_id=workflow_id, graph=job.graph, inputs=job.inputs,
+                              output_prefix=f"jobs/{job.job_id}/outputs"),
                 task_queue=job.comfy_task_queue,
                 start_to_close_timeout=timedelta(seconds=job.job_timeout_s),
                 schedule_to_close_timeout=timedelta(seconds=job.job_timeout_s),
@@ -82,27 +85,28 @@ class GenerationWorkflow:
             )
         except Exception as err:  # noqa: BLE001 - every failure is recorded on the job, then re-raised
             if is_cancelled_exception(err):
-                await self._finish(job, "cancelled", error={"code": "cancelled", "message": "the job was cancelled"})
+                await self._finish(job, JobStatus.CANCELLED,
+                                   error={"code": "cancelled", "message": "the job was cancelled"})
                 await self._notify(job)
                 raise
             error = _error_of(err)
-            await self._finish(job, "failed", error=error)
+            await self._finish(job, JobStatus.FAILED, error=error)
             await self._notify(job)
             raise ApplicationError(error["message"], error, type=error["code"], non_retryable=True) from err
         # 3. Record the job, its outputs and one usage row.
-        await self._finish(job, "succeeded", ran=ran)
+        await self._finish(job, JobStatus.SUCCEEDED, ran=ran)
         # 4. Tell the job's webhook, if it has one.
         await self._notify(job)
-        return GenerationResult(job.job_id, "succeeded", ran.outputs)
+        return GenerationResult(job_id=job.job_id, status=JobStatus.SUCCEEDED, outputs=ran.outputs)
 
     # ABANDON: a running write may still be under way when the job is finished (a first "running" signal can
     # cross the end); its UPDATE skips a job that is final, so neither order can move the row back to running.
-    @workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    @workflow.signal(name=REPORT_PROGRESS_SIGNAL, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def report_progress(self, update: JobProgress) -> None:
-        if self._state.status not in ("queued", "running"):
+        if self._state.status in TERMINAL_STATUSES:
             return
         self._state = update
-        if update.status == "running" and not self._running_recorded and workflow.patched(RECORD_RUNNING_PATCH):
+        if update.status == JobStatus.RUNNING and not self._running_recorded and workflow.patched(RECORD_RUNNING_PATCH):
             self._running_recorded = True
             await self._record_running(update)
 
@@ -111,12 +115,12 @@ class GenerationWorkflow:
     async def prompt_queued(self, queued: PromptQueued) -> None:
         """The server chose the prompt's id (ComfyUI before July 2025), or the prompt was queued again: the job's
         row says so at once, while it waits."""
-        if self._state.status not in ("queued", "running"):
+        if self._state.status in TERMINAL_STATUSES:
             return
         self._state = dataclasses.replace(self._state, backend=queued.backend, prompt_id=queued.prompt_id,
                                           requeues=queued.requeues)
-        await self._record(MarkRunningInput(self._job_id, queued.backend, queued.prompt_id, running=False,
-                                            requeues=queued.requeues))
+        await self._record(MarkRunningInput(job_id=self._job_id, backend=queued.backend, prompt_id=queued.prompt_id,
+                                            running=False, requeues=queued.requeues))
 
     @workflow.query
     def get_status(self) -> JobProgress:
@@ -125,7 +129,7 @@ class GenerationWorkflow:
     async def _record_running(self, update: JobProgress) -> None:
         """Move the row to running. Only a job that outlives the activity's first progress interval gets here,
         so a short job pays nothing; its started_at comes from finish_job."""
-        await self._record(MarkRunningInput(self._job_id, update.backend, update.prompt_id,
+        await self._record(MarkRunningInput(job_id=self._job_id, backend=update.backend, prompt_id=update.prompt_id,
                                             requeues=update.requeues or None))
 
     async def _record(self, change: MarkRunningInput) -> None:
@@ -138,11 +142,11 @@ class GenerationWorkflow:
             workflow.logger.warning("job %s: %s not recorded (%s)", self._job_id,
                                     "running status" if change.running else "prompt id", err.cause or err)
 
-    async def _finish(self, job: GenerationInput, status: str, *, ran: RunGraphOutput | None = None,
+    async def _finish(self, job: GenerationInput, status: JobStatus, *, ran: RunGraphOutput | None = None,
                       error: dict | None = None) -> None:
         record = FinishJobInput(
-            job.job_id, status, workflow.info().workflow_id, job.product, job.preset, job.user_id,
-            outputs=ran.outputs if ran else [], error=error,
+            job_id=job.job_id, status=status, workflow_id=workflow.info().workflow_id, product=job.product,
+            preset=job.preset, user_id=job.user_id, outputs=ran.outputs if ran else [], error=error,
             backend=ran.backend if ran else self._state.backend,
             prompt_id=ran.prompt_id if ran else self._state.prompt_id,
             comfy_started_at_ms=ran.comfy_started_at_ms if ran else None,
@@ -152,9 +156,9 @@ class GenerationWorkflow:
         await workflow.execute_local_activity_method(
             JobActivities.finish_job, record, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)))
-        self._state = JobProgress(status=status, progress=1.0 if status == "succeeded" else self._state.progress,
-                                  backend=record.backend, prompt_id=record.prompt_id, error=error,
-                                  requeues=record.prompt_requeues)
+        progress = 1.0 if status == JobStatus.SUCCEEDED else self._state.progress
+        self._state = JobProgress(status=status, progress=progress, backend=record.backend,
+                                  prompt_id=record.prompt_id, error=error, requeues=record.prompt_requeues)
 
     async def _notify(self, job: GenerationInput) -> None:
         """Hand the finished job to its webhook's own workflow, which outlives this one."""
@@ -162,7 +166,8 @@ class GenerationWorkflow:
             return  # no command: histories recorded before webhooks existed replay unchanged
         try:
             await workflow.start_child_workflow(
-                WebhookDeliveryWorkflow.run, DeliverWebhookInput(job.job_id, webhook_id_of(job.job_id)),
+                WebhookDeliveryWorkflow.run,
+                DeliverWebhookInput(job_id=job.job_id, webhook_id=webhook_id_of(job.job_id)),
                 id=webhook_workflow_id(job.job_id), task_queue=IO_TASK_QUEUE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON)
         except WorkflowAlreadyStartedError:

@@ -1,6 +1,10 @@
 """Task-queue names and the dataclasses that cross the workflow boundary (the API and CLI import these too).
 
 Only ids, storage keys and small dicts travel here: every payload is written to workflow history.
+
+Every payload is keyword-only. Runs in flight and recorded histories hold them as JSON objects, which Temporal's
+data converter turns back into dataclasses by field name; a positional call would instead follow the field order,
+and a reordered field would silently swap two values of the same type.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
 )
+
+from comfy_platform.statuses import DriveFileStatus, JobStatus
+from comfy_platform.stored_files import StoredFile
 
 # Activities that talk to a ComfyUI backend; one worker per backend polls it with a slot per queued prompt.
 COMFY_TASK_QUEUE = "comfy"
@@ -36,7 +43,7 @@ def generation_workflow_id(job_id: str) -> str:
     return f"gen-{job_id}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerationInput:
     """One ComfyUI job: a concrete graph and the stored input files its loaders read."""
 
@@ -55,19 +62,16 @@ class GenerationInput:
     webhook_url: str | None = None
 
 
-@dataclass
-class JobOutputRef:
+@dataclass(kw_only=True)
+class JobOutputRef(StoredFile):
+    """A file the job's graph saved: output `index` of node `node_id`. Its JSON is the flat object it always was
+    (the stored file's fields beside these two), so recorded histories still read it."""
+
     node_id: str
     index: int
-    storage_key: str
-    filename: str
-    content_type: str
-    size: int
-    width: int | None = None
-    height: int | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PreparedJob:
     """A recorded job whose GenerationWorkflow is yet to start: its input and search attributes."""
 
@@ -87,24 +91,24 @@ START_SWEEP_EVERY_S = 30
 START_SWEEP_GRACE_S = 60
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StartPendingJobsInput:
     grace_s: float = START_SWEEP_GRACE_S
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerationResult:
     job_id: str
-    status: str  # succeeded | failed | cancelled
+    status: JobStatus
     outputs: list[JobOutputRef] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobProgress:
     """What the `get_status` query answers, and what the ComfyUI activity signals as it goes."""
 
-    status: str = "queued"  # queued | running | succeeded | failed | cancelled
+    status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     queue_position: int | None = None
     backend: str | None = None
@@ -113,18 +117,18 @@ class JobProgress:
     requeues: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckInputsInput:
     job_id: str
     inputs: dict[str, str]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckInputsOutput:
     images: dict[str, dict[str, Any]]  # file name -> {width, height, format}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunGraphInput:
     job_id: str
     workflow_id: str
@@ -133,7 +137,7 @@ class RunGraphInput:
     output_prefix: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunGraphOutput:
     backend: str
     prompt_id: str
@@ -143,19 +147,23 @@ class RunGraphOutput:
     requeues: int = 0  # times the prompt was queued again after ComfyUI lost it
 
 
-# The signal the ComfyUI activity sends when it queued a prompt whose id a retry could not work out by itself
-# (the server chose it, or the prompt was queued again): the workflow records it on the job at once.
+# GenerationWorkflow's signals, named here because the ComfyUI activity that sends them may not import the workflow
+# (whose module imports the activity); callers that may (the API, the CLI, tests) use the workflow's methods.
+# The progress of the job's prompt as it waits and runs (a JobProgress), at most once per progress interval.
+REPORT_PROGRESS_SIGNAL = "report_progress"
+# Sent when a prompt was queued whose id a retry could not work out by itself (the server chose it, or the prompt
+# was queued again): the workflow records it on the job at once.
 PROMPT_QUEUED_SIGNAL = "prompt_queued"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PromptQueued:
     backend: str
     prompt_id: str
     requeues: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MarkRunningInput:
     """The job whose prompt ComfyUI started (or queued, with `running` False), and where."""
 
@@ -166,10 +174,10 @@ class MarkRunningInput:
     requeues: int | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FinishJobInput:
     job_id: str
-    status: str
+    status: JobStatus
     workflow_id: str
     product: str = "api"
     preset: str | None = None
@@ -192,7 +200,7 @@ def webhook_workflow_id(job_id: str) -> str:
     return f"webhook-{job_id}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DeliverWebhookInput:
     job_id: str
     webhook_id: str
@@ -218,7 +226,7 @@ def drive_file_workflow_id(user_id: str, file_id: str, version: str) -> str:
     return f"drive-file-{user_id}-{file_id}-{version}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DriveFileRef:
     """A file in a watched folder, as a sync run found it. `version` is Drive's, which grows with every change;
     `revision` is Drive's `headRevisionId` then, which names those bytes for as long as Drive keeps them (None in
@@ -236,20 +244,20 @@ class DriveFileRef:
 LISTED_PER_STATUS = 50
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DriveFileOutcome:
     """What became of one file: succeeded (with its output in Drive), failed or skipped, and why."""
 
     file_id: str
     name: str
-    status: str  # succeeded | failed | skipped
+    status: DriveFileStatus  # succeeded, failed or skipped
     reason: str | None = None
     job_id: str | None = None
     output_file_id: str | None = None
     output_name: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyncTally:
     """What a sync run (and the runs it continued as) has done, carried across continue-as-new for the email:
     how many files ended each way, and the first LISTED_PER_STATUS of each (so a folder of ten thousand photos
@@ -264,7 +272,7 @@ class SyncTally:
             self.outcomes.append(outcome)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DriveSyncInput:
     user_id: str
     parallel_files: int = 4  # children in flight at once (sliding window)
@@ -275,7 +283,7 @@ class DriveSyncInput:
     tally: SyncTally | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ListNewFilesInput:
     user_id: str
     sync_workflow_id: str
@@ -283,14 +291,14 @@ class ListNewFilesInput:
     max_files: int = 100
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WatchInfo:
     folder_id: str
     output_folder_id: str
     preset: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ListNewFilesOutput:
     files: list[DriveFileRef]
     watch: WatchInfo | None  # None: the creator watches nothing (disconnected since the tick was scheduled)
@@ -302,13 +310,13 @@ class ListNewFilesOutput:
     skipped: list[DriveFileOutcome] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SavePageTokenInput:
     user_id: str
     page_token: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProcessDriveFileInput:
     user_id: str
     file: DriveFileRef
@@ -316,7 +324,7 @@ class ProcessDriveFileInput:
     sync_workflow_id: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UploadDriveOutputInput:
     user_id: str
     source: DriveFileRef
@@ -326,26 +334,26 @@ class UploadDriveOutputInput:
     content_type: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UploadDriveOutputResult:
     file_id: str
     name: str
     reused: bool  # an earlier attempt had uploaded it already
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RecordDriveFileInput:
     user_id: str
     file: DriveFileRef
     sync_workflow_id: str
-    status: str  # processing | succeeded | failed | skipped
+    status: DriveFileStatus
     reason: str | None = None
     job_id: str | None = None
     output_file_id: str | None = None
     output_name: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyncSummaryInput:
     user_id: str
     sync_workflow_id: str
@@ -356,14 +364,14 @@ class SyncSummaryInput:
     key: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SuspendSyncInput:
     user_id: str
     state: str  # reconnect_needed (Google refused the token) | folder_gone (the watched folder was deleted)
     reason: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReconnectNoticeInput:
     user_id: str
     reason: str
@@ -381,7 +389,7 @@ def creator_email_workflow_id(kind: str, first_run_id: str) -> str:
     return f"creator-email-{kind}-{first_run_id}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CreatorEmailInput:
     """One creator email, handed to a workflow of its own: a sync batch's summary or a reconnect notice."""
 
@@ -406,7 +414,7 @@ def meter_workflow_id(job_id: str) -> str:
 QUOTA_CHANGED_SIGNAL = "quota_changed"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class QuotaNoticeInput:
     """A creator has used `percent` of the month's photos: told once per threshold and period."""
 
@@ -418,26 +426,26 @@ class QuotaNoticeInput:
     notice_key: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StripeEventInput:
     event_id: str
     event_type: str
     customer_id: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MeterUsageInput:
     job_id: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PhotoQuotaInput:
     user_id: str
     file: DriveFileRef
     sync_workflow_id: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PhotoQuota:
     """Whether a creator's photo may be edited now; if not, when the quota renews."""
 

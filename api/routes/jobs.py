@@ -30,14 +30,16 @@ from api.errors import ApiError, NotFound, database_trouble_of_the_moment
 from api.responses import error_responses
 from api.schemas import JobCreate, JobsPublic
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storable import UnstorableValue, check_storable
 from comfy_platform.storage import Storage
 from db import jobs as job_queries
 from db import webhooks as webhook_queries
-from db.models import ApiKey, Job, JobStatus
+from db.models import ApiKey, Job
 from db.session import release_before_calling_out
 from services import jobs as job_service
 from services.job_presenter import JobPublic, job_public
+from workflows.generation import GenerationWorkflow
 from workflows.shared import JobProgress
 
 log = logging.getLogger(__name__)
@@ -183,7 +185,7 @@ async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]
         live = await live_status(temporal, job)
         now = {"status": live.status if live else job.status, "progress": live.progress if live else job.progress,
                "queue_position": live.queue_position if live else None}
-        if now != last and now["status"] in ("queued", "running"):
+        if now != last and now["status"] not in TERMINAL_STATUSES:
             yield "progress", now
             last = now
         await state.job_watcher.wait(job_id, EVENT_POLL_S)
@@ -219,8 +221,8 @@ async def live_status(temporal: Client, job: Job) -> JobProgress | None:
     if job.is_terminal:
         return None
     try:
-        handle = temporal.get_workflow_handle(job.workflow_id)
-        return await asyncio.wait_for(handle.query("get_status", result_type=JobProgress), LIVE_QUERY_TIMEOUT_S)
+        handle = temporal.get_workflow_handle_for(GenerationWorkflow.run, job.workflow_id)
+        return await asyncio.wait_for(handle.query(GenerationWorkflow.get_status), LIVE_QUERY_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - not started yet, ended meanwhile or Temporal slow: the row stands
         return None
 

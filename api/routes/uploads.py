@@ -6,6 +6,7 @@ from fastapi import APIRouter, UploadFile
 
 from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep
 from api.schemas import UploadPublic
+from comfy_platform.stored_files import StoredFile
 from services.job_inputs import store_upload
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -17,5 +18,4 @@ async def create_upload(file: UploadFile, key: GenerateKey, session: SessionDep,
     """A multipart `file` that must decode as an image; use its id as `{"upload_id": ...}` in a job."""
     data = await file.read(settings.MAX_INPUT_BYTES + 1)
     upload = await store_upload(data, file.filename, key.id, session, storage, settings)
-    return UploadPublic(id=upload.id, filename=upload.filename, content_type=upload.content_type, size=upload.size,
-                        width=upload.width, height=upload.height)
+    return UploadPublic.of(upload.id, StoredFile.of(upload))

@@ -44,7 +44,7 @@ def sync_schedule(settings: Settings, user_id: str, note: str = "watching a Driv
         action=ScheduleActionStartWorkflow(
             # By name: the workflow's module imports the activities, which pause schedules through this one.
             DRIVE_SYNC_WORKFLOW,
-            DriveSyncInput(user_id, parallel_files=settings.DRIVE_SYNC_PARALLEL_FILES,
+            DriveSyncInput(user_id=user_id, parallel_files=settings.DRIVE_SYNC_PARALLEL_FILES,
                            files_per_run=settings.DRIVE_SYNC_FILES_PER_RUN),
             id=drive_sync_workflow_id(user_id),
             task_queue=IO_TASK_QUEUE,

@@ -60,15 +60,19 @@ async def user(sessionmaker) -> User:
 
 def run_outcomes() -> list[DriveFileOutcome]:
     return [
-        DriveFileOutcome("f1", "beach.jpg", "succeeded", job_id="j1", output_file_id="out1", output_name="beach.png"),
-        DriveFileOutcome("f2", "dog.jpg", "succeeded", job_id="j2", output_file_id="out2", output_name="dog.png"),
-        DriveFileOutcome("f3", "cat.jpg", "failed", reason="ComfyUI ran out of memory", job_id="j3"),
-        DriveFileOutcome("f4", "notes.txt", "skipped", reason="not an image"),
+        DriveFileOutcome(file_id="f1", name="beach.jpg", status="succeeded", job_id="j1", output_file_id="out1",
+                         output_name="beach.png"),
+        DriveFileOutcome(file_id="f2", name="dog.jpg", status="succeeded", job_id="j2", output_file_id="out2",
+                         output_name="dog.png"),
+        DriveFileOutcome(file_id="f3", name="cat.jpg", status="failed", reason="ComfyUI ran out of memory",
+                         job_id="j3"),
+        DriveFileOutcome(file_id="f4", name="notes.txt", status="skipped", reason="not an image"),
     ]
 
 
 def summary_for(user: User, outcomes: list[DriveFileOutcome]) -> SyncSummaryInput:
-    return SyncSummaryInput(user.id, f"drive-sync-run-{user.id}-{uuid.uuid4().hex[:8]}", outcomes)
+    return SyncSummaryInput(user_id=user.id, sync_workflow_id=f"drive-sync-run-{user.id}-{uuid.uuid4().hex[:8]}",
+                            outcomes=outcomes)
 
 
 async def sent_emails(sessionmaker, user: User) -> list[SentEmail]:
@@ -111,7 +115,7 @@ async def test_summary_links_each_output_and_gives_each_failure_and_skip_its_rea
 
 
 async def test_nothing_is_sent_when_the_run_only_skipped_files(activities, sessionmaker, smtp, user):
-    skipped = [DriveFileOutcome("f1", "notes.txt", "skipped", reason="not an image")]
+    skipped = [DriveFileOutcome(file_id="f1", name="notes.txt", status="skipped", reason="not an image")]
     assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, skipped)) is False
     assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, [])) is False
     assert smtp.messages == [] and await sent_emails(sessionmaker, user) == []
@@ -136,7 +140,8 @@ async def test_summaries_of_two_runs_under_one_workflow_id_are_two_emails(activi
     """A schedule names its runs to the second, so a sync-now and a tick can share a workflow id: each batch's
     summary has a key of its own (the run's first run id in it), and neither counts as the other sent."""
     sync_id = f"drive-sync-run-{user.id}-2026-11-22T03:12:05Z"
-    first, second = (SyncSummaryInput(user.id, sync_id, run_outcomes(), key=f"summary:{sync_id}:{run_id}")
+    first, second = (SyncSummaryInput(user_id=user.id, sync_workflow_id=sync_id, outcomes=run_outcomes(),
+                                      key=f"summary:{sync_id}:{run_id}")
                      for run_id in ("run-a", "run-b"))
     assert await ActivityEnvironment().run(activities.send_sync_summary, first) is True
     assert await ActivityEnvironment().run(activities.send_sync_summary, second) is True
@@ -189,7 +194,8 @@ async def test_permanent_recipient_refusal_is_not_retried(activities, smtp, user
 
 
 async def test_reconnect_notice_says_why_and_links_to_sign_in(activities, sessionmaker, smtp, user):
-    notice = ReconnectNoticeInput(user.id, "Google refused the saved sign-in (invalid_grant)", f"reconnect-{user.id}")
+    notice = ReconnectNoticeInput(user_id=user.id, reason="Google refused the saved sign-in (invalid_grant)",
+                                  notice_key=f"reconnect-{user.id}")
     assert await ActivityEnvironment().run(activities.send_reconnect_notice, notice) is True
     assert await ActivityEnvironment().run(activities.send_reconnect_notice, notice) is False
     [message] = await smtp.wait_for(1)
@@ -211,7 +217,7 @@ async def test_empty_smtp_host_logs_the_email_and_succeeds(sessionmaker, user, c
 
 
 async def test_file_names_are_escaped_in_the_html_part(activities, smtp, user):
-    outcomes = [DriveFileOutcome("f1", "<script>.png", "failed", reason="<b>bad</b> input")]
+    outcomes = [DriveFileOutcome(file_id="f1", name="<script>.png", status="failed", reason="<b>bad</b> input")]
     await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, outcomes))
     [message] = await smtp.wait_for(1)
     html = html_of(message)
@@ -221,21 +227,23 @@ async def test_file_names_are_escaped_in_the_html_part(activities, smtp, user):
 
 
 async def test_a_user_without_a_row_gets_nothing(activities, smtp):
-    summary = SyncSummaryInput(uuid.uuid4().hex, "drive-sync-run-gone", run_outcomes())
+    summary = SyncSummaryInput(user_id=uuid.uuid4().hex, sync_workflow_id="drive-sync-run-gone",
+                               outcomes=run_outcomes())
     assert await ActivityEnvironment().run(activities.send_sync_summary, summary) is False
     assert smtp.messages == []
 
 
 def test_subject_counts_edited_and_failed_photos():
-    one = [DriveFileOutcome("f1", "a.jpg", "succeeded")]
-    failed = [DriveFileOutcome(f"f{i}", "a.jpg", "failed") for i in range(2)]
+    one = [DriveFileOutcome(file_id="f1", name="a.jpg", status="succeeded")]
+    failed = [DriveFileOutcome(file_id=f"f{i}", name="a.jpg", status="failed") for i in range(2)]
     assert summary_subject(one) == "1 photo edited"
     assert summary_subject(failed) == "2 photos failed"
     assert summary_subject(one + failed) == "1 photo edited, 2 failed"
 
 
 def test_a_long_run_lists_the_first_files_and_points_to_the_dashboard():
-    outcomes = [DriveFileOutcome(f"f{i}", f"{i}.jpg", "succeeded", output_file_id=f"o{i}") for i in range(60)]
+    outcomes = [DriveFileOutcome(file_id=f"f{i}", name=f"{i}.jpg", status="succeeded", output_file_id=f"o{i}")
+                for i in range(60)]
     [(title, items)] = summary_body("Ana", outcomes, DRIVE_WEB_URL, BASE_URL).sections
     assert title == "Edited" and len(items) == MAX_LISTED + 1
     assert items[-1].label == f"and {60 - MAX_LISTED} more, listed on your dashboard" and items[-1].url is None

@@ -18,7 +18,8 @@ from presets import resolve_preset, resolve_template
 from sdk import verify_webhook as verify
 from tests.helpers.images import open_png, png_bytes
 from tests.helpers.webhook_receiver import running_receiver
-from workflows.shared import JobProgress, webhook_workflow_id
+from workflows.generation import GenerationWorkflow
+from workflows.shared import webhook_workflow_id
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ async def test_cancelled_job_still_notifies(platform, make_key, clean_emulator):
     job = resolve_template("t2i_basic", {"steps": 50, "seed": random.randrange(1 << 30)}, set())
     async with running_receiver() as receiver:
         handle = await platform.submit(job, api_key_id=created.key.id, webhook_url=receiver.url)
-        while (await handle.query("get_status", result_type=JobProgress)).status != "running":
+        while (await handle.query(GenerationWorkflow.get_status)).status != "running":
             await asyncio.sleep(0.05)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from comfy_platform.stored_files import StoredFile
 from db.jobs import (
     JobConflict,
     JobNotFound,
@@ -47,7 +48,7 @@ async def usage_rows(session: AsyncSession, job_id: str) -> int:
 
 
 async def test_a_new_job_is_queued_with_its_inputs_and_defaults(db_session: AsyncSession):
-    inputs = [{"name": "image", "storage_key": "inputs/a.png", "content_type": "image/png", "size": 10}]
+    inputs = [StoredFile(filename="image", storage_key="inputs/a.png", content_type="image/png", size=10)]
     job = await create_job(db_session, inputs=inputs, **job_fields(metadata_={"source": "test"}))
     await db_session.commit()
     again = await get_job(db_session, job.id)
@@ -84,7 +85,8 @@ async def test_a_new_job_reusing_another_jobs_workflow_id_is_a_conflict(db_sessi
 async def test_jobs_written_together_resolve_like_one_create_job_each(db_session: AsyncSession):
     existing = await create_job(db_session, **job_fields(idempotency_key="request-1"))
     fresh = job_fields()
-    inputs = [{"name": "photo.png", "storage_key": "jobs/x/inputs/photo.png", "content_type": "image/png", "size": 9}]
+    inputs = [StoredFile(filename="photo.png", storage_key="jobs/x/inputs/photo.png", content_type="image/png",
+                         size=9)]
     results = await create_jobs(db_session, [
         NewJob(fresh, inputs),
         NewJob(job_fields(id=existing.id)),  # the same id: the existing job

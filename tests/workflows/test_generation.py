@@ -18,6 +18,7 @@ from tests.helpers.images import (
     png_bytes,
     slow_graph,
 )
+from workflows.generation import GenerationWorkflow
 from workflows.shared import GenerationResult, JobProgress
 
 
@@ -53,7 +54,7 @@ async def test_template_job_stores_a_png_of_the_requested_size_and_records_usage
     assert row.comfy_started_at is not None and row.comfy_finished_at >= row.comfy_started_at
     [output] = await platform.outputs(job_id)
     assert (output.width, output.height, output.content_type) == (96, 64, "image/png")
-    status = await handle.query("get_status", result_type=JobProgress)
+    status = await handle.query(GenerationWorkflow.get_status)
     assert (status.status, status.progress) == ("succeeded", 1.0)
 
 
@@ -131,7 +132,7 @@ async def test_status_query_reports_running_progress_while_the_prompt_runs(platf
     handle = await platform.submit(job)
     seen: list[JobProgress] = []
     while not seen or seen[-1].status in ("queued", "running"):
-        seen.append(await handle.query("get_status", result_type=JobProgress))
+        seen.append(await handle.query(GenerationWorkflow.get_status))
         await asyncio.sleep(0.1)
     running = [s.progress for s in seen if s.status == "running"]
     assert running == sorted(running)
@@ -199,7 +200,7 @@ async def test_operators_find_a_run_by_its_search_attributes(platform):
 async def _until_status(handle, wanted: str, with_prompt: bool = False, timeout: float = 15) -> JobProgress:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        state = await handle.query("get_status", result_type=JobProgress)
+        state = await handle.query(GenerationWorkflow.get_status)
         if state.status == wanted and (state.prompt_id or not with_prompt):
             return state
         await asyncio.sleep(0.05)

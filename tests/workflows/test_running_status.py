@@ -90,7 +90,8 @@ async def test_marking_a_finished_job_running_leaves_it_finished(platform):
     job_id = handle.id.removeprefix("gen-")
     before = await platform.job(job_id)
     activities = JobActivities(platform.sessionmaker)
-    await ActivityEnvironment().run(activities.mark_running, MarkRunningInput(job_id, "http://elsewhere", "p-late"))
+    await ActivityEnvironment().run(activities.mark_running,
+                                    MarkRunningInput(job_id=job_id, backend="http://elsewhere", prompt_id="p-late"))
     after = await platform.job(job_id)
     assert (after.status, after.started_at, after.backend) == ("succeeded", before.started_at, before.backend)
 
@@ -98,7 +99,9 @@ async def test_marking_a_finished_job_running_leaves_it_finished(platform):
 async def test_marking_a_job_without_a_row_running_leaves_finish_job_to_create_it(platform):
     activities = JobActivities(platform.sessionmaker)
     job_id = f"operator{random.randrange(1 << 40)}"
-    await ActivityEnvironment().run(activities.mark_running, MarkRunningInput(job_id, "http://gpu", "p1"))
+    await ActivityEnvironment().run(activities.mark_running,
+                                    MarkRunningInput(job_id=job_id, backend="http://gpu", prompt_id="p1"))
     assert await platform.job(job_id) is None
-    await ActivityEnvironment().run(activities.finish_job, FinishJobInput(job_id, "failed", f"gen-{job_id}"))
+    await ActivityEnvironment().run(activities.finish_job,
+                                    FinishJobInput(job_id=job_id, status="failed", workflow_id=f"gen-{job_id}"))
     assert (await platform.job(job_id)).status == "failed"

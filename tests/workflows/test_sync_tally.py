@@ -7,8 +7,8 @@ from workflows.shared import LISTED_PER_STATUS, DriveFileOutcome, SyncTally
 def test_a_large_batch_keeps_counts_of_all_and_names_only_the_first_of_each_status():
     tally = SyncTally()
     for i in range(LISTED_PER_STATUS + 10):
-        tally.add(DriveFileOutcome(f"f{i}", f"p{i}.png", "succeeded", output_file_id=f"o{i}"))
-    tally.add(DriveFileOutcome("bad", "bad.png", "failed", "not a readable image"))
+        tally.add(DriveFileOutcome(file_id=f"f{i}", name=f"p{i}.png", status="succeeded", output_file_id=f"o{i}"))
+    tally.add(DriveFileOutcome(file_id="bad", name="bad.png", status="failed", reason="not a readable image"))
 
     assert tally.counts == {"succeeded": LISTED_PER_STATUS + 10, "failed": 1}
     assert len(tally.outcomes) == LISTED_PER_STATUS + 1

@@ -149,7 +149,8 @@ async def send_with_the_worker_killed(creator, smtp, moment: str) -> tuple[list,
     queue = f"io-crash-{uuid.uuid4().hex[:8]}"
     sync_id = f"drive-sync-run-{creator.user_id}-crash"
     key = creator_email_key("summary", sync_id, uuid.uuid4().hex)
-    outcomes = [DriveFileOutcome("f1", "kept.png", "succeeded", output_file_id="o1", output_name="kept_x.png")]
+    outcomes = [DriveFileOutcome(file_id="f1", name="kept.png", status="succeeded", output_file_id="o1",
+                                 output_name="kept_x.png")]
     worker = start_io_worker(platform, smtp, queue)
     killed = threading.Event()
 
@@ -174,7 +175,8 @@ async def send_with_the_worker_killed(creator, smtp, moment: str) -> tuple[list,
     try:
         handle = await platform.client.start_workflow(
             CreatorEmailWorkflow.run,
-            CreatorEmailInput(summary=SyncSummaryInput(creator.user_id, sync_id, outcomes, key=key)),
+            CreatorEmailInput(summary=SyncSummaryInput(user_id=creator.user_id, sync_workflow_id=sync_id,
+                                                       outcomes=outcomes, key=key)),
             id=f"creator-email-crash-{uuid.uuid4().hex}", task_queue=queue)
         if moment == "accepted":
             # Recorded as sent, and the conversation cannot end: the server holds its answer to QUIT.

@@ -16,7 +16,7 @@ async def test_a_large_folder_is_synced_in_runs_that_continue_as_new(creator, sm
         await creator.drop(folder, f"old{i}.png", photo(40 + i))
 
     handle = await creator.platform.client.start_workflow(
-        "DriveSyncWorkflow", DriveSyncInput(creator.user_id, parallel_files=2, files_per_run=2),
+        "DriveSyncWorkflow", DriveSyncInput(user_id=creator.user_id, parallel_files=2, files_per_run=2),
         id=f"drive-sync-run-{creator.user_id}-large", task_queue=IO_TASK_QUEUE)
     counts = await handle.result()
 
