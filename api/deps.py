@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
 from api.errors import ApiError, Forbidden
+from api.job_watcher import JobWatcher
 from api.limits import enforce_rate_limit
 from api.responses import answers
 from comfy_platform.secrets import Encryptor
@@ -26,10 +27,12 @@ from comfy_platform.storable import check_storable
 from comfy_platform.storage import Storage
 from db.api_keys import authenticate, touch_key
 from db.models import ApiKey, User
+from db.session import release_before_calling_out
 from services.billing.errors import BillingUnavailable
 from services.billing.stripe_billing import StripeBilling
-from db.session import release_before_calling_out
+from services.billing.usage import Entitlements
 from services.creator.sessions import InvalidSession, current_user
+from services.jobs import JobEnv
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,25 @@ TemporalDep = Annotated[Client, Depends(_temporal)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
+
+
+async def _job_env(request: Request, temporal: TemporalDep) -> JobEnv:
+    """What services/jobs.py creates jobs with: this app's database, storage, settings, Temporal and ComfyUI pool."""
+    state = request.app.state
+    return JobEnv(state.sessionmaker, state.storage, state.settings, temporal, state.comfy)
+
+
+async def _job_watcher(request: Request) -> JobWatcher:
+    return request.app.state.job_watcher
+
+
+async def _entitlements(request: Request) -> Entitlements:
+    return request.app.state.entitlements
+
+
+JobEnvDep = Annotated[JobEnv, Depends(_job_env)]
+JobWatcherDep = Annotated[JobWatcher, Depends(_job_watcher)]
+EntitlementsDep = Annotated[Entitlements, Depends(_entitlements)]
 
 
 class Unauthorized(ApiError):

@@ -18,7 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from comfy_platform.storable import UnstorableValue
 from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest, UnusableContent
-from services.billing.errors import AlreadyOnPlan, BillingError, BillingUnavailable, QuotaExceeded
+from services.billing.errors import (
+    AlreadyOnPlan,
+    BillingError,
+    BillingUnavailable,
+    QuotaExceeded,
+)
 from services.errors import IdempotencyConflict, InputNotFound, InputTooLarge
 from services.job_starts import TemporalUnavailable
 

@@ -13,15 +13,14 @@ import math
 import time
 from dataclasses import dataclass
 
-from typing import Any
-
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiError
 from comfy_platform.settings import Settings
 from db import jobs as job_queries
 from db.models import ApiKey
-from services.billing.usage import admit_api_job
+from services.billing.usage import Entitlements, admit_api_job
+from services.jobs import JobEnv
 
 # A client told to come back later than this is better off retrying sooner and being told again.
 MAX_RETRY_AFTER_S = 60
@@ -86,16 +85,16 @@ async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Set
                           headers={"Retry-After": str(retry_after)})
 
 
-async def admit_job(key: ApiKey, state: Any) -> None:
+async def admit_job(key: ApiKey, env: JobEnv, entitlements: Entitlements) -> None:
     """Refuse a new job while the key already has its maximum of queued or running jobs, or once its account's
     plan has no more images this month (and does not bill past them)."""
-    plan = await state.entitlements.of(key.account_id)
+    plan = await entitlements.of(key.account_id)
     limit = key.max_concurrent_jobs or plan.plan.api_max_concurrent_jobs
-    async with state.sessionmaker() as session:
+    async with env.sessionmaker() as session:
         unfinished = await job_queries.count_unfinished(session, key.id)
     if unfinished >= limit:
         raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
                           "wait for one to finish or cancel one",
                           details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
                           headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})
-    await admit_api_job(state.sessionmaker, key.account_id, plan, state.settings)
+    await admit_api_job(env.sessionmaker, key.account_id, plan, env.settings)

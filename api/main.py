@@ -31,9 +31,9 @@ from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.stripe_client import stripe_client
+from db.session import create_engine, create_sessionmaker, migrate
 from services.billing.stripe_billing import StripeBilling
 from services.billing.usage import Entitlements
-from db.session import create_engine, create_sessionmaker, migrate
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -9,7 +9,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import BillingDep, CurrentCreator, MaybeBillingDep, SessionDep, SettingsDep
+from api.deps import (
+    BillingDep,
+    CurrentCreator,
+    MaybeBillingDep,
+    SessionDep,
+    SettingsDep,
+)
 from api.errors import ApiError
 from api.responses import error_responses
 from db.session import release_before_calling_out

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from api.deps import GenerateKey, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.deps import EntitlementsDep, GenerateKey, JobEnvDep, JobWatcherDep, SessionDep
 from api.responses import error_responses
 from api.routes.jobs import IdempotencyKey, job_response, start_job
 from api.schemas import GenerateCreate
@@ -18,12 +18,13 @@ router = APIRouter(tags=["jobs"])
              responses={202: {"model": JobPublic,
                               "description": "not finished within `timeout`: the job so far, and its Location"},
                         **error_responses(404, 409)})
-async def create_generation(request: Request, body: GenerateCreate, key: GenerateKey, session: SessionDep,
-                            temporal: TemporalDep, storage: StorageDep, settings: SettingsDep,
+async def create_generation(body: GenerateCreate, key: GenerateKey, session: SessionDep, env: JobEnvDep,
+                            entitlements: EntitlementsDep, watcher: JobWatcherDep,
                             idempotency_key: IdempotencyKey = None):
     """The job's body plus `timeout`: 200 with the finished job, or 202 with it (and Location) if still running."""
-    job, _ = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
+    job, _ = await start_job(body, key, session, env, entitlements, idempotency_key)
     if not job.is_terminal:
-        await request.app.state.job_watcher.wait(job.id, body.timeout)
+        await watcher.wait(job.id, body.timeout)
         job = await job_queries.get_job(session, job.id)
-    return await job_response(job, session, storage, settings, temporal, status_code=200 if job.is_terminal else 202)
+    return await job_response(job, session, env.storage, env.settings, env.temporal,
+                              status_code=200 if job.is_terminal else 202)

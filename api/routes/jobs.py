@@ -17,7 +17,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import limits
 from api.deps import (
+    EntitlementsDep,
     GenerateKey,
+    JobEnvDep,
     JobsKey,
     SessionDep,
     SettingsDep,
@@ -38,6 +40,7 @@ from db import webhooks as webhook_queries
 from db.models import ApiKey, Job
 from db.session import release_before_calling_out
 from services import jobs as job_service
+from services.billing.usage import Entitlements
 from services.job_presenter import JobPublic, job_public
 from workflows.generation import GenerationWorkflow
 from workflows.shared import JobProgress
@@ -55,10 +58,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 @router.post("", status_code=202, response_model=JobPublic, summary="Start a job",
              responses={200: {"model": JobPublic, "description": "an Idempotency-Key retry: the job started before"},
                         **error_responses(404, 409)})
-async def create_job(request: Request, body: JobCreate, key: GenerateKey, session: SessionDep, temporal: TemporalDep,
-                     storage: StorageDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None):
+async def create_job(body: JobCreate, key: GenerateKey, session: SessionDep, env: JobEnvDep,
+                     entitlements: EntitlementsDep, idempotency_key: IdempotencyKey = None):
     """Start a job from a preset, a workflow template or a ComfyUI graph; 202 with the job and its Location."""
-    job, created = await start_job(request, body, key, session, temporal, storage, settings, idempotency_key)
+    job, created = await start_job(body, key, session, env, entitlements, idempotency_key)
+    storage, settings, temporal = env.storage, env.settings, env.temporal
     if created:
         # Nothing to look up: a new job is queued, with no outputs or deliveries, and asking its workflow would
         # wait for a worker to take it.
@@ -193,19 +197,18 @@ async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]
 
 # --- shared with /generate ----------------------------------------------------------------------------------
 
-async def start_job(request: Request, body: JobCreate, key: ApiKey, session: AsyncSession, temporal: Client,
-                    storage: Storage, settings: Settings, idempotency_key: str | None) -> tuple[Job, bool]:
+async def start_job(body: JobCreate, key: ApiKey, session: AsyncSession, env: job_service.JobEnv,
+                    entitlements: Entitlements, idempotency_key: str | None) -> tuple[Job, bool]:
     """(job, created): a new job, or the one an earlier request with this Idempotency-Key started."""
     body_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json", exclude={"timeout"}),
                                           sort_keys=True).encode()).hexdigest()
     options = job_service.JobOptions.from_settings(
-        settings, product="api", api_key_id=key.id, user_id=key.account_id, metadata=body.metadata,
+        env.settings, product="api", api_key_id=key.id, user_id=key.account_id, metadata=body.metadata,
         idempotency_key=idempotency_key, webhook_url=body.webhook_url,
         request_hash=body_hash if idempotency_key is not None else None)
-    state = request.app.state
     await release_before_calling_out(session)
-    env = job_service.JobEnv(state.sessionmaker, storage, settings, temporal, state.comfy)
-    submission = await job_service.create_job(env, body.spec(), options, admit=lambda: limits.admit_job(key, state))
+    submission = await job_service.create_job(env, body.spec(), options,
+                                              admit=lambda: limits.admit_job(key, env, entitlements))
     return submission.job, submission.created
 
 
