@@ -21,7 +21,9 @@ from PIL import Image
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.comfy_slots import SlotLeases
 from activities.prompt_trail import PromptTrail
+from comfy_platform import metrics
 from comfy_platform.comfyui import (
     ComfyClient,
     ComfyError,
@@ -73,8 +75,11 @@ class ComfyActivities:
     """Runs prompts on the backends of `pool`; a retry finds the prompt an earlier attempt queued, wherever."""
 
     def __init__(self, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 0.5,
-                 heartbeat_every_s: float = 1.0, max_requeues: int = 3, backend_lost_after_s: float = 120.0) -> None:
+                 heartbeat_every_s: float = 1.0, max_requeues: int = 3, backend_lost_after_s: float = 120.0,
+                 slots: SlotLeases | None = None) -> None:
         self.pool = pool
+        # Slots shared with every other comfy worker through the database; without, this process counts its own.
+        self.slots = slots
         self.storage = storage
         self.progress_interval_s = progress_interval_s
         self.heartbeat_every_s = heartbeat_every_s
@@ -89,7 +94,7 @@ class ComfyActivities:
         while True:
             found = await self._find(trail, job) if look_first else None
             look_first = True  # from here on, every copy queued may exist
-            async with self.pool.lease(found.backend if found else None) as backend:
+            async with self._slot(job.job_id, found.backend if found else None, trail) as backend:
                 client = self.pool.get(backend)
                 context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "backend": backend,
                            "attempt": info.attempt, "prompt_tag": trail.tag}
@@ -123,9 +128,16 @@ class ComfyActivities:
                     ticker.cancel()
             self.pool.mark_up(backend)
             log.info("prompt finished with %d outputs", len(outputs), extra={**context, "prompt_id": trail.prompt_id})
+            _observe(backend, job, info, result, trail.requeues)
             return RunGraphOutput(backend=backend, prompt_id=trail.prompt_id or result.prompt_id, outputs=outputs,
                                   comfy_started_at_ms=result.started_at_ms,
                                   comfy_finished_at_ms=result.finished_at_ms, requeues=trail.requeues)
+
+    def _slot(self, job_id: str, backend: str | None, trail: PromptTrail):
+        """A slot on `backend` (where a retry found the prompt) or the backend chosen for a new one."""
+        if self.slots is None:
+            return self.pool.lease(backend)
+        return self.slots.lease(job_id, backend, while_waiting=lambda: _heartbeat(trail))
 
     async def _run_or_attach(self, client: ComfyClient, backend: str, job: RunGraphInput, trail: PromptTrail,
                              found: _Found | None, reporter: _ProgressReporter, context: dict) -> PromptResult:
@@ -260,11 +272,15 @@ class ComfyActivities:
         # only way a cancel reaches the activity; the details let a retry re-attach to the same prompt. The first
         # waits a tick: a short job then costs the server no heartbeat write, and a retry that finds no details
         # still finds the prompt by the tag every copy carries.
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.heartbeat_every_s)
             trail.progress = reporter.latest.progress
             activity.heartbeat(trail.details())
             await reporter.flush()
+            if self.slots is not None and time.monotonic() - renewed >= self.slots.ttl_s / 4:
+                renewed = time.monotonic()
+                await self.slots.renew(trail.job_id)
 
 
 class _ProgressReporter:
@@ -307,6 +323,23 @@ class _ProgressReporter:
             await self.handle.signal(name, arg)
         except Exception as exc:  # progress is a courtesy; the job goes on without it
             log.debug("signal %s failed: %s", name, exc)
+
+
+async def _heartbeat(trail: PromptTrail) -> None:
+    activity.heartbeat(trail.details())
+
+
+def _observe(backend: str, job: RunGraphInput, info: activity.Info, result: PromptResult, requeues: int) -> None:
+    """The finished prompt in the worker's metrics: its GPU time, and how long the job waited for the GPU."""
+    labels = (metrics.backend_label(backend), job.template or "graph")
+    if result.started_at_ms and result.finished_at_ms:
+        ran_s = (result.finished_at_ms - result.started_at_ms) / 1000
+        metrics.GENERATION_SECONDS.labels(*labels).observe(max(0.0, ran_s))
+    if result.started_at_ms:
+        waited = result.started_at_ms / 1000 - info.scheduled_time.timestamp()
+        metrics.QUEUE_WAIT_SECONDS.labels(*labels).observe(max(0.0, waited))
+    if requeues:
+        metrics.PROMPTS_REQUEUED.labels(labels[0]).inc(requeues)
 
 
 async def _cancel_quietly(client: ComfyClient, trail: PromptTrail) -> str:

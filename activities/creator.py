@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
+from comfy_platform import metrics
 from db import drive as drive_queries
 from db import users as user_queries
 from db.models import DriveStatus
@@ -37,6 +38,7 @@ class CreatorActivities:
                 mime_type=record.file.mime_type, status=record.status, reason=record.reason, job_id=record.job_id,
                 output_file_id=record.output_file_id, output_name=record.output_name,
                 sync_workflow_id=record.sync_workflow_id)
+        metrics.DRIVE_FILES.labels(str(record.status)).inc()
 
     @activity.defn
     async def suspend_sync(self, suspend: SuspendSyncInput) -> None:

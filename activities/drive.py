@@ -32,6 +32,7 @@ from comfy_platform.drive import (
     DriveNotFound,
     DriveRateLimited,
 )
+from comfy_platform import metrics
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.statuses import DriveFileStatus, JobStatus
@@ -78,6 +79,22 @@ class DriveActivities:
 
     @activity.defn
     async def list_new_files(self, request: ListNewFilesInput) -> ListNewFilesOutput:
+        """One page of new or changed image files (below); a run's first page counts as its sync tick."""
+        try:
+            listed = await self._list_new_files(request)
+        except ApplicationError as exc:
+            if request.cursor is None:
+                metrics.DRIVE_SYNC_TICKS.labels(_TICK_OUTCOMES.get(exc.type or "", "failed")).inc()
+            raise
+        except Exception:
+            if request.cursor is None:
+                metrics.DRIVE_SYNC_TICKS.labels("failed").inc()
+            raise
+        if request.cursor is None:
+            metrics.DRIVE_SYNC_TICKS.labels("ok").inc()
+        return listed
+
+    async def _list_new_files(self, request: ListNewFilesInput) -> ListNewFilesOutput:
         """One page of image files that are new or changed in the watched folder since the stored page token (or
         all of them, on a first sync or when the token has gone stale). When nothing is new this is one Drive
         call, and the new page token is saved here rather than by the workflow."""
@@ -295,6 +312,11 @@ def _in_creator_words(exc: InvalidJobRequest, preset: str) -> str:
     if exc.code == "payload_too_large":
         return exc.message.replace(f"{exc.field} is", "the photo is", 1)
     return exc.message if f"'{preset}'" in exc.message else f"preset '{preset}': {exc.message}"
+
+
+# What a failed listing means to an operator (the metric's outcome label), by the error type it raised.
+_TICK_OUTCOMES = {"DriveFolderGone": "folder_gone", "DriveAuthRevoked": "reconnect_needed",
+                  "DriveRateLimited": "rate_limited"}
 
 
 def _folder_gone(watch: DriveWatch) -> ApplicationError:

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import heartbeating
+from comfy_platform import metrics
 from comfy_platform.mail import Body, Item, Mailer, MailRefused, surely_undelivered
 from comfy_platform.statuses import DriveFileStatus
 from db import emails as email_queries
@@ -91,11 +92,13 @@ class EmailActivities:
                 record = await email_queries.get_sent_email(session, key)
                 if record is not None and record.status == SentEmailStatus.SENT:
                     activity.logger.info("%s email %s was sent already", kind, key)
+                    metrics.EMAILS.labels(kind, "skipped").inc()
                     return False
                 user = await user_queries.get_user(session, user_id)
             if user is None or not user.email:
                 activity.logger.info("%s email %s not sent: user %s is gone or has no email address", kind, key,
                                      user_id)
+                metrics.EMAILS.labels(kind, "skipped").inc()
                 return False
             try:
                 message = self.mailer.message(to=user.email, name=user.name, subject=subject, body=body(user.name),
@@ -111,11 +114,13 @@ class EmailActivities:
                 try:
                     await self.mailer.send(message, on_accepted=lambda: self._record(key, SentEmailStatus.SENT))
                 except Exception as exc:
+                    metrics.EMAILS.labels(kind, "not_sent").inc()
                     if surely_undelivered(exc):  # the next attempt is no second copy
                         await self._record(key, SentEmailStatus.NOT_SENT)
                     raise
             except MailRefused as exc:
                 raise ApplicationError(str(exc), type="MailRefused", non_retryable=True) from None
+        metrics.EMAILS.labels(kind, "sent").inc()
         return True
 
     async def _begin_attempt(self, key: str, user: User, kind: str, subject: str) -> int | None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from comfy_platform import netguard
+from comfy_platform import metrics, netguard
 from comfy_platform.secrets import Encryptor
 from comfy_platform.storage import Storage
 from comfy_platform.webhooks import signature_headers
@@ -84,13 +84,16 @@ class WebhookActivities:
         except httpx.HTTPError as exc:
             why = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__}: {exc})"
             await record(error=f"POST {url} {why}", duration_ms=_ms_since(started))
+            metrics.WEBHOOK_DELIVERIES.labels("unreachable").inc()
             raise ApplicationError(f"webhook POST to {url} {why}", type="WebhookUnreachable") from None
         duration_ms = _ms_since(started)
 
         if response.is_success:
             await record(status_code=response.status_code, duration_ms=duration_ms, delivered=True)
+            metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
             return
         await record(status_code=response.status_code, error=f"HTTP {response.status_code}", duration_ms=duration_ms)
+        metrics.WEBHOOK_DELIVERIES.labels("refused").inc()
         delay = _retry_after(response) if response.status_code in (429, 503) else None
         raise ApplicationError(f"webhook receiver {url} answered HTTP {response.status_code}", type="WebhookRejected",
                                next_retry_delay=delay)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from temporalio.client import Client
 
+from api.backpressure import BacklogGauge
 from api.errors import ApiError, Forbidden
 from api.job_watcher import JobWatcher
 from api.limits import enforce_rate_limit
@@ -25,6 +26,7 @@ from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storable import check_storable
 from comfy_platform.storage import Storage
+from comfy_platform.temporal import connect
 from db.api_keys import authenticate, touch_key
 from db.models import ApiKey, User
 from db.session import release_before_calling_out
@@ -40,15 +42,15 @@ log = logging.getLogger(__name__)
 class TemporalConnector:
     """Connects on first use and again after a failure, so the API starts even while Temporal does not answer."""
 
-    def __init__(self, address: str, namespace: str) -> None:
-        self.address, self.namespace = address, namespace
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> Client:
         async with self._lock:
             if self._client is None:
-                self._client = await Client.connect(self.address, namespace=self.namespace)
+                self._client = await connect(self.settings)  # encrypted payloads, traced (comfy_platform/temporal.py)
             return self._client
 
 
@@ -108,7 +110,14 @@ async def _entitlements(request: Request) -> Entitlements:
     return request.app.state.entitlements
 
 
+@answers(503)
+async def _backlog(request: Request) -> BacklogGauge:
+    """The fleet's backlog, read before a new job is admitted (503 `overloaded` past its limit)."""
+    return request.app.state.backlog
+
+
 JobEnvDep = Annotated[JobEnv, Depends(_job_env)]
+BacklogDep = Annotated[BacklogGauge, Depends(_backlog)]
 JobWatcherDep = Annotated[JobWatcher, Depends(_job_watcher)]
 EntitlementsDep = Annotated[Entitlements, Depends(_entitlements)]
 

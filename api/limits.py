@@ -1,23 +1,25 @@
 """Per-key limits: a request rate (token bucket) and a cap on unfinished jobs, both answered with 429, each the
 key's own or its account's plan's (services/billing/plans.json); and the plan's monthly included images (402).
 
-The rate limit lives in this process's memory. With several API processes behind a load balancer each keeps its own
-buckets, so a key can make up to N x its rate per minute across N processes. The concurrent-jobs limit counts rows
-in the database, so it holds across processes; two creates racing past the count at the same instant can both get
-through, which makes it a soft cap by one or two jobs.
+Both hold across any number of API processes on PostgreSQL (db/limits.py): the bucket is a row every replica
+spends from, and a job is admitted under a lock on its key, counting the key's unfinished jobs and the admissions
+of requests still creating theirs. SQLite deployments are one process, which keeps its buckets in memory.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from api.errors import ApiError
 from comfy_platform.settings import Settings
-from db import jobs as job_queries
+from db import limits as limit_queries
 from db.models import ApiKey
 from services.billing.usage import Entitlements, admit_api_job
 from services.jobs import JobEnv
@@ -26,6 +28,10 @@ from services.jobs import JobEnv
 MAX_RETRY_AFTER_S = 60
 # There is no knowing when a running job ends; this is how often it is worth asking again.
 JOBS_RETRY_AFTER_S = 5
+# An admission a crashed API process never ended stops counting after this (a request that creates a job takes
+# seconds: input fetches are bounded by URL_FETCH_TIMEOUT_S).
+ADMISSION_TTL_S = 600
+_SQLITE_ADMISSIONS = asyncio.Lock()
 
 
 class RateLimited(ApiError):
@@ -65,11 +71,24 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / rate
 
 
-def _limiter(request: HTTPConnection) -> RateLimiter:
+class SharedRateLimiter:
+    """The same buckets in PostgreSQL, spent by every API replica (db/limits.py)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def take(self, key_id: str, per_minute: int) -> float:
+        async with self.sessionmaker() as session, session.begin():
+            spent = await limit_queries.spend_token(session, key_id, per_minute)
+        return spent.wait_s
+
+
+def _limiter(request: HTTPConnection) -> RateLimiter | SharedRateLimiter:
     # One limiter per app, made on first use, so each test app (and each process) starts with full buckets.
     state = request.app.state
     if getattr(state, "rate_limiter", None) is None:
-        state.rate_limiter = RateLimiter()
+        shared = state.settings.database_url.startswith("postgresql")
+        state.rate_limiter = SharedRateLimiter(state.sessionmaker) if shared else RateLimiter()
     return state.rate_limiter
 
 
@@ -77,7 +96,9 @@ async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Set
     """Spend one of the key's requests (authentication does this for every request)."""
     plan = await request.app.state.entitlements.of(key.account_id)
     per_minute = key.rate_limit_per_minute or plan.plan.api_rate_limit_per_minute
-    wait = _limiter(request).take(key.id, per_minute)
+    limiter = _limiter(request)
+    wait = await limiter.take(key.id, per_minute) if isinstance(limiter, SharedRateLimiter) else \
+        limiter.take(key.id, per_minute)
     if wait > 0:
         retry_after = min(math.ceil(wait), MAX_RETRY_AFTER_S)
         raise RateLimited(f"this API key is limited to {per_minute} requests per minute; retry in {retry_after} s",
@@ -85,16 +106,28 @@ async def enforce_rate_limit(request: HTTPConnection, key: ApiKey, settings: Set
                           headers={"Retry-After": str(retry_after)})
 
 
-async def admit_job(key: ApiKey, env: JobEnv, entitlements: Entitlements) -> None:
+async def admit_job(key: ApiKey, env: JobEnv, entitlements: Entitlements, job_id: str) -> None:
     """Refuse a new job while the key already has its maximum of queued or running jobs, or once its account's
-    plan has no more images this month (and does not bill past them)."""
+    plan has no more images this month (and does not bill past them). Admitted, `job_id` counts against the key
+    until `end_admission` (call it when the request ends, whatever became of the job)."""
     plan = await entitlements.of(key.account_id)
     limit = key.max_concurrent_jobs or plan.plan.api_max_concurrent_jobs
-    async with env.sessionmaker() as session:
-        unfinished = await job_queries.count_unfinished(session, key.id)
-    if unfinished >= limit:
+    # PostgreSQL serializes admissions of a key with a lock of its own; SQLite is one process, serialized here.
+    async with _SQLITE_ADMISSIONS if env.settings.database_url.startswith("sqlite") else contextlib.nullcontext():
+        async with env.sessionmaker() as session, session.begin():
+            unfinished = await limit_queries.admit(session, key.id, job_id, limit, ADMISSION_TTL_S)
+    if unfinished is not None:
         raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
                           "wait for one to finish or cancel one",
                           details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
                           headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})
-    await admit_api_job(env.sessionmaker, key.account_id, plan, env.settings)
+    try:
+        await admit_api_job(env.sessionmaker, key.account_id, plan, env.settings)
+    except BaseException:
+        await end_admission(env, job_id)
+        raise
+
+
+async def end_admission(env: JobEnv, job_id: str) -> None:
+    async with env.sessionmaker() as session, session.begin():
+        await limit_queries.end_admission(session, job_id)

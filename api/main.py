@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.backpressure import BacklogGauge
 from api.deps import TemporalConnector, storable_request
 from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
+from api.metrics import install_metrics
 from api.openapi import install_openapi
 from api.routes import (
     billing,
@@ -30,6 +33,7 @@ from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
 from comfy_platform.storage import storage_from_settings
+from comfy_platform.tracing import tracing_on
 from comfy_platform.stripe_client import stripe_client
 from db.session import create_engine, create_sessionmaker, migrate
 from services.billing.stripe_billing import StripeBilling
@@ -46,10 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.storage = storage_from_settings(settings)
-        app.state.temporal = TemporalConnector(settings.temporal_address, settings.TEMPORAL_NAMESPACE)
+        app.state.temporal = TemporalConnector(settings)
         app.state.comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
         app.state.encryptor = Encryptor.from_settings(settings)
         app.state.job_watcher = JobWatcher(app.state.sessionmaker)
+        app.state.backlog = BacklogGauge(settings, app.state.temporal)
         app.state.entitlements = Entitlements(app.state.sessionmaker, settings)
         stripe = stripe_client(settings)
         app.state.billing = StripeBilling(stripe, app.state.sessionmaker, settings) if stripe else None
@@ -63,7 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   dependencies=[Depends(storable_request)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
-    app.add_middleware(ServerErrors)  # added last, so outermost: it also catches what BodySizeLimit raises
+    app.add_middleware(ServerErrors)  # added after BodySizeLimit, so outside it: it also catches what that raises
+    if settings.METRICS_ENABLED:
+        install_metrics(app)  # outermost: times every request and sees every answer, errors of ours included
+    if tracing_on():
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/api/health,/api/ready")
     app.include_router(health.router, prefix="/api")
     app.include_router(files.router, prefix="/api")
     for resource in (jobs, generate, uploads, catalog, usage):

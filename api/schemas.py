@@ -114,9 +114,19 @@ class CheckPublic(BaseModel):
     detail: str | None
 
 
+class BacklogPublic(BaseModel):
+    waiting: int = Field(description="ComfyUI jobs waiting for a worker (Temporal's task-queue backlog)")
+    capacity: int = Field(description="prompts the fleet holds at once: backends x slots per backend")
+    limit: int = Field(description="past this many waiting, new jobs are refused with 503 overloaded (0: never)")
+    drain_per_s: float = Field(description="how fast waiting jobs are being taken, lately")
+    overloaded: bool
+
+
 class HealthPublic(BaseModel):
     status: str = Field(description="ok (health) or ready (ready) when every check passed; else unavailable")
     checks: dict[str, CheckPublic]
+    backlog: BacklogPublic | None = Field(None, description="ready only: the fleet's backlog (null when Temporal "
+                                                            "does not say)")
 
 
 class WorkflowsPublic(BaseModel):

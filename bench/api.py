@@ -28,7 +28,6 @@ from pathlib import Path
 
 import httpx
 from temporalio import activity, workflow
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.stack import (
@@ -45,6 +44,7 @@ from bench.stack import (
 )
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.secrets import Encryptor
+from comfy_platform.temporal import connect
 from db.api_keys import create_key
 from db.session import create_engine, create_sessionmaker
 from db.users import account_for_email
@@ -167,7 +167,7 @@ class FloorWorkflow:
 async def temporal_floor(stack: LocalStack, temporal_pid: int, runs: int = 200) -> float:
     """CPU ms per run of FloorWorkflow: the Temporal server's plus this process's (worker and client SDK). Runs are
     started, then counted as they close; nobody long-polls for a result, as the API does not."""
-    client = await Client.connect(stack.settings.temporal_address)
+    client = await connect(stack.settings)
     async with Worker(client, task_queue="bench-floor", workflows=[FloorWorkflow], activities=[noop_activity]):
         for _ in range(10):  # warm-up
             await client.execute_workflow(FloorWorkflow.run, "x", id=f"floor-{uuid.uuid4()}", task_queue="bench-floor")

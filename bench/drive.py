@@ -52,6 +52,7 @@ from comfy_platform.drive.client import FOLDER
 from comfy_platform.oidc import SCOPES, TokenGrant
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
+from comfy_platform.temporal import connect
 from db.drive import get_watch, set_watch
 from db.models import DriveStatus, DriveWatch
 from db.session import create_engine, create_sessionmaker
@@ -323,7 +324,7 @@ async def main() -> dict:
                "GOOGLE_TOKEN_URL": drive_url + "token-never-called", "SMTP_HOST": ""}
         settings = Settings(**{**stack.env, **env})
         stack.start([*CLI, "worker"], env)
-        client = await Client.connect(stack.settings.temporal_address)
+        client = await connect(stack.settings)
         async with httpx.AsyncClient(base_url=drive_url, timeout=30) as http:
             started = time.monotonic()
             creators = await add_creators(settings, http, client)

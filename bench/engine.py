@@ -34,6 +34,7 @@ from bench.stack import (
 from comfy_platform.comfyui import ComfyClient
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
+from comfy_platform.temporal import connect
 from db.session import create_engine, create_sessionmaker
 from presets import resolve_graph
 from services.jobs import JobEnv, JobOptions, submit_job
@@ -136,7 +137,7 @@ async def main() -> dict:
         stack.start([*CLI, "worker", "--role", "comfy"], {"COMFYUI_URL": legacy, "COMFY_TASK_QUEUE": "bench-legacy"})
         stack.start([*CLI, "worker", "--role", "comfy"],
                     {"COMFYUI_URL": f"{current},{second}", "COMFY_TASK_QUEUE": "bench-two"})
-        client = await Client.connect(stack.settings.temporal_address)
+        client = await connect(stack.settings)
         bench = Bench(stack.settings, client, [current, second])
         figures = {**await bench.added_latency({current: "bench-one", legacy: "bench-legacy"}),
                    **await bench.busy_ratio("bench-two")}

@@ -22,6 +22,7 @@ import aiohttp
 
 from cli.devstack import temporal_dev_command
 from comfy_platform.comfyui import ComfyClient
+from comfy_platform.payload_codec import new_payload_key
 from comfy_platform.settings import Settings
 from db.session import migrate
 
@@ -124,12 +125,16 @@ class LocalStack:
         self.backends = [f"http://127.0.0.1:{port}" for port in self.emulator_ports]
         # The embedded SQLite by default; BENCH_DATABASE_URL measures on another database (PostgreSQL).
         database_url = os.environ.get("BENCH_DATABASE_URL", "")
+        # One payload key for the benchmark's own clients and every process it starts (encrypted payloads).
+        payload_key = new_payload_key()
         self.settings = Settings(DATA_DIR=self.data, TEMPORAL_PORT=free_port(), TEMPORAL_UI_PORT=free_port(),
                                  COMFYUI_URL=",".join(self.backends), LOG_LEVEL="WARNING", DATABASE_URL=database_url,
-                                 BILLING_PLANS_FILE=str(BENCH_PLANS))
+                                 BILLING_PLANS_FILE=str(BENCH_PLANS), TEMPORAL_PAYLOAD_KEYS=payload_key)
+        # Workers' metrics ports off: several workers share this machine (bench/scale.py turns them on one by one).
         self.env = {"DATA_DIR": str(self.data), "TEMPORAL_ADDRESS": self.settings.temporal_address,
                     "COMFYUI_URL": self.settings.COMFYUI_URL, "LOG_LEVEL": "WARNING", "DATABASE_URL": database_url,
-                    "BILLING_PLANS_FILE": str(BENCH_PLANS)}
+                    "BILLING_PLANS_FILE": str(BENCH_PLANS), "TEMPORAL_PAYLOAD_KEYS": payload_key,
+                    "WORKER_METRICS_PORT": "0"}
         self._log = open(os.environ.get("BENCH_LOG", os.devnull), "ab")
         self._running: list[subprocess.Popen] = []
 

@@ -17,13 +17,14 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
 from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import storage_from_settings
+from comfy_platform.temporal import connect
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template
 from sdk.client import ApiError, ComfyPlatformClient
@@ -73,7 +74,7 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_engine(settings.database_url)
     comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
     try:
-        client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
+        client = await connect(settings)
         storage = storage_from_settings(settings)
         env = JobEnv(create_sessionmaker(engine), storage, settings, client, comfy)
         try:

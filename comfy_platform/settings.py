@@ -118,6 +118,31 @@ class Settings(BaseSettings):
     BILLING_GRACE_DAYS: float = 7.0  # a past-due subscription keeps its plan this long after a failed payment
     DEV_STRIPE_PORT: int = 9600  # port of the Stripe test server make dev starts
 
+    # --- operations: metrics, traces, encrypted workflow payloads, backpressure
+    METRICS_ENABLED: bool = True  # the API's /metrics and its per-request series
+    WORKER_METRICS_HOST: str = "127.0.0.1"  # where a worker serves /metrics (0.0.0.0 in containers)
+    WORKER_METRICS_PORT: int = 9464  # 0: no metrics server; workers sharing a host each need their own
+    BACKEND_POLL_S: float = 5.0  # how often a comfy worker asks each backend's queue (up, depth, busy ratio)
+    # Traces go to this OTLP/HTTP collector (e.g. http://otel-collector:4318) when set; empty: none are kept.
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
+    OTEL_SERVICE_NAME: str = "comfy-platform"  # each process adds its role: comfy-platform-api, -worker-io ...
+    # AES keys (urlsafe base64, 32 bytes; comma-separated, the first encrypts) for workflow payloads in Temporal.
+    # Empty: derived from each ENCRYPTION_KEY entry, so rotating that rotates these.
+    TEMPORAL_PAYLOAD_KEYS: str = ""
+    # The codec server (`comfy-platform codec-server`) the Temporal Web UI decodes payloads through.
+    CODEC_HOST: str = "127.0.0.1"
+    CODEC_PORT: int = 8234
+    CODEC_CORS_ORIGINS: str = ""  # the Web UI's origin(s); default http://127.0.0.1:$TEMPORAL_UI_PORT
+    # With the UI behind its own OIDC sign-in, the codec server asks this userinfo endpoint about the token the UI
+    # passes, and decodes only for these emails (comma-separated). Empty: no token asked (loopback-only setups).
+    CODEC_OIDC_USERINFO_URL: str = ""
+    CODEC_ALLOWED_EMAILS: str = ""
+    # 503 `overloaded` for new jobs once the ComfyUI task queue's backlog passes this many per backend slot of the
+    # fleet (COMFYUI_URL x COMFY_SLOTS_PER_BACKEND); 0: never.
+    BACKLOG_PER_SLOT_LIMIT: float = 20.0
+    # A ComfyUI slot lease nobody renews (its worker died) is free again after this long.
+    COMFY_SLOT_LEASE_S: float = 60.0
+
     # --- CLI as a client of a remote API (`comfy-platform submit --api URL`)
     COMFY_API_KEY: str = ""
 

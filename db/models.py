@@ -429,3 +429,47 @@ class MeterReport(Base):
     last_error: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+# --- operations: limits shared by every API process and ComfyUI slots shared by every comfy worker -------------
+
+
+class RateLimitBucket(Base):
+    """A key's request-rate token bucket on PostgreSQL, where every API replica spends from the same one (SQLite
+    deployments are one process and keep theirs in memory). `updated_at` is the database's clock, in epoch
+    seconds, so replicas whose clocks differ still refill it at one rate; `allowed` is whether the last request
+    got a token (one statement spends and answers)."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    allowed: Mapped[bool] = mapped_column(default=True)
+
+
+class JobAdmission(Base):
+    """A job an API key was admitted for and whose row is not written yet: counted with the key's unfinished
+    jobs, so requests racing through the concurrent-jobs check on any replica cannot all pass it. Deleted when
+    the request ends; one a crashed process left counts until it expires."""
+
+    __tablename__ = "job_admissions"
+    __table_args__ = (Index(None, "api_key_id"),)
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ComfySlotLease(Base):
+    """A prompt on a ComfyUI backend: one of its COMFY_SLOTS_PER_BACKEND slots, held by the job's ComfyUI activity
+    on whichever worker runs it, so that any number of workers serving a backend keep at most that many prompts
+    on it. Renewed while the prompt runs; a dead worker's lease expires, and its job's retry takes it over."""
+
+    __tablename__ = "comfy_slot_leases"
+    __table_args__ = (Index(None, "backend", "expires_at"),)
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(512))
+    worker: Mapped[str] = mapped_column(String(255))  # the Temporal worker identity that holds it, for operators
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 
+from comfy_platform import metrics
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.settings import Settings
 from comfy_platform.statuses import JobStatus
@@ -216,6 +217,8 @@ async def submit_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
     Raises TemporalUnavailable, having taken the new job back, when Temporal does not take it."""
     prepared, recorded = await asyncio.shield(record_job(env, job, images, options, job_id, outbox=start))
     submission = Submission(recorded.job, recorded.inserted, prepared)
+    if recorded.inserted:
+        metrics.JOBS_CREATED.labels(options.product).inc()
     if not start:
         return submission
     try:
@@ -278,7 +281,7 @@ async def record_job(env: JobEnv, job: ResolvedJob, images: dict[str, Path | byt
         job_id=job_id, graph=job.graph, inputs=inputs, product=options.product, preset=job.preset,
         user_id=options.user_id, heartbeat_timeout_s=options.heartbeat_timeout_s,
         job_timeout_s=options.job_timeout_s, comfy_task_queue=options.comfy_task_queue,
-        api_key_id=options.api_key_id, webhook_url=options.webhook_url)
+        api_key_id=options.api_key_id, webhook_url=options.webhook_url, template=job.template)
     prepared = PreparedJob(job_id=job_id, workflow_id=generation_workflow_id(job_id), input=generation,
                            search_attributes=attributes)
     recorded = await JobWriter.of(env.sessionmaker).create(job_queries.NewJob(dict(

@@ -12,12 +12,14 @@ from temporalio.worker import Worker
 
 from activities.billing import BillingActivities
 from activities.comfy import ComfyActivities
+from activities.comfy_slots import SlotLeases
 from activities.creator import CreatorActivities
 from activities.drive import DriveActivities
 from activities.email import EmailActivities
 from activities.jobs import JobActivities
 from activities.storage import StorageActivities
 from activities.webhooks import WebhookActivities
+from comfy_platform.comfyui.monitor import BackendMonitor
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.images import image_checker
 from comfy_platform.mail import Mailer
@@ -25,6 +27,9 @@ from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.stripe_client import stripe_client
+from comfy_platform.temporal import connect
+from comfy_platform.tracing import setup_tracing
+from db.metrics import BusinessFigures
 from db.session import create_engine, create_sessionmaker, migrate
 from services.billing.stripe_billing import StripeBilling
 from services.job_starts import ensure_start_sweeper
@@ -36,6 +41,7 @@ from workflows.generation import GenerationWorkflow
 from workflows.job_starts import StartPendingJobsWorkflow
 from workflows.shared import IO_TASK_QUEUE
 from workflows.webhook import WebhookDeliveryWorkflow
+from workers.metrics import WorkerMetrics, temporal_runtime
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +52,10 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
     for tests that need an io worker of their own (one they can kill) beside the session's."""
     storage = storage_from_settings(settings)
     workers, closers = [], []
+    engine = create_engine(settings.database_url)
+    closers.append(engine.dispose)
+    sessionmaker = create_sessionmaker(engine)
     if role in ("all", "io"):
-        engine = create_engine(settings.database_url)
-        closers.append(engine.dispose)
-        sessionmaker = create_sessionmaker(engine)
         encryptor = Encryptor.from_settings(settings)
         await ensure_start_sweeper(client)
         jobs = JobActivities(sessionmaker)
@@ -75,13 +81,18 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
                         billing.apply_stripe_event, billing.report_job_usage, billing.check_photo_quota]))
     if role in ("all", "comfy"):
         pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
-        closers.append(pool.close)
+        monitor = BackendMonitor(pool, every_s=settings.BACKEND_POLL_S)
+        monitor.start()
+        closers += [monitor.close, pool.close]
+        # Slots are leased in the database, so any number of workers serving the same backends together keep at
+        # most COMFY_SLOTS_PER_BACKEND prompts on each (activities/comfy_slots.py).
+        slots = SlotLeases(sessionmaker, pool, worker=client.identity, ttl_s=settings.COMFY_SLOT_LEASE_S)
         # As many activity slots as prompts we keep on all backends together: the second prompt on a backend
         # waits in ComfyUI's own queue, so its GPU starts it the moment the first one ends.
         workers.append(Worker(client, task_queue=settings.COMFY_TASK_QUEUE,
                               activities=[ComfyActivities(
                                   pool, storage, max_requeues=settings.COMFY_MAX_REQUEUES,
-                                  backend_lost_after_s=settings.COMFY_BACKEND_LOST_AFTER_S).run_graph],
+                                  backend_lost_after_s=settings.COMFY_BACKEND_LOST_AFTER_S, slots=slots).run_graph],
                               max_concurrent_activities=pool.capacity,
                               # A cancel reaches an activity only with a heartbeat reply; without this cap the
                               # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.
@@ -92,10 +103,21 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
 
 
 async def run_worker(settings: Settings, role: str = "all") -> None:
-    if role in ("all", "io"):
-        await migrate(settings.database_url)
-    client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
+    await migrate(settings.database_url)  # comfy workers lease slots in the database too
+    setup_tracing(settings, f"worker-{role}")
+    runtime, sdk_metrics = temporal_runtime(role)
+    client = await connect(settings, runtime=runtime)
     workers, closers = await build_workers(client, settings, role)
+    if settings.WORKER_METRICS_PORT:
+        figures = []
+        if role in ("all", "io"):  # the business figures, from this worker's own small pool
+            figures_engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
+            closers.append(figures_engine.dispose)
+            figures.append(BusinessFigures(create_sessionmaker(figures_engine)))
+        server = WorkerMetrics(settings.WORKER_METRICS_HOST, settings.WORKER_METRICS_PORT, sdk_url=sdk_metrics,
+                               collectors=figures)
+        await server.start()
+        closers.insert(0, server.close)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -74,7 +74,7 @@ class GenerationWorkflow:
             ran: RunGraphOutput = await workflow.execute_activity_method(
                 ComfyActivities.run_graph,
                 RunGraphInput(job_id=job.job_id, workflow_id=workflow_id, graph=job.graph, inputs=job.inputs,
-                              output_prefix=f"jobs/{job.job_id}/outputs"),
+                              output_prefix=f"jobs/{job.job_id}/outputs", template=job.preset or job.template),
                 task_queue=job.comfy_task_queue,
                 start_to_close_timeout=timedelta(seconds=job.job_timeout_s),
                 schedule_to_close_timeout=timedelta(seconds=job.job_timeout_s),

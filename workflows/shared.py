@@ -60,6 +60,7 @@ class GenerationInput:
     # Developer API: the key that owns the job (its webhook secret signs deliveries) and where to POST the end.
     api_key_id: str | None = None
     webhook_url: str | None = None
+    template: str | None = None  # the template (comfy_workflows/) the graph came from, when it did
 
 
 @dataclass(kw_only=True)
@@ -135,6 +136,7 @@ class RunGraphInput:
     graph: dict[str, Any]
     inputs: dict[str, str]
     output_prefix: str
+    template: str | None = None  # the preset or template the graph came from: a label of the worker's metrics
 
 
 @dataclass(kw_only=True)

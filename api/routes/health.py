@@ -29,17 +29,25 @@ async def read_health(request: Request) -> JSONResponse:
 
 @router.get("/ready", summary="Can the API take jobs?", **ANSWERS)
 async def read_ready(request: Request) -> JSONResponse:
-    """200 when Temporal, the database, storage and at least one ComfyUI answer; 503 naming what does not."""
-    return await _report(request.app.state, _temporal(request.app.state), ok_status="ready")
+    """200 when Temporal, the database, storage and at least one ComfyUI answer; 503 naming what does not. The
+    `backlog` (work waiting for a GPU, the fleet's capacity and the limit past which new jobs are refused) is
+    reported without deciding readiness: every replica sees the same backlog, and taking them all out of service
+    would leave clients without the 503 and Retry-After that `POST /api/v1/jobs` answers them."""
+    return await _report(request.app.state, _temporal(request.app.state), ok_status="ready", backlog=True)
 
 
-async def _report(state, temporal_probe, ok_status: str) -> JSONResponse:
+async def _report(state, temporal_probe, ok_status: str, backlog: bool = False) -> JSONResponse:
     checks = dict(zip(("temporal", "database", "storage", "comfyui"), await asyncio.gather(
         _check(temporal_probe), _check(_database(state)), _check(state.storage.ping()),
         _check(_any_comfyui(state)))))
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": ok_status if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    body = {"status": ok_status if ok else "unavailable", "checks": checks}
+    if backlog:
+        try:
+            body["backlog"] = (await asyncio.wait_for(state.backlog.read(), CHECK_TIMEOUT_S)).public()
+        except Exception:  # noqa: BLE001 - Temporal's own check says why
+            body["backlog"] = None
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def _check(probe) -> dict[str, Any]:

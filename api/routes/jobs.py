@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import limits
 from api.deps import (
+    BacklogDep,
     EntitlementsDep,
     GenerateKey,
     JobEnvDep,
@@ -28,6 +29,7 @@ from api.deps import (
     authenticate_request,
     check_scope,
 )
+from api.backpressure import BacklogGauge
 from api.errors import ApiError, NotFound, database_trouble_of_the_moment
 from api.responses import error_responses
 from api.schemas import JobCreate, JobsPublic
@@ -59,9 +61,9 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
              responses={200: {"model": JobPublic, "description": "an Idempotency-Key retry: the job started before"},
                         **error_responses(404, 409)})
 async def create_job(body: JobCreate, key: GenerateKey, session: SessionDep, env: JobEnvDep,
-                     entitlements: EntitlementsDep, idempotency_key: IdempotencyKey = None):
+                     entitlements: EntitlementsDep, backlog: BacklogDep, idempotency_key: IdempotencyKey = None):
     """Start a job from a preset, a workflow template or a ComfyUI graph; 202 with the job and its Location."""
-    job, created = await start_job(body, key, session, env, entitlements, idempotency_key)
+    job, created = await start_job(body, key, session, env, entitlements, idempotency_key, backlog)
     storage, settings, temporal = env.storage, env.settings, env.temporal
     if created:
         # Nothing to look up: a new job is queued, with no outputs or deliveries, and asking its workflow would
@@ -198,8 +200,10 @@ async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]
 # --- shared with /generate ----------------------------------------------------------------------------------
 
 async def start_job(body: JobCreate, key: ApiKey, session: AsyncSession, env: job_service.JobEnv,
-                    entitlements: Entitlements, idempotency_key: str | None) -> tuple[Job, bool]:
-    """(job, created): a new job, or the one an earlier request with this Idempotency-Key started."""
+                    entitlements: Entitlements, idempotency_key: str | None,
+                    backlog: BacklogGauge | None = None) -> tuple[Job, bool]:
+    """(job, created): a new job, or the one an earlier request with this Idempotency-Key started. A new job is
+    admitted first: not while the fleet is overloaded (503), nor past the key's limits (429, 402)."""
     body_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json", exclude={"timeout"}),
                                           sort_keys=True).encode()).hexdigest()
     options = job_service.JobOptions.from_settings(
@@ -207,8 +211,21 @@ async def start_job(body: JobCreate, key: ApiKey, session: AsyncSession, env: jo
         idempotency_key=idempotency_key, webhook_url=body.webhook_url,
         request_hash=body_hash if idempotency_key is not None else None)
     await release_before_calling_out(session)
-    submission = await job_service.create_job(env, body.spec(), options,
-                                              admit=lambda: limits.admit_job(key, env, entitlements))
+    job_id = job_service.new_job_id()  # known before admission, which counts it until its row is written
+    admitted = False
+
+    async def admit() -> None:
+        nonlocal admitted
+        if backlog is not None:
+            await backlog.admit()
+        await limits.admit_job(key, env, entitlements, job_id)
+        admitted = True
+
+    try:
+        submission = await job_service.create_job(env, body.spec(), options, job_id=job_id, admit=admit)
+    finally:
+        if admitted:
+            await asyncio.shield(limits.end_admission(env, job_id))
     return submission.job, submission.created
 
 

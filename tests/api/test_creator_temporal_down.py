@@ -17,8 +17,11 @@ from temporalio.client import Client
 
 from api.main import create_app
 from cli.devstack import temporal_dev_command
+from comfy_platform.settings import Settings
+from comfy_platform.temporal import connect
 from db import drive as drive_queries
 from db import users as user_queries
+from tests.fixtures.temporal import PAYLOAD_KEY
 from tests.helpers.ports import free_port
 from tests.helpers.processes import serving, stop_process
 from workflows.shared import drive_sync_schedule_id
@@ -45,7 +48,7 @@ class TemporalServer:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):
             try:
-                return await Client.connect(self.address)
+                return await connect(Settings(TEMPORAL_ADDRESS=self.address, TEMPORAL_PAYLOAD_KEYS=PAYLOAD_KEY))
             except RuntimeError:
                 await asyncio.sleep(0.1)
         raise AssertionError("the Temporal dev server did not start")

@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from temporalio.client import Client
-
 from comfy_platform.settings import Settings
+from comfy_platform.temporal import connect
 from workers.main import build_workers
 
 
 async def main(task_queue: str) -> None:
     settings = Settings()
-    client = await Client.connect(settings.temporal_address, namespace=settings.TEMPORAL_NAMESPACE)
+    client = await connect(settings)
     workers, _ = await build_workers(client, settings, role="io", io_task_queue=task_queue)
     await asyncio.gather(*(worker.run() for worker in workers))
 

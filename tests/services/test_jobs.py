@@ -9,8 +9,8 @@ import random
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
 
+from comfy_platform.temporal import connect
 from db.jobs import JobConflict, NewJob
 from db.models import new_id
 from db.session import create_sessionmaker
@@ -67,7 +67,7 @@ async def test_one_writer_per_sessionmaker_and_event_loop(db_engine: AsyncEngine
 
 
 async def test_a_job_temporal_does_not_take_is_taken_back_so_the_same_request_later_runs_it(platform, temporal_client):
-    elsewhere = await Client.connect(temporal_client.service_client.config.target_host, namespace="no-such-namespace")
+    elsewhere = await connect(platform.settings, namespace="no-such-namespace")
     job_id = new_id()
     job = resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set())
     options = JobOptions.from_settings(platform.settings, product="cli")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
+from tests.helpers.replay import replayer
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import EMAIL_WORKFLOW_PATCH, DriveSyncWorkflow
@@ -38,7 +38,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    await replayer(WORKFLOWS).replay_workflow(history)
 
 
 def test_histories_are_recorded_for_every_outcome_and_every_workflow():
@@ -71,6 +71,18 @@ async def test_fresh_runs_replay(platform):
         "3": {"class_type": "NoSuchNode", "inputs": {}}}, set()))
     with pytest.raises(Exception):
         await bad.result()
-    replayer = Replayer(workflows=WORKFLOWS)
+    replaying = replayer(WORKFLOWS)
     for handle in (ok, bad):
-        await replayer.replay_workflow(await handle.fetch_history())
+        await replaying.replay_workflow(await handle.fetch_history())
+
+
+async def test_temporal_keeps_a_jobs_payloads_encrypted_and_the_platform_reads_them(platform, temporal_env):
+    marker = f"customer-secret-{random.randrange(1 << 30)}"
+    ok = await platform.submit(resolve_graph(empty_image_graph(color=random.randrange(1 << 24)), set()),
+                               metadata={"note": marker}, webhook_url=f"https://{marker}.example/hook")
+    assert (await ok.result()).status == "succeeded"  # the platform's own client decodes the result
+    # What Temporal stores, as a client without the key reads it: no input, result or signal in plain text.
+    stored = await temporal_env.client.get_workflow_handle(ok.id).fetch_history()
+    assert marker not in stored.to_json()
+    started = stored.events[0].workflow_execution_started_event_attributes
+    assert started.input.payloads[0].metadata["encoding"] == b"binary/encrypted"

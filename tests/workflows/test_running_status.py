@@ -9,11 +9,11 @@ import random
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import ActivityEnvironment
-from temporalio.worker import Replayer
 
 from activities.jobs import JobActivities
 from presets import resolve_graph
 from tests.helpers.images import empty_image_graph, slow_graph
+from tests.helpers.replay import replayer
 from workflows.generation import GenerationWorkflow
 from workflows.shared import FinishJobInput, MarkRunningInput
 
@@ -53,7 +53,7 @@ async def test_a_long_job_is_recorded_running_then_succeeded(platform, clean_emu
     assert done.finished_at >= done.started_at
     history = await handle.fetch_history()
     assert markers(history) == ["core_patch", "core_local_activity", "core_local_activity"]  # mark_running, finish_job
-    await Replayer(workflows=[GenerationWorkflow]).replay_workflow(history)
+    await replayer([GenerationWorkflow]).replay_workflow(history)
 
 
 async def test_a_short_job_finishes_without_a_running_write_and_still_gets_started_at(platform, clean_emulator):

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from googleapiclient.http import MediaInMemoryUpload
 from temporalio.client import ScheduleOverlapPolicy
-from temporalio.worker import Replayer
 
 from comfy_platform.drive import build_drive_service
 from services.creator.schedules import sync_offset
 from tests.fixtures.creator import photo
+from tests.helpers.replay import replayer
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
 from workflows.drive_sync import DriveSyncWorkflow
@@ -67,10 +67,10 @@ async def test_photos_dropped_in_the_folder_come_back_edited_exactly_once(creato
     assert changed["Subject"] == "1 photo edited"
 
     # Every run of this flow replays against today's code (determinism of the sync and file workflows).
-    replayer = Replayer(workflows=[DriveSyncWorkflow, ProcessDriveFileWorkflow, CreatorEmailWorkflow])
+    replaying = replayer([DriveSyncWorkflow, ProcessDriveFileWorkflow, CreatorEmailWorkflow])
     client = creator.platform.client
     async for run in client.list_workflows(f'UserId = "{creator.user_id}" AND WorkflowType != "GenerationWorkflow"'):
-        await replayer.replay_workflow(await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history())
+        await replaying.replay_workflow(await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history())
 
 
 async def test_the_schedule_has_the_right_spec_and_pauses_when_google_revokes_the_token(

@@ -1,0 +1,90 @@
+"""Backend slots shared by every comfy worker, through leases in the database (db/slots.py).
+
+Each prompt on a backend holds one of its COMFY_SLOTS_PER_BACKEND slots, whichever worker queued it: two workers
+given the same backends together keep no more prompts on a GPU than one would, and a worker waiting for a slot
+takes the first one freed on any of its backends, so no GPU idles while work waits. A lease is the job's, not the
+worker's: a retry after a worker died re-attaches to the job's prompt and takes its lease over (forced: the prompt
+is on that GPU already), and a lease nobody renews any more expires after COMFY_SLOT_LEASE_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from comfy_platform import metrics
+from comfy_platform.comfyui.pool import BackendPool
+from db import slots as slot_queries
+
+log = logging.getLogger(__name__)
+
+# How often a prompt waiting for a slot looks again. Each backend keeps its next prompt queued in ComfyUI itself,
+# so a slot freed is filled long before that prompt's GPU runs dry.
+POLL_S = 0.2
+
+
+class SlotLeases:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], pool: BackendPool, *, worker: str,
+                 ttl_s: float = 60.0) -> None:
+        self.sessionmaker, self.pool, self.worker, self.ttl_s = sessionmaker, pool, worker, ttl_s
+        # SQLite has no advisory lock; its deployments are one process, which this lock serializes.
+        self._local = asyncio.Lock()
+
+    @asynccontextmanager
+    async def lease(self, job_id: str, backend: str | None = None, *,
+                    while_waiting: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[str]:
+        """Hold a slot for the job's prompt while it runs: on `backend` (where a retry found the prompt, taken
+        whatever its count) or on the least busy healthy backend with a free slot, waiting for one."""
+        url = await self._take(job_id, backend, while_waiting)
+        gauge = metrics.BACKEND_SLOTS_LEASED.labels(metrics.backend_label(url))
+        gauge.inc()
+        keep = False
+        try:
+            yield url
+        except ApplicationError as exc:
+            # A failure the job retries may leave its prompt on the GPU (a dropped socket, a backend that stopped
+            # answering): the slot stays taken until the retry takes the lease over, or it expires.
+            keep = not exc.non_retryable
+            raise
+        finally:
+            gauge.dec()
+            if not keep:
+                await asyncio.shield(self._release(job_id))
+
+    async def renew(self, job_id: str) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await slot_queries.renew_slot(session, job_id, self.ttl_s)
+
+    async def _take(self, job_id: str, force: str | None, while_waiting) -> str:
+        started = time.monotonic()
+        last_beat = started
+        while True:
+            async with self._local, self.sessionmaker() as session, session.begin():
+                url = await slot_queries.take_slot(session, job_id, self._candidates(), self.pool.slots,
+                                                   self.worker, self.ttl_s, force=force and force.rstrip("/"))
+            if url is not None:
+                metrics.SLOT_WAIT_SECONDS.observe(time.monotonic() - started)
+                return url
+            if while_waiting is not None and time.monotonic() - last_beat >= 1.0:
+                await while_waiting()  # a heartbeat: the wait is alive, and a cancel can reach it
+                last_beat = time.monotonic()
+            await asyncio.sleep(POLL_S * (0.5 + random.random()))
+
+    def _candidates(self) -> list[str]:
+        """Every backend of this worker, those not marked down first."""
+        healthy = self.pool.healthy()
+        return healthy + [url for url in self.pool.urls if url not in healthy]
+
+    async def _release(self, job_id: str) -> None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await slot_queries.release_slot(session, job_id)
+        except Exception as exc:  # the lease expires by itself; the prompt's result matters more
+            log.warning("could not release the slot lease of job %s: %s", job_id, exc)
