@@ -54,6 +54,9 @@ def temporal_dev_command(settings: Settings, db_file: Path) -> list[str]:
     command = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1",
                "--db-filename", str(db_file), "--port", str(settings.TEMPORAL_PORT),
                "--ui-port", str(settings.TEMPORAL_UI_PORT), "--ui-disable-news-fetch", "--log-level", "error",
+               # Payloads are encrypted: the UI (on loopback, like everything here) decodes them through the codec
+               # server make dev starts beside it.
+               "--ui-codec-endpoint", f"http://127.0.0.1:{settings.CODEC_PORT}",
                *TEMPORAL_TUNING]
     for name in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{name}=Keyword"]
@@ -142,6 +145,7 @@ def run_dev(settings: Settings) -> int:
             log.warning("using real ComfyUI backends: %s", ", ".join(settings.comfyui_urls))
         env = {**_start_creator_standins(settings, stack, cli), **_start_smtp_sink(settings, stack, cli)}
         subprocess.run([*cli, "migrate"], check=True)
+        stack.start("codec", [*cli, "codec-server"], env)
         stack.start("worker", [*cli, "worker"], env)
         stack.start("api", [*cli, "api"], env)
         _wait_for_health(settings, stack)
@@ -256,7 +260,8 @@ def _banner(settings: Settings, env: dict[str, str]) -> str:
         "Comfy Platform is running (Ctrl-C stops everything):",
         f"  API               http://127.0.0.1:{settings.API_PORT}  (docs: /docs, health: /api/health)",
         *creator,
-        f"  Temporal Web UI   http://127.0.0.1:{settings.TEMPORAL_UI_PORT}",
+        f"  Temporal Web UI   http://127.0.0.1:{settings.TEMPORAL_UI_PORT}  (payloads decoded by "
+        f"http://127.0.0.1:{settings.CODEC_PORT})",
         f"  Temporal gRPC     {settings.temporal_address}",
         f"  {comfy}",
         f"  data              {settings.DATA_DIR.resolve()}",

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="io: workflows, storage and database activities; comfy: ComfyUI activities")
     commands.add_parser("api", help="run the HTTP API")
     commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("codec-server", help="decode workflow payloads for the Temporal Web UI (operators only)")
     commands.add_parser("emulator", help="run the ComfyUI emulator (a stand-in, not a real ComfyUI)", add_help=False)
     commands.add_parser("drive-emulator", help="run the Google Drive v3 test server (a stand-in, not Google)",
                         add_help=False)
@@ -70,8 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         import uvicorn
 
         from api.main import create_app
+        from comfy_platform.tracing import setup_tracing
 
+        setup_tracing(settings, "api")
         uvicorn.run(create_app(settings), host=settings.API_HOST, port=settings.API_PORT, log_config=None,
+                    access_log=False)
+        return 0
+    if args.command == "codec-server":
+        import uvicorn
+
+        from api.codec import create_codec_app
+
+        uvicorn.run(create_codec_app(settings), host=settings.CODEC_HOST, port=settings.CODEC_PORT, log_config=None,
                     access_log=False)
         return 0
     if args.command == "migrate":

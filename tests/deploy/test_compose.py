@@ -47,6 +47,7 @@ APP_COMMANDS = {
     "worker-io": ["worker", "--role", "io"],
     "worker-comfy-1": ["worker", "--role", "comfy"],
     "worker-comfy-2": ["worker", "--role", "comfy"],
+    "codec": ["codec-server"],
 }
 COMFY_WORKERS = {"worker-comfy-1": "COMFYUI_URL_1", "worker-comfy-2": "COMFYUI_URL_2"}
 
@@ -290,11 +291,17 @@ def test_temporal_dynamic_config_file_is_mounted(services):
     pytest.fail(f"no volume mounts {container_path}")
 
 
-def test_temporal_ui_is_published_on_8233(services):
+def test_temporal_ui_and_its_codec_server_are_published_on_loopback_only(services):
     ui = services["temporal-ui"]
     assert re.fullmatch(r"temporalio/ui:\d+\.\d+\.\d+", ui["image"]), ui["image"]
     assert resolved_env(ui)["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert published_ports(ui).get(8233) == 8080
+    for name in ("temporal-ui", "codec"):
+        assert all(str(port).startswith("127.0.0.1:") for port in services[name]["ports"]), name
+    assert resolved_env(ui)["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8234"
+    assert resolved_env(ui)["TEMPORAL_AUTH_ENABLED"] == "false"
+    with_sign_in = resolved_env(ui, {**DEPLOYER_ENV, "TEMPORAL_UI_AUTH_ENABLED": "true"})
+    assert with_sign_in["TEMPORAL_AUTH_ENABLED"] == with_sign_in["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
 
 
 def test_search_attributes_the_app_sets_are_registered(services):
