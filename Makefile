@@ -9,7 +9,7 @@ OIDC_STAMP := $(OIDC_VENV)/.installed
 PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 \
 	/usr/bin/python3.12; do "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: dev test bench worker emulator clean oidc-venv
+.PHONY: dev test bench worker emulator clean oidc-venv prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ $(OIDC_STAMP):
 
 oidc-venv: $(OIDC_STAMP)
 
+# Prometheus and promtool (Debian's prometheus package): the alert rules are checked with promtool and a real
+# Prometheus scrapes the API and a worker in the tests. Installed without starting its service.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
 dev: $(STAMP) $(OIDC_STAMP)
 	$(VENV)/bin/comfy-platform dev
 
-test: $(STAMP) $(OIDC_STAMP)
+test: $(STAMP) $(OIDC_STAMP) prometheus
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -9,6 +9,7 @@ for a second: a burst of submissions costs Temporal one DescribeTaskQueue call p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -24,6 +25,7 @@ from comfy_platform.settings import Settings
 
 log = logging.getLogger(__name__)
 READING_TTL_S = 1.0
+READ_TIMEOUT_S = 1.0  # a Temporal that hangs does not hold up admission longer than this
 # When nothing drains (every worker stopped), a client is asked back after this; a longer wait is no better
 # advice than asking again then.
 NO_DRAIN_RETRY_AFTER_S = 60
@@ -64,17 +66,22 @@ class BacklogGauge:
         self.limit = math.ceil(settings.BACKLOG_PER_SLOT_LIMIT * self.capacity)
         self._reading: Backlog | None = None
         self._read_at = 0.0
+        self._lock = asyncio.Lock()
 
     async def read(self) -> Backlog:
-        if self._reading is None or time.monotonic() - self._read_at > READING_TTL_S:
-            client: Client = await self.temporal.get()
-            reply = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-                namespace=client.namespace, task_queue=TaskQueue(name=self.settings.COMFY_TASK_QUEUE),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, report_stats=True))
-            self._reading = Backlog(waiting=reply.stats.approximate_backlog_count, capacity=self.capacity,
-                                    limit=self.limit, drain_per_s=reply.stats.tasks_dispatch_rate)
-            self._read_at = time.monotonic()
+        async with self._lock:  # a burst waits for one reading rather than each asking Temporal
+            if self._reading is None or time.monotonic() - self._read_at > READING_TTL_S:
+                await self._refresh()
         return self._reading
+
+    async def _refresh(self) -> None:
+        client: Client = await self.temporal.get()
+        reply = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=self.settings.COMFY_TASK_QUEUE),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, report_stats=True))
+        self._reading = Backlog(waiting=reply.stats.approximate_backlog_count, capacity=self.capacity,
+                                limit=self.limit, drain_per_s=reply.stats.tasks_dispatch_rate)
+        self._read_at = time.monotonic()
 
     async def admit(self) -> None:
         """Refuse a new job while the fleet is overloaded. A backlog that cannot be read (Temporal slow to answer)
@@ -82,7 +89,7 @@ class BacklogGauge:
         if self.limit <= 0:
             return
         try:
-            backlog = await self.read()
+            backlog = await asyncio.wait_for(self.read(), READ_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - see the docstring
             log.warning("backlog not read, job admitted: %s", exc)
             return
