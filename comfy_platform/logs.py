@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, Processor
 
 # Attributes that show up on a record without being anyone's `extra`: `message` and `asctime` are set by any
@@ -47,6 +48,16 @@ def _temporal_context(_logger: Any, _method: str, event_dict: EventDict) -> Even
             if "activity_type" in context:
                 event_dict.setdefault("activity", context.get("activity_type"))
                 event_dict.setdefault("attempt", context.get("attempt"))
+    return event_dict
+
+
+def _trace_ids(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """A line written inside a span (an API request, a workflow, an activity: comfy_platform/tracing.py) carries its
+    trace and span ids, so one query finds every line of a job's trace, from any process."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
     return event_dict
 
 
@@ -79,6 +90,26 @@ def _exception_as_exc(_logger: Any, _method: str, event_dict: EventDict) -> Even
 def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     """Send every record of the process to stderr as `fmt` ("json" or "console") from `level` up; `service`
     names the process on each line that does not name one itself."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(fmt, service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiohttp.access", "httpx", "temporalio.bridge"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    # structlog's own loggers hand their event to the stdlib logger of the same name, so they share the level,
+    # the handler and the formatter above.
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, structlog.stdlib.PositionalArgumentsFormatter(),
+                    structlog.processors.EventRenamer("msg"), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+
+
+def log_formatter(fmt: str = "json", service: str | None = None) -> logging.Formatter:
+    """The formatter of every line: JSON objects, or structlog's console lines for people."""
     if fmt not in ("json", "console"):
         raise ValueError(f"LOG_FORMAT must be json or console, not {fmt!r}")
 
@@ -104,22 +135,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
         foreign_pre_chain=[structlog.processors.EventRenamer("msg"), structlog.stdlib.ExtraAdder(),
                            _drop_not_extra, _temporal_context],
         # Every record, whichever kind of logger made it.
-        processors=[_head, default_service, _without_none, structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    *renderer],
+        processors=[_head, default_service, _trace_ids, _without_none,
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "httpx", "temporalio.bridge"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-    # structlog's own loggers hand their event to the stdlib logger of the same name, so they share the level,
-    # the handler and the formatter above.
-    structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, structlog.stdlib.PositionalArgumentsFormatter(),
-                    structlog.processors.EventRenamer("msg"), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-    )
+    return formatter
