@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.api
 	$(VENV)/bin/python -m bench.drive
 	$(VENV)/bin/python -m bench.images
+	$(VENV)/bin/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .venv-oidc var
