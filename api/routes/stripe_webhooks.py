@@ -35,7 +35,7 @@ async def receive_stripe_event(request: Request, session: SessionDep, settings: 
         log.info("refused a Stripe event: %s", exc)
         raise ApiError("the Stripe-Signature header does not verify this body", code="bad_signature") from None
     first_time = await billing_queries.store_event(session, event.id, event.type)
-    customer = (event.data.object or {}).get("customer")
+    customer = event.data.object.to_dict().get("customer")
     account = await billing_queries.account_of_customer(session, customer) if isinstance(customer, str) else None
     await release_before_calling_out(session)
     await hand_over_event(temporal, event, account.id if account else None)

@@ -20,7 +20,7 @@ HANDLED_TYPES = ("checkout.session.completed", "customer.subscription.created", 
 
 async def hand_over_event(temporal: Client, event: Any, account_id: str | None) -> None:
     """Start the event's workflow (or find it started: REJECT_DUPLICATE keeps one run per event id for good)."""
-    customer = (event.data.object or {}).get("customer")
+    customer = event.data.object.to_dict().get("customer")
     attributes = {"Product": "billing", **({"UserId": account_id} if account_id else {})}
     try:
         await temporal.start_workflow(
