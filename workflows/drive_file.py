@@ -7,8 +7,7 @@ file is processed once however many sync runs see it.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 from temporalio import workflow
@@ -16,18 +15,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.billing import BillingActivities
     from activities.creator import CreatorActivities
     from activities.drive import SUPERSEDED, DriveActivities
     from comfy_platform.statuses import DriveFileStatus
     from workflows.generation import GenerationWorkflow
     from workflows.shared import (
         IO_TASK_QUEUE,
-        QUOTA_CHANGED_SIGNAL,
         DriveFileOutcome,
         GenerationResult,
-        PhotoQuota,
-        PhotoQuotaInput,
         PreparedJob,
         ProcessDriveFileInput,
         RecordDriveFileInput,
@@ -42,27 +37,14 @@ DRIVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coeffic
                           maximum_interval=timedelta(minutes=5), non_retryable_error_types=DRIVE_NON_RETRYABLE)
 # Failures that mean the creator must reconnect Drive: the sync run stops and pauses the schedule.
 AUTH_REVOKED = "DriveAuthRevoked"
-# Names the version that checks a creator's monthly photos first: runs recorded before it replay without.
-PHOTO_QUOTA_PATCH = "photo-quota"
-# A photo waiting for quota looks again when its plan changes (a signal), when the period renews, and at least
-# this often (a renewal's event may come late).
-QUOTA_LOOK_EVERY = timedelta(hours=6)
 
 
 # Not sandboxed, for the reason DriveSyncWorkflow gives.
 @workflow.defn(name="ProcessDriveFileWorkflow", sandboxed=False)
 class ProcessDriveFileWorkflow:
-    """Signal `quota_changed` wakes a photo waiting for the creator's monthly quota (the plan changed)."""
-
-    def __init__(self) -> None:
-        self._quota_changed = False
-
     @workflow.run
     async def run(self, task: ProcessDriveFileInput) -> DriveFileOutcome:
         source = task.file
-        # 0. Within the creator's monthly photos; past them it waits (not failed) for the next period or an upgrade.
-        if workflow.patched(PHOTO_QUOTA_PATCH):
-            await self._wait_for_quota(task)
         try:
             # 1. Download into storage and record the job (a retry finds the job it recorded).
             prepared: PreparedJob = await workflow.execute_activity_method(
@@ -110,26 +92,6 @@ class ProcessDriveFileWorkflow:
         return await self._end(task, DriveFileOutcome(file_id=source.file_id, name=source.name,
                                                       status=DriveFileStatus.SUCCEEDED, job_id=prepared.job_id,
                                                       output_file_id=uploaded.file_id, output_name=uploaded.name))
-
-    @workflow.signal(name=QUOTA_CHANGED_SIGNAL)
-    def quota_changed(self) -> None:
-        self._quota_changed = True
-
-    async def _wait_for_quota(self, task: ProcessDriveFileInput) -> None:
-        while True:
-            self._quota_changed = False
-            quota: PhotoQuota = await workflow.execute_activity_method(
-                BillingActivities.check_photo_quota,
-                PhotoQuotaInput(user_id=task.user_id, file=task.file, sync_workflow_id=task.sync_workflow_id),
-                task_queue=IO_TASK_QUEUE, start_to_close_timeout=timedelta(minutes=1), retry_policy=DRIVE_RETRY)
-            if quota.allowed:
-                return
-            until_renewal = datetime.fromisoformat(quota.renews_at) - workflow.now()
-            wait = min(max(until_renewal, timedelta(seconds=1)), QUOTA_LOOK_EVERY)
-            try:
-                await workflow.wait_condition(lambda: self._quota_changed, timeout=wait)
-            except asyncio.TimeoutError:
-                pass
 
     async def _end(self, task: ProcessDriveFileInput, outcome: DriveFileOutcome) -> DriveFileOutcome:
         """Record what became of the file; a revoked Drive connection is not an outcome but the run's failure."""

@@ -10,7 +10,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from services.billing.errors import BillingUnavailable
-from workflows.shared import IO_TASK_QUEUE, StripeEventInput, stripe_event_workflow_id, typed_search_attributes
+from workflows.shared import (
+    IO_TASK_QUEUE,
+    StripeEventInput,
+    stripe_event_workflow_id,
+    typed_search_attributes,
+)
 
 STRIPE_EVENT_WORKFLOW = "StripeEventWorkflow"
 # What the platform learns from: each of these changes what an account's subscription is.
