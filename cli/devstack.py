@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from comfy_platform.settings import Settings
+from services.billing.events import HANDLED_TYPES
 from workflows.shared import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("devstack")
@@ -213,6 +214,7 @@ def _start_stripe_standin(settings: Settings, stack: Stack, cli: list[str]) -> d
                            "--api-key", DEV_STRIPE_KEY,
                            "--webhook-url", f"http://127.0.0.1:{settings.API_PORT}/webhooks/stripe",
                            "--webhook-secret", DEV_STRIPE_WEBHOOK_SECRET,
+                           "--webhook-events", ",".join(HANDLED_TYPES),
                            "--data-dir", str((settings.DATA_DIR / "stripe").resolve())])
     _wait_for_port(settings.DEV_STRIPE_PORT, "Stripe test server", stack)
     return {"STRIPE_SECRET_KEY": DEV_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": DEV_STRIPE_WEBHOOK_SECRET,

@@ -107,6 +107,20 @@ async def test_an_event_for_a_customer_of_no_account_is_recorded_and_ignored(api
     assert event.handled_at is not None and "ignored" in event.outcome
 
 
+async def test_an_event_billing_does_not_act_on_is_recorded_without_a_workflow(api_server, platform):
+    body = json.dumps({"id": "evt_product", "object": "event", "type": "product.created",
+                       "data": {"object": {"object": "product", "id": "prod_x"}}})
+    async with httpx.AsyncClient(base_url=api_server.url) as http:
+        for _ in range(2):  # and once only, however often it comes
+            response = await http.post("/webhooks/stripe", content=body, headers={
+                "Content-Type": "application/json", "Stripe-Signature": signature(body)})
+            assert response.status_code == 200, response.text
+    async with platform.sessionmaker() as session:
+        event = await session.get(StripeEvent, "evt_product")
+    assert event.handled_at is not None and event.outcome == "ignored: product.created changes no plan"
+    assert [run async for run in platform.client.list_workflows('WorkflowId = "stripe-event-evt_product"')] == []
+
+
 async def test_stripe_down_at_checkout_is_503_with_retry_after(creator, stripe_server):
     await stripe_server.stop()
     try:
