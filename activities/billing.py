@@ -14,12 +14,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from comfy_platform.settings import Settings
 from db import billing as billing_queries
 from db import drive as drive_queries
-from db.models import DriveFileStatus
 from services.billing.stripe_billing import StripeBilling
-from services.billing.usage import photo_allowance
+from services.billing.usage import admit_photo
+from services.creator.schedules import trigger_sync
 from workflows.shared import (
     IO_TASK_QUEUE,
-    QUOTA_CHANGED_SIGNAL,
     CreatorEmailInput,
     MeterUsageInput,
     PhotoQuota,
@@ -40,7 +39,7 @@ class BillingActivities:
     @activity.defn
     async def apply_stripe_event(self, event: StripeEventInput) -> str:
         """What the event changed: the account's subscription re-read from Stripe (never from the event's own copy,
-        so redelivered or reordered events leave the state Stripe holds). Photos waiting for quota look again."""
+        so redelivered or reordered events leave the state Stripe holds). A creator's photos waiting for quota are taken up."""
         if self.billing is None or not event.customer_id:
             outcome, account_id = "nothing to do: billing is not set up, or the event names no customer", None
         else:
@@ -48,7 +47,7 @@ class BillingActivities:
         async with self.sessionmaker() as session, session.begin():
             await billing_queries.event_handled(session, event.event_id, account_id, outcome)
         if account_id is not None:
-            await self._wake_waiting_photos(account_id)
+            await self._take_up_waiting_photos(account_id)
         log.info("Stripe event %s (%s): %s", event.event_id, event.event_type, outcome, extra={"user_id": account_id})
         return outcome
 
@@ -63,22 +62,18 @@ class BillingActivities:
     async def check_photo_quota(self, request: PhotoQuotaInput) -> PhotoQuota:
         """Whether the creator's photo may be edited now. If not, the photo is recorded as waiting, with why and
         until when, and the creator hears once that the month's photos are used."""
-        async with self.sessionmaker() as session:
-            allowance = await photo_allowance(session, request.user_id, self.settings)
-        period = allowance.period_end
-        for share in NOTICE_AT:
-            if allowance.share >= share:
-                await self._notify_quota(request.user_id, share, allowance.used, allowance.included, period)
+        file = request.file
+        async with self.sessionmaker() as session, session.begin():
+            allowance = await admit_photo(session, request.user_id, self.settings, file_id=file.file_id,
+                                          version=file.version, name=file.name, mime_type=file.mime_type,
+                                          revision=file.revision, sync_workflow_id=request.sync_workflow_id)
+        reached = [share for share in NOTICE_AT if allowance.share >= share]
+        if reached:  # the highest share reached: crossing both at once is one email, not two
+            await self._notify_quota(request.user_id, max(reached), allowance.used, allowance.included,
+                                     allowance.period_end)
         if allowance.allowed:
             return PhotoQuota(allowed=True)
-        reason = (f"waiting for your plan: this month's {allowance.included} photos of the {allowance.plan_title} "
-                  f"plan are edited; it is edited on {period:%d %B %Y}, or as soon as you upgrade")
-        async with self.sessionmaker() as session, session.begin():
-            await drive_queries.record_file(
-                session, request.user_id, request.file.file_id, request.file.version, name=request.file.name,
-                mime_type=request.file.mime_type, status=DriveFileStatus.WAITING.value, reason=reason,
-                sync_workflow_id=request.sync_workflow_id)
-        return PhotoQuota(allowed=False, renews_at=period.isoformat(), reason=reason)
+        return PhotoQuota(allowed=False, renews_at=allowance.period_end.isoformat(), reason=allowance.reason)
 
     async def _notify_quota(self, user_id: str, share: float, used: int, included: int, period_end) -> None:
         """One email per threshold and period: the workflow id says which, and is never reused."""
@@ -94,13 +89,11 @@ class BillingActivities:
         except WorkflowAlreadyStartedError:
             pass  # told already this period
 
-    async def _wake_waiting_photos(self, account_id: str) -> None:
-        """Photos waiting for quota look again now: the plan may have changed (an upgrade, a renewal)."""
-        client = activity.client()
-        query = (f'WorkflowType = "ProcessDriveFileWorkflow" AND UserId = "{account_id}" '
-                 'AND ExecutionStatus = "Running"')
-        async for waiting in client.list_workflows(query):
-            try:
-                await client.get_workflow_handle(waiting.id).signal(QUOTA_CHANGED_SIGNAL)
-            except Exception as exc:  # noqa: BLE001 - it ended meanwhile; the others still hear
-                log.debug("could not wake %s: %s", waiting.id, exc)
+    async def _take_up_waiting_photos(self, account_id: str) -> None:
+        """A creator with photos waiting for quota gets a sync now: after an upgrade or a renewal it edits those
+        the plan has room for, without waiting for the next tick."""
+        async with self.sessionmaker() as session:
+            waiting = await drive_queries.count_waiting_for_quota(session, account_id)
+            watch = await drive_queries.get_watch(session, account_id)
+        if waiting and watch is not None and not watch.paused_reason:
+            await trigger_sync(activity.client(), self.settings, account_id)

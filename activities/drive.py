@@ -41,6 +41,7 @@ from db import drive as drive_queries
 from db import jobs as job_queries
 from db.models import DriveWatch
 from presets import InvalidJobRequest
+from services.billing.usage import photos_to_take_up
 from services.creator.drive_access import user_drive
 from services.job_inputs import ImageSource
 from services.jobs import JobEnv, JobOptions, JobSpec, create_job
@@ -124,6 +125,14 @@ class DriveActivities:
                 [{"file_id": f.file_id, "version": f.version, "name": f.name, "mime_type": f.mime_type,
                   "reason": reason, "sync_workflow_id": request.sync_workflow_id} for f, reason in skipped])
             new = [f for f in images if (f.file_id, f.version) not in done]
+            # A run's first page also takes up photos that waited for the monthly quota, once it has room for
+            # them: the page token passed them long ago, the database kept them.
+            listed = {(f.file_id, f.version) for f in new}
+            taken_up = [] if request.cursor is not None else [
+                DriveFileRef(file_id=row.file_id, name=row.name, version=row.version, mime_type=row.mime_type or "",
+                             revision=row.revision)
+                for row in await photos_to_take_up(session, request.user_id, self.settings)
+                if (row.file_id, row.version) not in listed]
             # Only on a run's first page: files of its earlier pages may still be in flight, and the token must not
             # pass them before they are done (the workflow saves it after them).
             if not new and token and next_cursor is None and request.cursor is None:
@@ -131,7 +140,7 @@ class DriveActivities:
                     await drive_queries.save_page_token(session, request.user_id, token)
                 token = None
         return ListNewFilesOutput(
-            files=new,
+            files=taken_up + new,
             watch=WatchInfo(folder_id=watch.folder_id, output_folder_id=watch.output_folder_id, preset=watch.preset),
             cursor=next_cursor, page_token_to_save=token,
             skipped=[DriveFileOutcome(file_id=s["file_id"], name=s["name"], status=DriveFileStatus.SKIPPED,

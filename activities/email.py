@@ -78,8 +78,8 @@ class EmailActivities:
         subject = ("Your photos for this month are used" if full
                    else f"You have used {input.percent} % of this month's photos")
         lines = [f"You have edited {input.used} of the {input.included} photos your plan includes this month."]
-        lines.append(f"New photos wait, and are edited on {renews:%d %B %Y} when the month renews, or as soon as you "
-                     "upgrade your plan." if full else f"Your plan renews on {renews:%d %B %Y}.")
+        lines.append(f"New photos wait, and are edited on {renews.day} {renews:%B %Y} when the month renews, or as soon as you "
+                     "upgrade your plan." if full else f"Your plan renews on {renews.day} {renews:%B %Y}.")
         return await self._send_once(
             key=input.notice_key, kind="quota", user_id=input.user_id, subject=subject,
             body=lambda name: Body(name, lines, action=("See your plan", f"{self.public_base_url}/creator/billing")))
@@ -168,6 +168,7 @@ def summary_body(name: str | None, outcomes: list[DriveFileOutcome], drive_web_u
         section("Edited", DriveFileStatus.SUCCEEDED, edited),
         section("Failed", DriveFileStatus.FAILED, lambda o: Item(o.name, note=o.reason or "no reason given")),
         section("Skipped", DriveFileStatus.SKIPPED, lambda o: Item(o.name, note=o.reason)),
+        section("Waiting for your plan", DriveFileStatus.WAITING_FOR_QUOTA, lambda o: Item(o.name, note=o.reason)),
     ]
     return Body(name, [f"Your latest Google Drive sync is done: {summary_subject(outcomes, counts)}."],
                 action=("Open your dashboard", f"{public_base_url}/creator/"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from comfy_platform.settings import Settings
+from services.billing.events import HANDLED_TYPES
 from workflows.shared import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("devstack")
@@ -143,8 +144,11 @@ def run_dev(settings: Settings) -> int:
             _wait_for_port(settings.EMULATOR_PORT, "ComfyUI emulator", stack)
         else:
             log.warning("using real ComfyUI backends: %s", ", ".join(settings.comfyui_urls))
-        env = {**_start_creator_standins(settings, stack, cli), **_start_smtp_sink(settings, stack, cli)}
+        env = {**_start_creator_standins(settings, stack, cli), **_start_smtp_sink(settings, stack, cli),
+               **_start_stripe_standin(settings, stack, cli)}
         subprocess.run([*cli, "migrate"], check=True)
+        if env.get("STRIPE_API_BASE"):
+            subprocess.run([*cli, "billing", "setup"], check=True, env={**os.environ, **env})
         stack.start("codec", [*cli, "codec-server"], env)
         stack.start("worker", [*cli, "worker"], env)
         stack.start("api", [*cli, "api"], env)
@@ -196,6 +200,29 @@ def _start_smtp_sink(settings: Settings, stack: Stack, cli: list[str]) -> dict[s
                          "--maildir", str((settings.DATA_DIR / "mail").resolve())])
     _wait_for_port(settings.DEV_SMTP_PORT, "local SMTP sink", stack)
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(settings.DEV_SMTP_PORT)}
+
+
+# The local Stripe stand-in's key and webhook secret: made-up test values, fine to publish.
+DEV_STRIPE_KEY = "sk_test_comfy_platform_dev"
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_Y29tZnktcGxhdGZvcm0tZGV2LXN0cmlwZS13ZWJob29r"
+
+
+def _start_stripe_standin(settings: Settings, stack: Stack, cli: list[str]) -> dict[str, str]:
+    """Without STRIPE_SECRET_KEY, billing runs against the project's Stripe test server (its checkout page takes
+    the test card 4242 4242 4242 4242), which posts its events to the API's /webhooks/stripe."""
+    if settings.STRIPE_SECRET_KEY:
+        return {}
+    log.warning("STRIPE_SECRET_KEY is not set: billing runs against the local Stripe TEST SERVER on port %d, "
+                "not Stripe", settings.DEV_STRIPE_PORT)
+    stack.start("stripe", [*cli, "stripe-emulator", "--host", "127.0.0.1", "--port", str(settings.DEV_STRIPE_PORT),
+                           "--api-key", DEV_STRIPE_KEY,
+                           "--webhook-url", f"http://127.0.0.1:{settings.API_PORT}/webhooks/stripe",
+                           "--webhook-secret", DEV_STRIPE_WEBHOOK_SECRET,
+                           "--webhook-events", ",".join(HANDLED_TYPES),
+                           "--data-dir", str((settings.DATA_DIR / "stripe").resolve())])
+    _wait_for_port(settings.DEV_STRIPE_PORT, "Stripe test server", stack)
+    return {"STRIPE_SECRET_KEY": DEV_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": DEV_STRIPE_WEBHOOK_SECRET,
+            "STRIPE_API_BASE": f"http://127.0.0.1:{settings.DEV_STRIPE_PORT}"}
 
 
 def _relay(name: str, output: IO[bytes]) -> None:
@@ -255,6 +282,8 @@ def _banner(settings: Settings, env: dict[str, str]) -> str:
         creator += [f"    LOCAL STAND-INS: sign-in {env['GOOGLE_ISSUER']}, Drive TEST SERVER {env['GOOGLE_DRIVE_URL']}"]
     if "SMTP_HOST" in env:
         creator += [f"  Emails            {(settings.DATA_DIR / 'mail').resolve()} (local SMTP sink)"]
+    if "STRIPE_API_BASE" in env:
+        creator += [f"  Billing           Stripe TEST SERVER {env['STRIPE_API_BASE']} (card 4242 4242 4242 4242 pays)"]
     return "\n".join([
         "",
         "Comfy Platform is running (Ctrl-C stops everything):",

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     from cli.keys import add_keys_parser
 
     add_keys_parser(commands)
+    from cli.billing import add_billing_parser
+
+    add_billing_parser(commands)
 
     # The emulator parses its own flags.
     if argv is None:
@@ -105,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         from cli.submit import run_submit
 
         return run_submit(settings, args)
+    if args.command == "billing":
+        from cli.billing import run_billing
+
+        return run_billing(settings, args)
     if args.command == "keys":
         from cli.keys import run_keys
 

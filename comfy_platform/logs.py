@@ -95,7 +95,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "httpx", "temporalio.bridge"):
+    # The stripe SDK logs every request at INFO; its failures reach us as exceptions.
+    for noisy in ("aiohttp.access", "httpx", "temporalio.bridge", "stripe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     # structlog's own loggers hand their event to the stdlib logger of the same name, so they share the level,

@@ -28,6 +28,8 @@ class DriveFileStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     WAITING = "waiting"  # caught by a revoked Drive grant: edited once the creator reconnects
+    # Past the month's photos of the creator's plan: edited when the plan renews or is upgraded.
+    WAITING_FOR_QUOTA = "waiting_for_quota"
 
 
 # A file version in one of these is done with: a sync run that lists it again leaves it alone.

@@ -10,8 +10,8 @@ from sqlalchemy import case, func, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
-    Job,
-    JobStatus,
+    DriveFile,
+    DriveFileStatus,
     MeterReport,
     MeterReportStatus,
     StripeEvent,
@@ -23,9 +23,9 @@ from db.models import (
 )
 from db.session import dialect_insert
 
-# Jobs that count against a creator's monthly photos: every one not failed or cancelled (running ones too, so
-# photos processed in parallel cannot overshoot the quota together).
-COUNTED_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.SUCCEEDED.value)
+# A creator's photo admitted this period counts against the month's photos unless its edit failed (or it was
+# skipped): admitted ones still processing count too, so photos processed in parallel cannot overshoot together.
+NOT_COUNTED_PHOTO_STATUSES = (DriveFileStatus.FAILED.value, DriveFileStatus.SKIPPED.value)
 
 
 async def set_stripe_customer(session: AsyncSession, account_id: str, customer_id: str) -> str:
@@ -73,10 +73,32 @@ async def event_handled(session: AsyncSession, event_id: str, account_id: str | 
                           .values(handled_at=utcnow(), account_id=account_id, outcome=outcome[:256]))
 
 
+async def lock_account(session: AsyncSession, account_id: str) -> None:
+    """Hold the account until the transaction ends, so admissions of its work happen one after another. PostgreSQL
+    locks the account's row; SQLite holds its one write lock from the transaction's first write, which the caller
+    makes before it counts."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(User.id).where(User.id == account_id).with_for_update())
+
+
 async def creator_photos_used(session: AsyncSession, account_id: str, since: datetime) -> int:
-    return await session.scalar(select(func.count(Job.id)).where(
-        Job.user_id == account_id, Job.product == "creator", Job.created_at >= _time(since),
-        Job.status.in_(COUNTED_STATUSES)))
+    """The creator's photos admitted since `since` and not failed or skipped."""
+    return await session.scalar(select(func.count(DriveFile.id)).where(
+        DriveFile.user_id == account_id, DriveFile.admitted_at >= _time(since),
+        DriveFile.status.notin_(NOT_COUNTED_PHOTO_STATUSES)))
+
+
+async def photo_admitted_since(session: AsyncSession, account_id: str, file_id: str, version: str,
+                               since: datetime) -> bool:
+    admitted = await session.scalar(select(DriveFile.admitted_at).where(
+        DriveFile.user_id == account_id, DriveFile.file_id == file_id, DriveFile.version == version))
+    return admitted is not None and admitted >= since
+
+
+async def admit_photo(session: AsyncSession, account_id: str, file_id: str, version: str) -> None:
+    await session.execute(update(DriveFile).where(
+        DriveFile.user_id == account_id, DriveFile.file_id == file_id, DriveFile.version == version)
+        .values(admitted_at=utcnow()))
 
 
 async def api_usage(session: AsyncSession, account_id: str, since: datetime,

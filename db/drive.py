@@ -109,6 +109,28 @@ async def mark_waiting(session: AsyncSession, user_id: str, reason: str) -> int:
     return result.rowcount
 
 
+async def waiting_for_quota(session: AsyncSession, user_id: str, limit: int) -> list[DriveFile]:
+    """Up to `limit` versions waiting for the creator's monthly quota, the longest waiting first. A waiting version
+    a later version of the same file replaced is not edited any more: it is marked skipped, and the later one
+    goes its own way."""
+    newer = aliased(DriveFile)
+    replaced = (select(newer.id).where(newer.user_id == DriveFile.user_id, newer.file_id == DriveFile.file_id,
+                                       newer.created_at > DriveFile.created_at).exists())
+    waiting = (DriveFile.user_id == user_id, DriveFile.status == DriveFileStatus.WAITING_FOR_QUOTA.value)
+    await session.execute(update(DriveFile).where(*waiting, replaced).values(
+        status=DriveFileStatus.SKIPPED.value, reason="a newer version of this photo replaced it",
+        updated_at=utcnow()).execution_options(synchronize_session=False))
+    if limit <= 0:
+        return []
+    return list(await session.scalars(select(DriveFile).where(*waiting).order_by(DriveFile.created_at, DriveFile.id)
+                                      .limit(limit)))
+
+
+async def count_waiting_for_quota(session: AsyncSession, user_id: str) -> int:
+    return await session.scalar(select(func.count(DriveFile.id)).where(
+        DriveFile.user_id == user_id, DriveFile.status == DriveFileStatus.WAITING_FOR_QUOTA.value))
+
+
 async def record_new_skips(session: AsyncSession, user_id: str, skipped: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Record files skipped for what they are (not images); return only those not recorded before, so the
     creator hears about each once."""

@@ -327,6 +327,7 @@ class DriveFile(Base):
         UniqueConstraint("user_id", "file_id", "edition"),
         Index(None, "user_id", "updated_at"),
         Index(None, "sync_workflow_id"),
+        Index(None, "user_id", "admitted_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -335,7 +336,7 @@ class DriveFile(Base):
     version: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(1024))
     mime_type: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), default=DriveFileStatus.PROCESSING.value)
+    status: Mapped[str] = mapped_column(String(24), default=DriveFileStatus.PROCESSING.value)
     reason: Mapped[str | None] = mapped_column(String(2048))  # why it failed or was skipped
     job_id: Mapped[str | None] = mapped_column(String(36))
     output_file_id: Mapped[str | None] = mapped_column(String(256))
@@ -344,6 +345,11 @@ class DriveFile(Base):
     # 1 for the first version of a file taken up for editing, 2 for the next...: names its output apart from
     # the outputs of the file's other versions. None until taken up (and on rows older than editions).
     edition: Mapped[int | None] = mapped_column(Integer)
+    # When the creator's monthly quota let this version be edited (None while it waits for quota, and on rows
+    # older than quotas): the month's photos are the versions admitted in it that did not fail.
+    admitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Drive's headRevisionId of this version when listed: the bytes a photo waiting for quota is edited from.
+    revision: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.s3",
     "tests.fixtures.database",
+    "tests.fixtures.stripe",
     "tests.fixtures.platform",
     "tests.fixtures.api",
     "tests.fixtures.drive",

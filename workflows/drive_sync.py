@@ -24,6 +24,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.billing import BillingActivities
     from activities.creator import CreatorActivities
     from activities.drive import DriveActivities
     from activities.email import EmailActivities
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         DriveSyncInput,
         ListNewFilesInput,
         ListNewFilesOutput,
+        PhotoQuota,
+        PhotoQuotaInput,
         ProcessDriveFileInput,
         ReconnectNoticeInput,
         RecordDriveFileInput,
@@ -61,6 +64,8 @@ SUSPENDING_ERRORS = {AUTH_REVOKED: "reconnect_needed", "DriveFolderGone": "folde
 TOKEN_AFTER_FILES_PATCH = "token-after-files"
 # Names the version that hands each email to a CreatorEmailWorkflow child instead of sending it from this run.
 EMAIL_WORKFLOW_PATCH = "email-workflow"
+# Names the version that admits each photo against the creator's monthly quota before its child starts.
+PHOTO_QUOTA_PATCH = "photo-quota"
 
 
 # Not sandboxed, like GenerationWorkflow: the sandbox re-creates the module for every run, which cost about a quarter of
@@ -142,6 +147,8 @@ class DriveSyncWorkflow:
 
     async def _process(self, user_id: str, file: DriveFileRef, watch: WatchInfo, sync_id: str) -> None:
         try:
+            if not await self._admitted(user_id, file, sync_id):
+                return
             handle = await workflow.start_child_workflow(
                 ProcessDriveFileWorkflow.run,
                 ProcessDriveFileInput(user_id=user_id, file=file, watch=watch, sync_workflow_id=sync_id),
@@ -170,6 +177,21 @@ class DriveSyncWorkflow:
                     RecordDriveFileInput(user_id=user_id, file=file, sync_workflow_id=sync_id, status=outcome.status,
                                          reason=outcome.reason),
                     start_to_close_timeout=timedelta(seconds=30))
+
+    async def _admitted(self, user_id: str, file: DriveFileRef, sync_id: str) -> bool:
+        """Within the creator's monthly photos (a version is admitted once). Past them the photo is recorded as
+        waiting for quota, and a later run takes it up when the plan renews or is upgraded: no run stays open
+        for it meanwhile, and the page token may pass it."""
+        if not workflow.patched(PHOTO_QUOTA_PATCH):
+            return True
+        quota: PhotoQuota = await workflow.execute_activity_method(
+            BillingActivities.check_photo_quota,
+            PhotoQuotaInput(user_id=user_id, file=file, sync_workflow_id=sync_id), task_queue=IO_TASK_QUEUE,
+            start_to_close_timeout=timedelta(minutes=1), retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
+        if not quota.allowed:
+            self._tally.add(DriveFileOutcome(file_id=file.file_id, name=file.name,
+                                             status=DriveFileStatus.WAITING_FOR_QUOTA, reason=quota.reason))
+        return quota.allowed
 
     async def _drain(self) -> None:
         await workflow.wait_condition(lambda: not self._running)

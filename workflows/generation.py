@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from activities.storage import StorageActivities
     from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
+    from workflows.billing import MeterUsageWorkflow
     from workflows.shared import (
         IO_TASK_QUEUE,
         PROMPT_QUEUED_SIGNAL,
@@ -30,9 +31,11 @@ with workflow.unsafe.imports_passed_through():
         GenerationResult,
         JobProgress,
         MarkRunningInput,
+        MeterUsageInput,
         PromptQueued,
         RunGraphInput,
         RunGraphOutput,
+        meter_workflow_id,
         webhook_id_of,
         webhook_workflow_id,
     )
@@ -40,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Names the version that records the running transition: runs recorded before it replay without that write.
 RECORD_RUNNING_PATCH = "record-running"
+# Names the version that hands an API job's usage to MeterUsageWorkflow: runs recorded before it replay without.
+METER_USAGE_PATCH = "meter-usage"
 
 # Faults of the moment (ComfyUI down, a dropped socket, storage hiccups) retry with backoff; these never do.
 NON_RETRYABLE = ["InvalidInput", "ComfyValidationError", "ComfyExecutionError", "ComfyInterrupted"]
@@ -97,6 +102,9 @@ class GenerationWorkflow:
         await self._finish(job, JobStatus.SUCCEEDED, ran=ran)
         # 4. Tell the job's webhook, if it has one.
         await self._notify(job)
+        # 5. An API job's use past its plan's included images is billed by use, in a run of its own.
+        if job.product == "api" and workflow.patched(METER_USAGE_PATCH):
+            await self._meter(job)
         return GenerationResult(job_id=job.job_id, status=JobStatus.SUCCEEDED, outputs=ran.outputs)
 
     # ABANDON: a running write may still be under way when the job is finished (a first "running" signal can
@@ -173,6 +181,16 @@ class GenerationWorkflow:
         except WorkflowAlreadyStartedError:
             # A reset run: the delivery was handed over already, and the receiver must not get it twice.
             workflow.logger.info("webhook of job %s already handed over", job.job_id)
+
+
+    async def _meter(self, job: GenerationInput) -> None:
+        """Hand the job's usage to its MeterUsageWorkflow: a Stripe outage delays the bill, never the result."""
+        try:
+            await workflow.start_child_workflow(
+                MeterUsageWorkflow.run, MeterUsageInput(job_id=job.job_id), id=meter_workflow_id(job.job_id),
+                task_queue=IO_TASK_QUEUE, parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("usage of job %s already handed over", job.job_id)  # a reset run
 
 
 def _error_of(err: BaseException) -> dict:

@@ -412,8 +412,6 @@ def meter_workflow_id(job_id: str) -> str:
     return f"meter-{job_id}"
 
 
-# Sent to a creator's photos waiting for quota when their plan changed: they look again at once.
-QUOTA_CHANGED_SIGNAL = "quota_changed"
 
 
 @dataclass(kw_only=True)

@@ -15,7 +15,7 @@ from api.errors import ApiError
 from api.responses import error_responses
 from db import billing as billing_queries
 from db.session import release_before_calling_out
-from services.billing.events import hand_over_event
+from services.billing.events import HANDLED_TYPES, hand_over_event
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["billing"])
@@ -35,7 +35,12 @@ async def receive_stripe_event(request: Request, session: SessionDep, settings: 
         log.info("refused a Stripe event: %s", exc)
         raise ApiError("the Stripe-Signature header does not verify this body", code="bad_signature") from None
     first_time = await billing_queries.store_event(session, event.id, event.type)
-    customer = (event.data.object or {}).get("customer")
+    if event.type not in HANDLED_TYPES:  # the endpoint may be subscribed to more than billing acts on
+        if first_time:
+            await billing_queries.event_handled(session, event.id, None, f"ignored: {event.type} changes no plan")
+        await session.commit()
+        return JSONResponse({"received": True, "first_time": first_time})
+    customer = event.data.object.to_dict().get("customer")
     account = await billing_queries.account_of_customer(session, customer) if isinstance(customer, str) else None
     await release_before_calling_out(session)
     await hand_over_event(temporal, event, account.id if account else None)

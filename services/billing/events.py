@@ -10,7 +10,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from services.billing.errors import BillingUnavailable
-from workflows.shared import IO_TASK_QUEUE, StripeEventInput, stripe_event_workflow_id, typed_search_attributes
+from workflows.shared import (
+    IO_TASK_QUEUE,
+    StripeEventInput,
+    stripe_event_workflow_id,
+    typed_search_attributes,
+)
 
 STRIPE_EVENT_WORKFLOW = "StripeEventWorkflow"
 # What the platform learns from: each of these changes what an account's subscription is.
@@ -20,7 +25,7 @@ HANDLED_TYPES = ("checkout.session.completed", "customer.subscription.created", 
 
 async def hand_over_event(temporal: Client, event: Any, account_id: str | None) -> None:
     """Start the event's workflow (or find it started: REJECT_DUPLICATE keeps one run per event id for good)."""
-    customer = (event.data.object or {}).get("customer")
+    customer = event.data.object.to_dict().get("customer")
     attributes = {"Product": "billing", **({"UserId": account_id} if account_id else {})}
     try:
         await temporal.start_workflow(

@@ -44,7 +44,8 @@ class Meter(BaseModel):
 
 class Catalog(BaseModel):
     default_plan: str
-    meters: dict[Literal["images", "gpu_seconds"], Meter]
+    # Stripe takes whole numbers as meter values: GPU time is counted in milliseconds.
+    meters: dict[Literal["images", "gpu_milliseconds"], Meter]
     plans: list[Plan]
 
     @model_validator(mode="after")

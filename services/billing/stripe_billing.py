@@ -25,6 +25,7 @@ from services.billing.usage import catalog_of, entitlement_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PORTAL_MARK = "plans"  # the metadata that tells the platform's portal configuration from others
 
 
 class StripeBilling:
@@ -50,16 +51,22 @@ class StripeBilling:
             return await billing_queries.set_stripe_customer(session, account.id, customer.id)
 
     async def checkout(self, account: User, plan: Plan, success_url: str, cancel_url: str) -> str:
-        """The URL of a Checkout Session that subscribes the account to `plan`."""
+        """Where to send the browser to subscribe the account to `plan`: a Checkout Session's page, or, for an
+        account already paying for another plan, straight back (`success_url`): its subscription is switched to
+        `plan` with its card on file, prorated (Stripe's portal cannot switch a subscription that also carries
+        metered prices)."""
         async with self.sessionmaker() as session:
             current = await entitlement_of(session, account.id, self.settings)
+            subscription = await billing_queries.get_subscription(session, account.id)
         if current.plan.name == plan.name and current.paid:
             raise AlreadyOnPlan(f"this account is on the {plan.title} plan already; to change it, use "
                                 "POST /creator/billing/portal", plan=plan.name)
+        if current.paid and subscription is not None:
+            await self._switch(subscription.stripe_subscription_id, plan)
+            await self.sync_customer(await self.customer_of(account))
+            return success_url
         customer = await self.customer_of(account)
-        items: list[dict[str, Any]] = [{"price": await self.price_id(plan.price_lookup_key), "quantity": 1}]
-        if plan.api_overage == "meter":  # API use past the included images, billed by the meters
-            items += [{"price": await self.price_id(meter.price_lookup_key)} for meter in self.catalog.meters.values()]
+        items = await self._items(plan)
         session = await self._call(self.client.v1.checkout.sessions.create_async({
             "mode": "subscription", "customer": customer, "line_items": items, "client_reference_id": account.id,
             "success_url": success_url, "cancel_url": cancel_url, "metadata": {"account_id": account.id, "plan": plan.name},
@@ -69,17 +76,50 @@ class StripeBilling:
     async def portal(self, account: User, return_url: str) -> str:
         customer = await self.customer_of(account)
         session = await self._call(self.client.v1.billing_portal.sessions.create_async(
-            {"customer": customer, "return_url": return_url}))
+            {"customer": customer, "return_url": return_url, "configuration": await self._portal_configuration()}))
         return session.url
+
+    async def _portal_configuration(self) -> str:
+        """The portal configuration `ensure_catalog` made: switch between the plans for sale, update the card,
+        cancel at the period's end, see invoices."""
+        listed = await self._call(self.client.v1.billing_portal.configurations.list_async({"limit": 100}))
+        for configuration in (c.to_dict() for c in listed.data):
+            if (configuration.get("metadata") or {}).get("comfy_platform") == PORTAL_MARK and configuration["active"]:
+                return configuration["id"]
+        raise BillingUnavailable("Stripe has no portal configuration for the plans (comfy-platform billing setup)")
 
     async def invoices(self, account: User, limit: int = 12) -> list[dict[str, Any]]:
         if not account.stripe_customer_id:
             return []
         listed = await self._call(self.client.v1.invoices.list_async(
             {"customer": account.stripe_customer_id, "limit": limit}))
-        return [{"id": i.id, "status": i.status, "amount_paid": i.amount_paid, "amount_due": i.amount_due,
-                 "currency": i.currency, "created": _time(i.created), "url": i.get("hosted_invoice_url")}
-                for i in listed.data]
+        return [{"id": i["id"], "status": i["status"], "amount_paid": i["amount_paid"], "amount_due": i["amount_due"],
+                 "currency": i["currency"], "created": _time(i["created"]), "url": i.get("hosted_invoice_url")}
+                for i in (invoice.to_dict() for invoice in listed.data)]
+
+    async def _items(self, plan: Plan) -> list[dict[str, Any]]:
+        """The prices a subscription to `plan` carries: the plan's, and the meters' when use past it is billed."""
+        items: list[dict[str, Any]] = [{"price": await self.price_id(plan.price_lookup_key), "quantity": 1}]
+        if plan.api_overage == "meter":
+            items += [{"price": await self.price_id(meter.price_lookup_key)} for meter in self.catalog.meters.values()]
+        return items
+
+    async def _switch(self, subscription_id: str, plan: Plan) -> None:
+        current = (await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))).to_dict()
+        wanted = await self._items(plan)
+        wanted_prices = {item["price"] for item in wanted}
+        changes: list[dict[str, Any]] = []
+        for item in current["items"]["data"]:
+            licensed = (item.get("price") or {}).get("recurring", {}).get("usage_type") != "metered"
+            if licensed:  # the plan's own price: swapped for the new plan's
+                changes.append({"id": item["id"], "price": wanted[0]["price"], "quantity": 1})
+            elif item["price"]["id"] not in wanted_prices:
+                changes.append({"id": item["id"], "deleted": True})
+            wanted_prices.discard(item["price"]["id"])
+        changes += [{"price": price} for price in wanted_prices if price != wanted[0]["price"]]
+        await self._call(self.client.v1.subscriptions.update_async(subscription_id, {
+            "items": changes, "proration_behavior": "create_prorations", "cancel_at_period_end": False,
+            "metadata": {"plan": plan.name}}))
 
     # --- subscription state, read from Stripe ------------------------------------------------------------------
 
@@ -92,18 +132,18 @@ class StripeBilling:
             return None, f"customer {customer_id} belongs to no account: ignored"
         listed = await self._call(self.client.v1.subscriptions.list_async(
             {"customer": customer_id, "status": "all", "limit": 20}))
-        subscription = _current(listed.data)
+        subscription = _current([s.to_dict() for s in listed.data])
         if subscription is None:
             return account.id, "no subscription"
         item = _plan_item(subscription, self.catalog)
         plan = self.catalog.by_price(_lookup_key(item)) if item is not None else None
         if plan is None:
-            return account.id, f"subscription {subscription.id} sells no plan: ignored"
+            return account.id, f"subscription {subscription['id']} sells no plan: ignored"
         start, end = _period(subscription, item)
         async with self.sessionmaker() as session, session.begin():
             saved = await billing_queries.save_subscription(
-                session, account.id, stripe_subscription_id=subscription.id, plan=plan.name,
-                status=subscription.status, current_period_start=start, current_period_end=end,
+                session, account.id, stripe_subscription_id=subscription["id"], plan=plan.name,
+                status=subscription["status"], current_period_start=start, current_period_end=end,
                 cancel_at_period_end=bool(subscription.get("cancel_at_period_end")))
         return account.id, f"{plan.name} {saved.status}" + (" (ends at period end)" if saved.cancel_at_period_end else "")
 
@@ -127,7 +167,7 @@ class StripeBilling:
         await self._save_report(job_id, account.id, MeterReportStatus.PENDING, billable, record.gpu_seconds)
         timestamp = int(record.created_at.timestamp())
         try:
-            for kind, value in (("images", billable), ("gpu_seconds", round(record.gpu_seconds, 3))):
+            for kind, value in (("images", billable), ("gpu_milliseconds", round(record.gpu_seconds * 1000))):
                 await self._meter_event(self.catalog.meters[kind].event_name, account.stripe_customer_id, value,
                                         f"{job_id}-{kind}", timestamp)
         except BillingUnavailable as exc:
@@ -166,7 +206,8 @@ class StripeBilling:
     async def ensure_catalog(self) -> None:
         """Make the products, prices and meters the plans name, where Stripe has none yet (make dev and tests run
         on the Stripe test server; a live account is set up once, the same way: `comfy-platform billing setup`)."""
-        meters = {m.event_name: m for m in (await self._call(self.client.v1.billing.meters.list_async({"limit": 100}))).data}
+        listed = await self._call(self.client.v1.billing.meters.list_async({"limit": 100}))
+        meters = {m.event_name: m for m in listed.data}
         for meter in self.catalog.meters.values():
             if meter.event_name not in meters:
                 meters[meter.event_name] = await self._call(self.client.v1.billing.meters.create_async({
@@ -180,6 +221,24 @@ class StripeBilling:
         for plan in self.catalog.for_sale:
             await self._ensure_price(plan.price_lookup_key, f"{plan.title} plan", plan.monthly_price_cents,
                                      {"interval": "month"})
+        await self._ensure_portal()
+
+    async def _ensure_portal(self) -> None:
+        listed = await self._call(self.client.v1.billing_portal.configurations.list_async({"limit": 100}))
+        if any((c.to_dict().get("metadata") or {}).get("comfy_platform") == PORTAL_MARK for c in listed.data):
+            return
+        products = []
+        for plan in self.catalog.for_sale:
+            price = await self._call(self.client.v1.prices.retrieve_async(await self.price_id(plan.price_lookup_key)))
+            products.append({"product": price.product, "prices": [price.id]})
+        await self._call(self.client.v1.billing_portal.configurations.create_async({
+            "business_profile": {"headline": "Comfy Platform plans"},
+            "features": {"subscription_update": {"enabled": True, "products": products,
+                                                 "default_allowed_updates": ["price"],
+                                                 "proration_behavior": "create_prorations"},
+                         "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+                         "payment_method_update": {"enabled": True}, "invoice_history": {"enabled": True}},
+            "metadata": {"comfy_platform": PORTAL_MARK}}))
 
     async def _ensure_price(self, lookup_key: str, name: str, unit_amount: int, recurring: dict[str, Any]) -> None:
         listed = await self._call(self.client.v1.prices.list_async({"lookup_keys": [lookup_key], "limit": 1}))
@@ -199,11 +258,11 @@ class StripeBilling:
             raise
 
 
-def _current(subscriptions: list) -> Any:
+def _current(subscriptions: list[dict]) -> dict | None:
     """The subscription that decides the plan: a live one (newest first), else the newest ended one."""
-    live = [s for s in subscriptions if s.status in ("active", "trialing", "past_due", "unpaid")]
+    live = [s for s in subscriptions if s["status"] in ("active", "trialing", "past_due", "unpaid")]
     chosen = live or list(subscriptions)
-    return max(chosen, key=lambda s: s.created) if chosen else None
+    return max(chosen, key=lambda s: s["created"]) if chosen else None
 
 
 def _plan_item(subscription: Any, catalog: Catalog) -> Any:

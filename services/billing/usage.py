@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfy_platform.settings import Settings
+from comfy_platform.statuses import DriveFileStatus
 from db import billing as billing_queries
+from db import drive as drive_queries
 from services.billing.entitlements import Entitlement, SubscriptionState, entitlement
 from services.billing.errors import QuotaExceeded
 from services.billing.plans import Catalog, load_catalog
@@ -79,19 +81,49 @@ class PhotoAllowance:
     included: int
     period_end: datetime
     plan_title: str
+    reason: str | None = None  # why it waits, in the creator's words
 
     @property
     def share(self) -> float:
         return self.used / self.included if self.included else 1.0
 
 
-async def photo_allowance(session: AsyncSession, account_id: str, settings: Settings) -> PhotoAllowance:
-    """The quota as it stands for the creator's next photo (its own job, once made, counts from then on)."""
+async def admit_photo(session: AsyncSession, account_id: str, settings: Settings, *, file_id: str, version: str,
+                      name: str, mime_type: str | None, revision: str | None,
+                      sync_workflow_id: str) -> PhotoAllowance:
+    """Admit one version of a creator's photo against the month's quota, in the caller's transaction, one
+    admission of the account at a time (photos checked in parallel cannot overshoot together). Admitted, it
+    counts from now (unless its edit fails); past the quota it is recorded as waiting, with why and until when.
+    Asking again for a version admitted this period admits it again without counting it twice."""
+    await billing_queries.lock_account(session, account_id)
+    # The first write of the transaction: on SQLite it takes the write lock before anything is counted.
+    await drive_queries.record_file(session, account_id, file_id, version, name=name, mime_type=mime_type,
+                                    revision=revision, status=DriveFileStatus.PROCESSING.value,
+                                    sync_workflow_id=sync_workflow_id)
     plan = await entitlement_of(session, account_id, settings)
     used = await billing_queries.creator_photos_used(session, account_id, plan.period_start)
     included = plan.plan.creator_photos_per_month
-    allowed = used < included
-    return PhotoAllowance(allowed, used + 1 if allowed else used, included, plan.period_end, plan.plan.title)
+    if await billing_queries.photo_admitted_since(session, account_id, file_id, version, plan.period_start):
+        return PhotoAllowance(True, used, included, plan.period_end, plan.plan.title)
+    if used >= included:
+        renews = plan.period_end
+        reason = (f"waiting for your plan: this month's {included} photos of the {plan.plan.title} plan are used; "
+                  f"this one is edited when the plan renews on {renews.day} {renews:%B %Y}, or as soon as you "
+                  "upgrade")
+        await drive_queries.record_file(session, account_id, file_id, version, name=name,
+                                        status=DriveFileStatus.WAITING_FOR_QUOTA.value, reason=reason)
+        return PhotoAllowance(False, used, included, plan.period_end, plan.plan.title, reason)
+    await billing_queries.admit_photo(session, account_id, file_id, version)
+    return PhotoAllowance(True, used + 1, included, plan.period_end, plan.plan.title)
+
+
+async def photos_to_take_up(session: AsyncSession, account_id: str, settings: Settings) -> list:
+    """The creator's photos waiting for quota that the quota now has room for (after a renewal or an upgrade),
+    the longest waiting first; each is admitted again as any new photo is. Waiting versions a later version
+    of the same file replaced are marked skipped."""
+    plan = await entitlement_of(session, account_id, settings)
+    used = await billing_queries.creator_photos_used(session, account_id, plan.period_start)
+    return await drive_queries.waiting_for_quota(session, account_id, plan.plan.creator_photos_per_month - used)
 
 
 async def usage_overview(session: AsyncSession, account_id: str, settings: Settings) -> dict:

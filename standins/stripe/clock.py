@@ -19,6 +19,11 @@ class Clock:
         """Move to `timestamp`; never backwards (objects and events keep their order)."""
         self.offset = max(self.offset, timestamp - time.time())
 
+    def back_to_wall_time(self) -> None:
+        """For a test that moved time ahead and is done: what it made keeps its (future) times; what comes next
+        is made at wall time again, so the next test starts where real Stripe would be."""
+        self.offset = 0.0
+
 
 def period_boundary(anchor: int, interval: str, count: int, k: int) -> int:
     """The start of the k-th period of a subscription anchored at `anchor` (k=0 is the anchor itself).

@@ -7,6 +7,7 @@ POST /_stripe/clock/advance        {"seconds": N} | {"to": <unix time>}
                                    with the default card, or invoice.payment_failed and past_due), payment retries,
                                    cancellations at period end, expired Checkout Sessions, each at its own time
 GET  /_stripe/clock                -> {"now", "offset"}
+POST /_stripe/clock/wall           -> {"now", "offset": 0}: back to wall time (tests, after moving ahead)
 POST /_stripe/checkout/{id}/pay    {"card": "4242424242424242", "exp": "12/34", "cvc": "123", "name", "email"}
                                    -> {"session", "customer", "subscription", "invoice", "redirect_url"}
 POST /_stripe/customers/{id}/fail_charges   {"fail": true|false, "decline_code": "generic_decline"}
@@ -104,6 +105,12 @@ async def advance_clock(request: web.Request) -> web.Response:
 
 async def get_clock(request: web.Request) -> web.Response:
     state = state_of(request)
+    return web.json_response({"now": state.now(), "offset": state.clock.offset})
+
+
+async def clock_to_wall_time(request: web.Request) -> web.Response:
+    state = state_of(request)
+    state.clock.back_to_wall_time()
     return web.json_response({"now": state.now(), "offset": state.clock.offset})
 
 
@@ -226,6 +233,7 @@ async def reset(request: web.Request) -> web.Response:
 ROUTES = [
     ("POST", "/_stripe/clock/advance", advance_clock),
     ("GET", "/_stripe/clock", get_clock),
+    ("POST", "/_stripe/clock/wall", clock_to_wall_time),
     ("POST", "/_stripe/checkout/{id}/pay", pay_checkout),
     ("POST", "/_stripe/customers/{id}/fail_charges", fail_charges),
     ("POST", "/_stripe/portal/default_configuration", default_configuration),

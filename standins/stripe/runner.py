@@ -31,6 +31,7 @@ class RunningStripe:
         self.host, self.port, self.config = host, port, config
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
+        self._state: StripeState | None = None  # kept across stop()/start(): an outage, not a new account
 
     @property
     def url(self) -> str:
@@ -50,7 +51,8 @@ class RunningStripe:
     async def start(self) -> None:
         if self._runner is not None:
             return
-        self.app = create_app(self.config)
+        self.app = create_app(self.config, self._state)
+        self._state = self.app[STATE]
         self._runner, self.port = await listen(self.app, self.host, self.port)
         self.app[STATE].own_url = self.config.public_url or self.url
         log.warning("Stripe TEST STAND-IN (not Stripe) listening on %s (API version %s%s)", self.url,
@@ -86,6 +88,10 @@ class RunningStripe:
             if subscription is not None:
                 body["subscription"] = subscription
         return await self._call("POST", "/_stripe/clock/advance", body)
+
+    async def back_to_wall_time(self) -> dict:
+        """Undo a test's advances for whatever comes next (what it made keeps its times)."""
+        return await self._call("POST", "/_stripe/clock/wall")
 
     async def pay_checkout(self, session_id: str, card: str = "4242424242424242", **fields: Any) -> dict:
         """Complete a Checkout Session as a customer would (fields: exp, cvc, name, email); a declined card

@@ -166,9 +166,11 @@ async def index(request: web.Request) -> web.Response:
                              "here); hosted pages under /c, /p and /i; controls under /_stripe/.\n")
 
 
-def create_app(config: StripeConfig | None = None) -> web.Application:
+def create_app(config: StripeConfig | None = None, state: StripeState | None = None) -> web.Application:
+    """The stand-in's app; given the `state` of an earlier one, it carries on with everything that one knew (a
+    restart of Stripe's servers loses nothing)."""
     app = web.Application(middlewares=[api_middleware, context_middleware])
-    state = StripeState(config or StripeConfig())
+    state = state or StripeState(config or StripeConfig())
     app[STATE] = state
     for module in (routes_customers, routes_catalog, routes_checkout, routes_portal, routes_subscriptions,
                    routes_invoices, routes_billing, routes_webhooks, pages, control):

@@ -1,5 +1,5 @@
-"""Determinism: recorded histories (generation, webhook, Drive sync, Drive file, creator email and start-sweeper
-runs) replay against today's code.
+"""Determinism: recorded histories (generation, webhook, Drive sync, Drive file, creator email, start-sweeper,
+Stripe event and meter runs) replay against today's code.
 
 A change that would break runs in flight (reordered activities, a new step without versioning) raises a
 NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
@@ -7,7 +7,9 @@ histories of the new shape (`(await handle.fetch_history()).to_json()`), named `
 The `*-recorded_running` ones took the `record-running` branch: a job long enough to signal "running". The
 `drivesync-*` ones recorded since the `email-workflow` patch hand their email to a CreatorEmailWorkflow child; the
 older ones replay sending it from the sync run itself. `succeeded-legacy_server_prompt_id` and
-`succeeded-requeued_after_restart` ran on ComfyUI 0.3.33 and took the `prompt_queued` signal.
+`succeeded-requeued_after_restart` ran on ComfyUI 0.3.33 and took the `prompt_queued` signal. `succeeded-metered`
+handed its usage to a MeterUsageWorkflow (`meter-usage`); `drivesync-photo_quota_*` admitted photos against the
+month's quota (`photo-quota`): in `_waiting` one waited, `_taken_up` is the run an upgrade started.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ from temporalio.client import WorkflowHistory
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
 from tests.helpers.replay import replayer
+from workflows.billing import MeterUsageWorkflow, StripeEventWorkflow
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
-from workflows.drive_sync import EMAIL_WORKFLOW_PATCH, DriveSyncWorkflow
-from workflows.generation import RECORD_RUNNING_PATCH, GenerationWorkflow
+from workflows.drive_sync import EMAIL_WORKFLOW_PATCH, PHOTO_QUOTA_PATCH, DriveSyncWorkflow
+from workflows.generation import METER_USAGE_PATCH, RECORD_RUNNING_PATCH, GenerationWorkflow
 from workflows.job_starts import StartPendingJobsWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
-             CreatorEmailWorkflow, StartPendingJobsWorkflow]
+             CreatorEmailWorkflow, StartPendingJobsWorkflow, StripeEventWorkflow, MeterUsageWorkflow]
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -43,7 +46,8 @@ async def test_recorded_history_replays(path: Path):
 
 def test_histories_are_recorded_for_every_outcome_and_every_workflow():
     assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook", "drivesync",
-                                                         "drivefile", "creatoremail", "startpending"}
+                                                         "drivefile", "creatoremail", "startpending",
+                                                         "stripeevent", "meterusage"}
 
 
 def test_histories_take_the_running_write_of_the_record_running_patch():
@@ -56,6 +60,15 @@ def test_histories_take_both_sides_of_the_email_workflow_patch():
     """Sync runs from before the patch send their email themselves; runs since hand it to a child: both replay."""
     drivesync = [p for p in HISTORIES if p.stem.startswith("drivesync-")]
     assert {EMAIL_WORKFLOW_PATCH in patch_ids(p) for p in drivesync} == {True, False}
+
+
+def test_histories_take_both_sides_of_the_billing_patches():
+    """API jobs recorded since `meter-usage` hand their usage to a MeterUsageWorkflow; sync runs since
+    `photo-quota` admit each photo against the month's quota (one waited, a later run took it up)."""
+    generation = [p for p in HISTORIES if p.stem.split("-")[0] in {"succeeded", "failed", "cancelled"}]
+    assert {METER_USAGE_PATCH in patch_ids(p) for p in generation} == {True, False}
+    drivesync = [p for p in HISTORIES if p.stem.startswith("drivesync-")]
+    assert {PHOTO_QUOTA_PATCH in patch_ids(p) for p in drivesync} == {True, False}
 
 
 def patch_ids(path: Path) -> set[str]:

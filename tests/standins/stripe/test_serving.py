@@ -83,3 +83,18 @@ async def test_the_cli_serves_with_a_webhook_endpoint_until_sigterm(tmp_path):
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert b"Stripe TEST STAND-IN (not Stripe) listening on" in stderr
     assert (tmp_path / "stripe.json").exists()
+
+
+async def test_a_restart_of_the_stand_in_loses_nothing_it_knew(stripe_server, client):
+    customer = await client.v1.customers.create_async({"email": "kept@example.com"})
+    await stripe_server.stop()
+    await stripe_server.start()
+    assert (await client.v1.customers.retrieve_async(customer.id)).email == "kept@example.com"
+
+
+async def test_the_clock_goes_back_to_wall_time_after_a_test_moved_it(stripe_server):
+    before = await stripe_server.now()
+    await stripe_server.advance(seconds=10 * 24 * 3600)
+    assert await stripe_server.now() >= before + 10 * 24 * 3600
+    await stripe_server.back_to_wall_time()
+    assert await stripe_server.now() < before + 60
