@@ -92,9 +92,9 @@ async def admit_job(key: ApiKey, env: JobEnv, entitlements: Entitlements) -> Non
     limit = key.max_concurrent_jobs or plan.plan.api_max_concurrent_jobs
     async with env.sessionmaker() as session:
         unfinished = await job_queries.count_unfinished(session, key.id)
-    if unfinished >= limit:
-        raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
-                          "wait for one to finish or cancel one",
-                          details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
-                          headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})
-    await admit_api_job(env.sessionmaker, key.account_id, plan, env.settings)
+        if unfinished >= limit:
+            raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
+                              "wait for one to finish or cancel one",
+                              details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
+                              headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})
+        await admit_api_job(session, key.account_id, plan, env.settings)
