@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.drive
 	$(VENV)/bin/python -m bench.images
 	$(VENV)/bin/python -m bench.scale
+	$(VENV)/bin/python -m bench.billing
 
 clean:
 	rm -rf $(VENV) .venv-oidc var

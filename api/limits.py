@@ -115,17 +115,14 @@ async def admit_job(key: ApiKey, env: JobEnv, entitlements: Entitlements, job_id
     # PostgreSQL serializes admissions of a key with a lock of its own; SQLite is one process, serialized here.
     async with _SQLITE_ADMISSIONS if env.settings.database_url.startswith("sqlite") else contextlib.nullcontext():
         async with env.sessionmaker() as session, session.begin():
+            # One session for all the limits; a job past the plan's images is refused before it is admitted.
+            await admit_api_job(session, key.account_id, plan, env.settings)
             unfinished = await limit_queries.admit(session, key.id, job_id, limit, ADMISSION_TTL_S)
     if unfinished is not None:
         raise TooManyJobs(f"this API key already has {unfinished} unfinished jobs (its limit is {limit}); "
                           "wait for one to finish or cancel one",
                           details={"limit": limit, "unfinished": unfinished, "retry_after": JOBS_RETRY_AFTER_S},
                           headers={"Retry-After": str(JOBS_RETRY_AFTER_S)})
-    try:
-        await admit_api_job(env.sessionmaker, key.account_id, plan, env.settings)
-    except BaseException:
-        await end_admission(env, job_id)
-        raise
 
 
 async def end_admission(env: JobEnv, job_id: str) -> None:

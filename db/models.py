@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -172,6 +173,9 @@ class UsageRecord(Base):
     __table_args__ = (
         Index(None, "api_key_id", "created_at"),
         Index(None, "user_id", "created_at"),
+        # The API images of a period's first, partial day (ApiImagesByDay has the whole days), read from the index
+        # alone.
+        Index(None, "user_id", "product", "created_at", "images"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -183,6 +187,19 @@ class UsageRecord(Base):
     images: Mapped[int] = mapped_column(Integer, default=0)
     gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ApiImagesByDay(Base):
+    """An account's API images per UTC day, added to in the transaction that writes each usage record: a job on a
+    plan that refuses use past its included images is admitted on the period's images, summed from at most a
+    month of these days and the records of the period's first, partial day, instead of every record of the period
+    (bench/quota_check.py measures what that costs each job)."""
+
+    __tablename__ = "api_images_by_day"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    images: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ApiKey(Base):

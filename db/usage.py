@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Job, UsageRecord, new_id, utcnow
+from db.models import ApiImagesByDay, Job, UsageRecord, new_id, utcnow
 from db.session import dialect_insert
 
 
@@ -22,7 +22,17 @@ async def record_usage(session: AsyncSession, job: Job, *, images: int) -> None:
     }
     # The unique job_id makes the database, not this code, the judge of "already billed".
     insert = dialect_insert(session, UsageRecord).values(row)
-    await session.execute(insert.on_conflict_do_nothing(index_elements=["job_id"]))
+    recorded = (await session.execute(insert.on_conflict_do_nothing(index_elements=["job_id"]))).rowcount
+    if recorded and job.product == "api" and job.user_id and images:
+        await add_api_images(session, job.user_id, row["created_at"], images)
+
+
+async def add_api_images(session: AsyncSession, user_id: str, at: datetime, images: int) -> None:
+    """Count a usage record's API images in its account's day (UTC), in the record's own transaction."""
+    insert = dialect_insert(session, ApiImagesByDay).values(user_id=user_id, day=at.astimezone(UTC).date(),
+                                                            images=images)
+    await session.execute(insert.on_conflict_do_update(
+        index_elements=["user_id", "day"], set_={"images": ApiImagesByDay.images + insert.excluded.images}))
 
 
 async def usage_summary(

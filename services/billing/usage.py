@@ -59,13 +59,12 @@ class Entitlements:
         return got
 
 
-async def admit_api_job(sessionmaker: async_sessionmaker[AsyncSession], account_id: str, plan: Entitlement,
-                        settings: Settings) -> None:
-    """Refuse a job once the period's included images are used, unless the plan bills use past them."""
+async def admit_api_job(session: AsyncSession, account_id: str, plan: Entitlement, settings: Settings) -> None:
+    """Refuse a job once the period's included images are used, unless the plan bills use past them. In the
+    caller's session: the API admits a job with one session for all its limits."""
     if plan.plan.api_overage == "meter":
         return
-    async with sessionmaker() as session:
-        used = int((await billing_queries.api_usage(session, account_id, plan.period_start))["images"])
+    used = await billing_queries.api_images_used(session, account_id, plan.period_start)
     included = plan.plan.api_images_included_per_month
     if used >= included:
         raise QuotaExceeded("API images", plan.plan.title, used, included, plan.period_end,
