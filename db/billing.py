@@ -146,6 +146,14 @@ async def get_meter_report(session: AsyncSession, job_id: str) -> MeterReport | 
     return await session.get(MeterReport, job_id, populate_existing=True)
 
 
+async def meter_reports_of_jobs(session: AsyncSession, job_ids: list[str]) -> dict[str, MeterReport]:
+    """The billing reports of these jobs, by job id (a job not billed yet, or not an API job, has none)."""
+    if not job_ids:
+        return {}
+    reports = await session.scalars(select(MeterReport).where(MeterReport.job_id.in_(job_ids)))
+    return {report.job_id: report for report in reports}
+
+
 async def save_meter_report(session: AsyncSession, job_id: str, account_id: str, *, status: MeterReportStatus,
                             images: int = 0, gpu_seconds: float = 0.0, error: str | None = None) -> None:
     """Record what a job is billed and how its report went; a report once sent stays sent."""

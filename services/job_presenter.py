@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storage import Storage
-from db.models import Job, JobOutput, WebhookDelivery
+from db.models import Job, JobOutput, MeterReport, MeterReportStatus, WebhookDelivery
 from workflows.shared import JobOutputRef, JobProgress
 
 # Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
@@ -52,6 +52,24 @@ class WebhookDeliveryPublic(BaseModel):
     at: datetime
 
 
+class JobBilling(BaseModel):
+    """How a succeeded job was billed by use; it appears once its usage is recorded, shortly after it ends."""
+
+    status: str = Field(description="pending (being reported to Stripe; retried while Stripe does not answer) | "
+                                    "sent | not_billed (within the plan's included images, or a plan not billed "
+                                    "by use)", examples=[status.value for status in MeterReportStatus])
+    billed_images: int = Field(description="images billed by use: those past the plan's included ones")
+    gpu_seconds: float = Field(description="GPU time reported with them")
+    reported_at: datetime | None = Field(None, description="when Stripe took the report")
+    last_error: str | None = Field(None, description="why the last report did not reach Stripe, while pending")
+
+    @classmethod
+    def of(cls, report: MeterReport) -> JobBilling:
+        return cls(status=report.status, billed_images=report.images, gpu_seconds=round(report.gpu_seconds, 3),
+                   reported_at=report.sent_at,
+                   last_error=report.last_error if report.status == MeterReportStatus.PENDING else None)
+
+
 class JobPublic(BaseModel):
     id: str
     status: str = Field(description=" | ".join(JobStatus))
@@ -66,11 +84,12 @@ class JobPublic(BaseModel):
     error: JobError | None = None
     metadata: dict[str, Any] = {}
     webhook_deliveries: list[WebhookDeliveryPublic] = []
+    billing: JobBilling | None = None
 
 
 async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_ttl_s: int,
                      live: JobProgress | None = None,
-                     deliveries: list[WebhookDelivery] = ()) -> JobPublic:
+                     deliveries: list[WebhookDelivery] = (), meter: MeterReport | None = None) -> JobPublic:
     """The job as clients see it: the database row, with the workflow's live status while it runs."""
     status, progress, position = job.status, job.progress, None
     # A terminal state counts once the row says so: outputs and error are written with it, never before.
@@ -85,4 +104,5 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
         metadata={k: v for k, v in (job.metadata_ or {}).items() if k not in RESERVED_METADATA},
         webhook_deliveries=[WebhookDeliveryPublic(attempt=d.attempt, status_code=d.status_code, error=d.error,
                                                   delivered=d.delivered, at=d.created_at) for d in deliveries],
+        billing=JobBilling.of(meter) if meter is not None else None,
     )

@@ -37,6 +37,7 @@ from comfy_platform.settings import Settings
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storable import UnstorableValue, check_storable
 from comfy_platform.storage import Storage
+from db import billing as billing_queries
 from db import jobs as job_queries
 from db import webhooks as webhook_queries
 from db.models import ApiKey, Job
@@ -89,7 +90,9 @@ async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, sett
     ids = [job.id for job in jobs]
     outputs = await job_queries.outputs_of_jobs(session, ids)
     deliveries = await webhook_queries.deliveries_of_jobs(session, ids)
-    data = [await job_public(job, outputs[job.id], storage, settings.OUTPUT_URL_TTL_S, live, deliveries[job.id])
+    meters = await billing_queries.meter_reports_of_jobs(session, ids)
+    data = [await job_public(job, outputs[job.id], storage, settings.OUTPUT_URL_TTL_S, live, deliveries[job.id],
+                             meters.get(job.id))
             for job, live in zip(jobs, lives)]
     return JobsPublic(data=data, count=len(data), next_cursor=next_cursor)
 
@@ -253,9 +256,10 @@ async def present_job(job: Job, session: AsyncSession, storage: Storage, setting
     without, the stored status stands (a job just created is queued, and nothing more is known yet)."""
     outputs = await job_queries.list_job_outputs(session, job.id)
     deliveries = await webhook_queries.list_deliveries(session, job.id)
+    meter = await billing_queries.get_meter_report(session, job.id)
     if temporal is not None and live is None:
         live = await live_status(temporal, job)
-    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, live, deliveries)
+    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, live, deliveries, meter)
 
 
 async def job_response(job: Job, session: AsyncSession, storage: Storage, settings: Settings,

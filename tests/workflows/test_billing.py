@@ -34,6 +34,14 @@ async def run_api_job(api_server, secret: str) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
+async def billing_on_the_job(api_server, secret: str, job_id: str) -> dict | None:
+    """The job's billing as its owner reads it through the API."""
+    async with api_server.client(secret) as http:
+        response = await http.get(f"/api/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return response.json()["billing"]
+
+
 async def test_renewal_starts_a_new_period_with_the_plan_s_images_back(creator, stripe_clock, platform,
                                                                       api_server):
     await buy(creator, stripe_clock, "creator")  # 2 API images a month, refused past them
@@ -118,6 +126,11 @@ async def test_metered_use_past_the_included_image_is_reported_exactly_once(crea
     reports = {job["id"]: await _until_report(platform, job["id"]) for job in (included, billed)}
     assert reports[included["id"]].status == MeterReportStatus.NOT_BILLED
     assert (reports[billed["id"]].status, reports[billed["id"]].images) == (MeterReportStatus.SENT, 1)
+    # The developer sees on each job what it was billed.
+    assert (await billing_on_the_job(api_server, key.secret, included["id"]))["status"] == "not_billed"
+    shown = await billing_on_the_job(api_server, key.secret, billed["id"])
+    assert (shown["status"], shown["billed_images"], shown["last_error"]) == ("sent", 1, None)
+    assert shown["reported_at"] is not None and shown["gpu_seconds"] > 0
     # A retried report (an activity killed after Stripe took the event) bills nothing twice.
     billing = api_server_billing(platform)
     assert await billing.report_usage(billed["id"]) == MeterReportStatus.SENT
@@ -137,10 +150,13 @@ async def test_a_stripe_outage_delays_the_meter_event_and_loses_nothing(creator,
         assert status == 200 and job["status"] == "succeeded"  # the result does not wait for Stripe
         pending = await _until_report(platform, job["id"], MeterReportStatus.PENDING, with_error=True)
         assert "Stripe did not answer" in pending.last_error
+        shown = await billing_on_the_job(api_server, key.secret, job["id"])
+        assert shown["status"] == "pending" and "Stripe did not answer" in shown["last_error"]
     finally:
         await stripe_server.start()
     sent = await _until_report(platform, job["id"], MeterReportStatus.SENT, timeout=60)
     assert sent.images == 1
+    assert (await billing_on_the_job(api_server, key.secret, job["id"]))["status"] == "sent"
     assert await accepted_meter_events(stripe_server, f"{job['id']}-images") == [1.0]
 
 
