@@ -173,8 +173,10 @@ class DriveActivities:
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
                           "source_name": source.name})
             env = JobEnv(self.sessionmaker, self.storage, self.settings)
+            params = await self._preset_params(task)
             try:
-                prepared = (await create_job(env, JobSpec(preset=task.watch.preset, image=ImageSource(path=path)),
+                prepared = (await create_job(env, JobSpec(preset=task.watch.preset, params=params,
+                                                          image=ImageSource(path=path)),
                                              options, job_id=job_id, start=False)).prepared
             except InvalidJobRequest as exc:
                 raise ApplicationError(_in_creator_words(exc, task.watch.preset), type="InvalidInput",
@@ -185,6 +187,15 @@ class DriveActivities:
                 mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value, job_id=prepared.job_id,
                 sync_workflow_id=task.sync_workflow_id)
         return prepared
+
+    async def _preset_params(self, task: ProcessDriveFileInput) -> dict:
+        """The creator's values of the preset's parameters, as their settings hold them when the job is made (a
+        retry finds the job made with them). Values saved for another preset do not apply."""
+        async with self.sessionmaker() as session:
+            watch = await drive_queries.get_watch(session, task.user_id)
+        if watch is None or watch.preset != task.watch.preset:
+            return {}
+        return dict(watch.preset_params or {})
 
     async def _download_listed(self, drive: DriveClient, source: DriveFileRef, path: Path) -> None:
         """The bytes of the version that was listed: its revision, whatever the file holds by now (a retry after
