@@ -85,3 +85,15 @@ async def billing_page(request: Request, user: PageCreator, session: SessionDep,
                   status_class=css, current_price=current, billing_on=billing is not None,
                   has_customer=bool(user.stripe_customer_id),
                   checkout_notice={"kind": notice[0], "text": notice[1]} if notice else None)
+
+
+@router.get("/gallery")
+async def gallery_page(request: Request, user: PageCreator, session: SessionDep) -> Response:
+    if user is None:
+        return signed_out(request, "presets")
+    watch = await drive_queries.get_watch(session, user.id)
+    presets = [{"name": p.name, "title": p.title, "description": p.description, "fields": preset_fields(p)}
+               for p in creator_presets_full()]
+    return render(request, "gallery.html", user=user, nav_active="presets", presets=presets,
+                  watching=watch is not None, current=watch.preset if watch else None,
+                  params=(watch.preset_params or {}) if watch else {})

@@ -43,7 +43,8 @@ def preset_fields(preset: Preset) -> list[dict[str, Any]]:
 
 
 def clean_params(preset_name: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The values a creator set, as the preset's job will take them; empty ones fall back to the default."""
+    """The values a creator set that differ from the preset's defaults, as the preset's job will take them; empty
+    ones fall back to the default."""
     preset = get_preset(preset_name)
     template = get_template(preset.template)
     cleaned: dict[str, Any] = {}
@@ -53,10 +54,12 @@ def clean_params(preset_name: str, values: dict[str, Any]) -> dict[str, Any]:
         if name not in preset.overridable:
             raise SettingRefused(f"{preset.title} has no setting “{label_of(name)}”", f"preset_params.{name}")
         try:
-            cleaned[name] = template.params[name].coerce(value)
+            value = template.params[name].coerce(value)
         except InvalidJobRequest as exc:
             said = re.sub(rf"^params\.{re.escape(name)}", label_of(name), exc.message)
             raise SettingRefused(said, f"preset_params.{name}") from None
+        if value != preset.defaults.get(name, template.params[name].default):
+            cleaned[name] = value  # only what differs: a default the preset changes later applies
     return cleaned
 
 
