@@ -6,6 +6,7 @@ import re
 
 from playwright.async_api import expect
 
+from db.models import DriveFile
 from tests.fixtures.creator import photo
 from tests.helpers.billing import buy, until_subscription
 from tests.web.browser import assert_accessible, assert_no_internals, screenshot
@@ -68,3 +69,22 @@ async def test_an_output_folder_cannot_be_watched_and_the_page_says_why(page, ap
     await page.get_by_role("button", name="Change folder or look").click()
     options = await page.get_by_label("Pick the folder you put photos in").locator("option").all_inner_texts()
     assert options == ["Shoot"]
+
+
+async def test_thousands_of_photos_come_a_page_at_a_time(page, api_server, platform, web_creator):
+    await web_creator.watch(await web_creator.folder("Archive"))
+    async with platform.sessionmaker() as session, session.begin():
+        session.add_all([DriveFile(user_id=web_creator.user_id, file_id=f"old{n}", version="1", name=f"old_{n:04}.jpg",
+                                   status="succeeded", output_file_id=f"out{n}", output_name=f"old_{n:04}_edit.png")
+                         for n in range(1030)])
+    await page.goto(f"{api_server.url}/creator/")
+    photos = page.locator("[data-photo]")
+    await expect(photos).to_have_count(24)
+    await expect(page.locator("#page-label")).to_have_text("Page 1 of 43")
+    first = await photos.first.get_attribute("data-photo")
+    await page.get_by_role("button", name="Next").click()
+    await expect(page.locator("#page-label")).to_have_text("Page 2 of 43")
+    await expect(photos).to_have_count(24)
+    assert await photos.first.get_attribute("data-photo") != first
+    assert await page.get_by_role("button", name="Previous").is_enabled()
+    await expect(page.locator('[data-count="edited"]')).to_have_text("(1030)")
