@@ -4,9 +4,11 @@ with a card that pays and one that is declined, and the plan and use shown after
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page, expect
 
+from db.models import Subscription
 from tests.helpers.billing import until_subscription
 from tests.web.browser import assert_accessible, assert_no_internals, screenshot
 
@@ -42,5 +44,20 @@ async def test_upgrading_with_a_declined_card_then_a_paying_one(page, api_server
     await expect(page.get_by_role("button", name="Manage plan and card")).to_be_visible()
     await expect(page.get_by_role("link", name="View invoice").first).to_be_visible()
     await screenshot(page, "billing-active")
+    await assert_no_internals(page)
+    await assert_accessible(page)
+
+
+async def test_a_failed_renewal_shows_the_past_due_notice(page, api_server, platform, web_creator):
+    now = datetime.now(UTC)
+    async with platform.sessionmaker() as session, session.begin():  # as the billing workflow records it
+        session.add(Subscription(account_id=web_creator.user_id, stripe_subscription_id=f"sub_{web_creator.sub}",
+                                 plan="creator", status="past_due", current_period_start=now - timedelta(days=30),
+                                 current_period_end=now, past_due_since=now - timedelta(hours=2)))
+    await page.goto(f"{api_server.url}/creator/billing")
+    await expect(page.locator("#plan-status")).to_have_text("Payment due")
+    notice = page.get_by_role("alert")
+    await expect(notice).to_be_visible()
+    await screenshot(page, "billing-past-due")
     await assert_no_internals(page)
     await assert_accessible(page)
