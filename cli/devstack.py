@@ -189,8 +189,9 @@ def _start_creator_standins(settings: Settings, stack: Stack, cli: list[str]) ->
                           "--userinfo-url", f"{issuer}/userinfo",
                           "--data-dir", str((settings.DATA_DIR / "drive").resolve())])
     _wait_for_port(settings.DEV_DRIVE_PORT, "Drive test server", stack)
+    # Links to edited photos (dashboard, emails) open the file from the test server: Google's viewer would 404.
     return {**local_oidc_settings(issuer), "GOOGLE_DRIVE_URL": f"http://127.0.0.1:{settings.DEV_DRIVE_PORT}/",
-            "CREATOR_LOCAL_STANDINS": "true"}
+            "GOOGLE_DRIVE_WEB_URL": f"http://127.0.0.1:{settings.DEV_DRIVE_PORT}", "CREATOR_LOCAL_STANDINS": "true"}
 
 
 def _start_smtp_sink(settings: Settings, stack: Stack, cli: list[str]) -> dict[str, str]:

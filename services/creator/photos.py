@@ -122,12 +122,10 @@ def photo_view(row: DriveFile, job: Job | None, settings: Settings, *, renews_at
 
 
 def output_link(settings: Settings, output_file_id: str | None) -> str | None:
-    """Where the edited photo opens: Google Drive's viewer, or the local Drive test server's file when the
-    stand-ins run (make dev), whose links would otherwise lead nowhere."""
+    """Where the edited photo opens: Google Drive's viewer (under make dev GOOGLE_DRIVE_WEB_URL is the Drive test
+    server, which shows the file at the same path)."""
     if not output_file_id:
         return None
-    if settings.CREATOR_LOCAL_STANDINS:
-        return f"{settings.GOOGLE_DRIVE_URL.rstrip('/')}/_drive/view/{output_file_id}"
     return f"{settings.GOOGLE_DRIVE_WEB_URL.rstrip('/')}/file/d/{output_file_id}/view"
 
 

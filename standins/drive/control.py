@@ -7,9 +7,9 @@ POST   /_drive/users/{user}/files    {"name", "mimeType", "parents": [id|"root"]
                                       recorded in their changes feed; answers the full File
 GET    /_drive/users/{user}/files    every file of the user (trashed too), full File resources
 GET    /_drive/users/{user}/files/{id}/content   the bytes
-GET    /_drive/view/{id}             the file shown in the browser (its bytes and type), whoever's it is: the
-                                      dashboard's links to edited photos under make dev (Google's viewer
-                                      would not know the file)
+GET    /file/d/{id}/view             the file shown in the browser (its bytes and type), whoever's it is: where
+                                      links to edited photos lead under make dev, which sets
+                                      GOOGLE_DRIVE_WEB_URL to this server (Google's viewer would not know them)
 POST   /_drive/faults                {"status": 429, "times": 1, "method", "path_prefix", "kind",
                                       "user", "reason", "message", "retry_after"}  see faults.py
 GET    /_drive/faults                the rules still armed
@@ -160,7 +160,7 @@ ROUTES = [
     ("POST", "/_drive/users/{user}/files", seed_file),
     ("GET", "/_drive/users/{user}/files", list_all_files),
     ("GET", "/_drive/users/{user}/files/{file_id}/content", read_content),
-    ("GET", "/_drive/view/{file_id}", view_file),
+    ("GET", "/file/d/{file_id}/view", view_file),
     ("POST", "/_drive/faults", add_fault),
     ("GET", "/_drive/faults", get_faults),
     ("DELETE", "/_drive/faults", clear_faults),

@@ -23,7 +23,7 @@ async def test_files_survive_a_restart_with_a_data_dir(tmp_path):
         files = {f["id"]: f for f in await again.files("ana")}
         assert files[folder["id"]]["name"] == "Shoot" and files[dropped["id"]]["parents"] == [folder["id"]]
         async with httpx.AsyncClient() as http:  # the dashboard's local link to a file opens it
-            shown = await http.get(f"http://127.0.0.1:{port}/_drive/view/{dropped['id']}")
+            shown = await http.get(f"http://127.0.0.1:{port}/file/d/{dropped['id']}/view")
         assert shown.status_code == 200 and shown.content == b"\x89PNG bytes"
         assert shown.headers["content-type"] == "image/png"
     finally:
