@@ -24,6 +24,7 @@ from api.deps import (
     SessionDep,
     SessionmakerDep,
     SettingsDep,
+    StorageDep,
     TemporalDep,
 )
 from api.errors import ApiError, Conflict, NotFound
@@ -50,6 +51,7 @@ from services.creator.folders import (
     watchable_folders,
 )
 from services.creator.photos import output_link, plain_pause
+from services.creator.thumbnails import delete_thumbnails
 from services.creator.tokens import revoke_at_google
 
 log = logging.getLogger(__name__)
@@ -209,9 +211,9 @@ async def jobs(creator: CurrentCreator, session: SessionDep, settings: SettingsD
 
 @router.delete("/account", status_code=204)
 async def delete_account(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
-                         encryptor: EncryptorDep, temporal: TemporalDep) -> None:
-    """Delete the creator: their schedule, their Google grant and every record of theirs. 409 while a paid plan
-    would go on being charged: it is cancelled first (Billing, Manage)."""
+                         encryptor: EncryptorDep, temporal: TemporalDep, storage: StorageDep) -> None:
+    """Delete the creator: their schedule, their Google grant, every record of theirs and their photos' previews.
+    409 while a paid plan would go on being charged: it is cancelled first (Billing, Manage)."""
     plan = await entitlement_of(session, creator.id, settings)
     if plan.plan.paid and plan.status in ("active", "past_due"):
         raise Conflict(f"you are on the {plan.plan.title} plan: cancel it under Billing first, so you are not "
@@ -220,8 +222,11 @@ async def delete_account(creator: CurrentCreator, session: SessionDep, settings:
     with _temporal_errors():  # first: a deleted creator's schedule must not tick on
         await schedules.delete_sync_schedule(temporal, creator.id)
     await revoke_at_google(creator, settings, encryptor)
+    versions = await drive_queries.file_versions(session, creator.id)
     await user_queries.delete_user(session, creator.id)
     await session.commit()
+    await release_before_calling_out(session)
+    await delete_thumbnails(storage, creator.id, versions)
 
 
 def _watch_out(watch, schedule: dict | None, creator, settings) -> WatchOut:
