@@ -50,3 +50,12 @@ async def test_a_cancelled_sign_in_says_so_in_plain_words(context, api_server, o
     await expect(page.get_by_text("Google sign-in was cancelled")).to_be_visible()
     await assert_no_internals(page)
     await assert_accessible(page)
+
+
+async def test_signing_out_ends_the_session(page, api_server, web_creator):
+    await page.goto(f"{api_server.url}/creator/settings")
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
+    assert (await web_creator.http.get("/creator/me")).status_code == 401
+    await page.keyboard.press("Tab")  # the first stop is the skip link, and it shows where focus is
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
