@@ -186,10 +186,12 @@ def _start_creator_standins(settings: Settings, stack: Stack, cli: list[str]) ->
     stack.start("oidc", [str(OIDC_MOCK), "--host", "127.0.0.1", "--port", str(settings.DEV_OIDC_PORT)])
     _wait_for_port(settings.DEV_OIDC_PORT, "local OpenID Connect provider", stack)
     stack.start("drive", [*cli, "drive-emulator", "--host", "127.0.0.1", "--port", str(settings.DEV_DRIVE_PORT),
-                          "--userinfo-url", f"{issuer}/userinfo"])
+                          "--userinfo-url", f"{issuer}/userinfo",
+                          "--data-dir", str((settings.DATA_DIR / "drive").resolve())])
     _wait_for_port(settings.DEV_DRIVE_PORT, "Drive test server", stack)
+    # Links to edited photos (dashboard, emails) open the file from the test server: Google's viewer would 404.
     return {**local_oidc_settings(issuer), "GOOGLE_DRIVE_URL": f"http://127.0.0.1:{settings.DEV_DRIVE_PORT}/",
-            "CREATOR_LOCAL_STANDINS": "true"}
+            "GOOGLE_DRIVE_WEB_URL": f"http://127.0.0.1:{settings.DEV_DRIVE_PORT}", "CREATOR_LOCAL_STANDINS": "true"}
 
 
 def _start_smtp_sink(settings: Settings, stack: Stack, cli: list[str]) -> dict[str, str]:

@@ -117,6 +117,10 @@ async def _creator_flow_on_local_standins(ports: dict[str, str], tmp_path) -> No
             await asyncio.sleep(0.5)
         names = [f["name"] for f in (await http.get(f"{drive}/users/dev-creator/files")).json()]
         assert "me_portrait_pro.png" in names
+        # The link to the edited photo opens it from the local test Drive, not a dead drive.google.com page.
+        (edited,) = [f for f in (await http.get("/creator/jobs")).json() if f["status"] == "succeeded"]
+        opened = await http.get(edited["output_link"])
+        assert opened.status_code == 200 and opened.headers["content-type"] == "image/png"
     mail = tmp_path / "var" / "mail"
     while not list(mail.glob("*.eml")):
         assert time.monotonic() < deadline + 10, "no summary email reached the local SMTP sink"

@@ -6,6 +6,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from db import users as user_queries
+from services.creator.thumbnails import thumbnail_key
 from tests.fixtures.creator import photo
 from tests.fixtures.oidc import sign_in
 from workflows.shared import drive_sync_schedule_id
@@ -35,7 +36,14 @@ async def test_disconnecting_pauses_the_schedule_and_a_sync_run_afterwards_edits
 async def test_deleting_the_account_deletes_the_schedule_the_user_and_the_session(creator):
     folder = await creator.folder("Goodbye")
     await creator.watch(folder)
+    dropped = await creator.drop(folder, "last.png", photo(33))
+    await creator.sync_and_wait()
+    previews = [thumbnail_key(creator.user_id, dropped["id"], str(dropped["version"]), which)
+                for which in ("before", "after")]
+    storage = creator.platform.storage
+    assert [await storage.exists(key) for key in previews] == [True, True]
     assert (await creator.http.delete("/creator/account")).status_code == 204
+    assert [await storage.exists(key) for key in previews] == [False, False]  # the previews went too
 
     with pytest.raises(RPCError) as missing:
         await schedule_of(creator).describe()
