@@ -21,6 +21,7 @@ from api.routes import (
     catalog,
     creator,
     creator_auth,
+    developers,
     files,
     generate,
     health,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(creator_auth.router, prefix="/creator")
     app.include_router(creator.router, prefix="/creator")
     app.include_router(billing.router, prefix="/creator")
+    app.include_router(developers.router, prefix="/creator")
     app.include_router(stripe_webhooks.router)
     install_openapi(app, settings)
     return app
