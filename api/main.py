@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.backpressure import BacklogGauge
 from api.deps import TemporalConnector, storable_request
+from api.docs import install_docs
 from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
 from api.metrics import install_metrics
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.comfy.close()
         await engine.dispose()
 
-    app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.",
                   dependencies=[Depends(storable_request)])
     install_error_handlers(app)
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(developers.router, prefix="/creator")
     app.include_router(stripe_webhooks.router)
     install_openapi(app, settings)
+    install_docs(app)
     return app
 
 
