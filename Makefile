@@ -9,7 +9,7 @@ OIDC_STAMP := $(OIDC_VENV)/.installed
 PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 \
 	/usr/bin/python3.12; do "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: dev test bench worker emulator clean oidc-venv prometheus
+.PHONY: dev test bench worker emulator clean oidc-venv prometheus chromium
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,16 @@ prometheus:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
+# Chromium (Debian's chromium package) for the browser tests in tests/web, driven by Playwright through its
+# executable_path: Playwright's own browser download (`playwright install`) is never used.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 dev: $(STAMP) $(OIDC_STAMP)
 	$(VENV)/bin/comfy-platform dev
 
-test: $(STAMP) $(OIDC_STAMP) prometheus
+test: $(STAMP) $(OIDC_STAMP) prometheus chromium
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -33,7 +33,12 @@ from db.session import release_before_calling_out
 from services.billing.errors import BillingUnavailable
 from services.billing.stripe_billing import StripeBilling
 from services.billing.usage import Entitlements
-from services.creator.sessions import InvalidSession, current_user
+from services.creator.sessions import (
+    InvalidSession,
+    csrf_matches,
+    csrf_token,
+    current_user,
+)
 from services.jobs import JobEnv
 
 log = logging.getLogger(__name__)
@@ -198,6 +203,30 @@ async def _creator(request: Request, session: SessionDep, settings: SettingsDep)
 
 
 CurrentCreator = Annotated[User, Depends(_creator)]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER, CSRF_FIELD = "X-CSRF-Token", "csrf_token"
+
+
+@answers(403)
+async def require_csrf(request: Request) -> None:
+    """On the creator routers: a state-changing request that carries a session cookie must also carry that
+    session's CSRF token (header X-CSRF-Token from fetch, field csrf_token from a form), or it is refused with
+    403 before the route runs. A request without a valid cookie is not the creator's: the route answers 401."""
+    if request.method in SAFE_METHODS:
+        return
+    settings: Settings = request.app.state.settings
+    cookie = request.cookies.get(settings.SESSION_COOKIE_NAME)
+    if csrf_token(settings, cookie) is None:
+        return
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        field = (await request.form()).get(CSRF_FIELD)
+        presented = field if isinstance(field, str) else None
+    if not csrf_matches(settings, cookie, presented):
+        raise Forbidden("this page is out of date or was not opened from this site: reload it and try again",
+                        code="csrf_failed")
 
 
 @answers(503)

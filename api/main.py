@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.backpressure import BacklogGauge
-from api.deps import TemporalConnector, storable_request
+from api.deps import TemporalConnector, require_csrf, storable_request
 from api.docs import install_docs
 from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
@@ -27,16 +27,19 @@ from api.routes import (
     generate,
     health,
     jobs,
+    pages,
     stripe_webhooks,
     uploads,
     usage,
 )
+from api.security_headers import SecurityHeaders
+from api.web_pages import install_pages
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings, get_settings
 from comfy_platform.storage import storage_from_settings
-from comfy_platform.tracing import tracing_on
 from comfy_platform.stripe_client import stripe_client
+from comfy_platform.tracing import tracing_on
 from db.session import create_engine, create_sessionmaker, migrate
 from services.billing.stripe_billing import StripeBilling
 from services.billing.usage import Entitlements
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
     app.add_middleware(ServerErrors)  # added after BodySizeLimit, so outside it: it also catches what that raises
+    app.add_middleware(SecurityHeaders, settings=settings)  # outside ServerErrors: its 500s get the headers too
     if settings.METRICS_ENABLED:
         install_metrics(app)  # outermost: times every request and sees every answer, errors of ours included
     if tracing_on():
@@ -79,10 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router, prefix="/api")
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")
-    app.include_router(creator_auth.router, prefix="/creator")
-    app.include_router(creator.router, prefix="/creator")
-    app.include_router(billing.router, prefix="/creator")
-    app.include_router(developers.router, prefix="/creator")
+    # Everything under /creator/ is signed in by the session cookie: state-changing requests need its CSRF token.
+    for resource in (creator_auth, creator, billing, developers, pages):
+        app.include_router(resource.router, prefix="/creator", dependencies=[Depends(require_csrf)])
+    install_pages(app)
     app.include_router(stripe_webhooks.router)
     install_openapi(app, settings)
     install_docs(app)

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from importlib import resources
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
@@ -192,14 +190,6 @@ async def delete_account(creator: CurrentCreator, session: SessionDep, settings:
     await revoke_at_google(creator, settings, encryptor)
     await user_queries.delete_user(session, creator.id)
     await session.commit()
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard(settings: SettingsDep) -> HTMLResponse:
-    page = resources.files("web").joinpath("templates/dashboard.html").read_text()
-    banner = ('<div class="standins">Local stand-ins: sign-in and Google Drive are simulated on this machine '
-              '(no Google credentials configured).</div>') if settings.CREATOR_LOCAL_STANDINS else ""
-    return HTMLResponse(page.replace("<!--STANDINS-->", banner))
 
 
 def _watch_out(watch, schedule: dict | None) -> WatchOut:

@@ -7,6 +7,7 @@ the row is what lets logout end a session before the JWT itself expires.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,6 +68,23 @@ async def end_session(session: AsyncSession, settings: Settings, token: str | No
     except InvalidSession:
         return
     await delete_session(session, session_id)
+
+
+def csrf_token(settings: Settings, token: str | None) -> str | None:
+    """The CSRF token of the session a cookie names (None without a valid cookie): an HMAC of the session id, so
+    it is bound to the session, changes at each sign-in and needs no storage. Pages carry it; state-changing
+    requests send it back (header X-CSRF-Token, or form field csrf_token)."""
+    try:
+        _, session_id = decode_token(settings, token or "")
+    except InvalidSession:
+        return None
+    key = hashlib.sha256(b"creator-csrf\0" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_matches(settings: Settings, token: str | None, presented: str | None) -> bool:
+    expected = csrf_token(settings, token)
+    return expected is not None and bool(presented) and hmac.compare_digest(expected.encode(), presented.encode())
 
 
 def _signing_key(settings: Settings) -> bytes:

@@ -104,7 +104,8 @@ async def test_after_logout_the_old_cookie_is_401(creator_api, oidc_provider):
         logout = await http.post("/creator/auth/logout")
         assert logout.status_code == 204 and f"{name}=" in logout.headers["set-cookie"]
         assert name not in http.cookies  # the browser dropped it
-    async with creator_api.client(cookies={name: token}) as replayed:
+    async with creator_api.client(cookies={name: token}, headers={"X-CSRF-Token": http.headers["X-CSRF-Token"]}) \
+            as replayed:
         reply = await replayed.get("/creator/me")
         assert reply.status_code == 401 and "ended" in reply.json()["error"]["message"]
         assert (await replayed.post("/creator/auth/logout")).status_code == 204  # logging out twice is harmless

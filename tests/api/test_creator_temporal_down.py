@@ -66,7 +66,8 @@ async def creator_api_on(creator, temporal: TemporalServer) -> AsyncIterator[htt
     settings = creator.platform.settings.model_copy(update={
         "TEMPORAL_ADDRESS": temporal.address, "API_PORT": port, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
     async with serving(create_app(settings), port), httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", cookies=creator.http.cookies, timeout=60) as http:
+            base_url=f"http://127.0.0.1:{port}", cookies=creator.http.cookies, timeout=60,
+            headers={"X-CSRF-Token": creator.http.headers["X-CSRF-Token"]}) as http:
         yield http
 
 
