@@ -127,6 +127,7 @@ async def create_key(body: KeyCreate, creator: CurrentCreator, session: SessionD
                                             expires_in_days=body.expires_in_days)
     except api_keys.TooManyKeys as exc:
         raise Conflict(str(exc), code="too_many_keys") from None
+    await session.commit()  # before the answer: a client may use the key the moment it has it
     response.headers.update(NO_STORE)
     return KeyCreated(key=KeyOut.of(created.key), secret=created.secret)
 
@@ -136,7 +137,9 @@ async def create_key(body: KeyCreate, creator: CurrentCreator, session: SessionD
 async def revoke_key(key_id: str, creator: CurrentCreator, session: SessionDep) -> KeyOut:
     """From now on the key is refused (401); revoking twice is harmless. Its jobs and usage stay listed."""
     with _own_key(key_id):
-        return KeyOut.of(await api_keys.revoke_key(session, creator.id, key_id))
+        key = await api_keys.revoke_key(session, creator.id, key_id)
+    await session.commit()  # before the answer: once told "revoked", the key is refused
+    return KeyOut.of(key)
 
 
 @router.get("/keys/{key_id}/webhook-secret", response_model=WebhookSecretOut, summary="Reveal a webhook secret",
@@ -160,6 +163,7 @@ async def rotate_webhook_secret(key_id: str, creator: CurrentCreator, session: S
             secret = await api_keys.rotate_webhook_secret(session, encryptor, creator.id, key_id)
         except api_keys.KeyRevoked as exc:
             raise Conflict(str(exc), code="key_revoked") from None
+    await session.commit()  # before the answer: the next delivery attempt signs with the secret shown
     response.headers.update(NO_STORE)
     return WebhookSecretOut(key_id=key_id, webhook_secret=secret)
 

@@ -174,3 +174,15 @@ async def test_an_account_holds_at_most_a_bounded_number_of_live_keys(creator):
     assert "revoke one" in reply.json()["error"]["message"]
     assert (await creator.http.post(f"{CONSOLE}/keys/{ids[0]}/revoke")).status_code == 200
     await create_key(creator, "fits again", scopes=["jobs"])
+
+
+async def test_changing_keys_without_the_pages_csrf_token_is_refused(creator, api_server):
+    created = await create_key(creator, "kept")
+    async with httpx.AsyncClient(base_url=api_server.url, cookies=dict(creator.http.cookies)) as forged:
+        for path, body in ((f"{CONSOLE}/keys", {"name": "forged", "scopes": ["jobs"]}),
+                           (f"{CONSOLE}/keys/{created['key']['id']}/revoke", None),
+                           (f"{CONSOLE}/keys/{created['key']['id']}/webhook-secret/rotate", None)):
+            reply = await forged.post(path, json=body)
+            assert reply.status_code == 403 and reply.json()["error"]["code"] == "csrf_failed", path
+    keys = await listed(creator)
+    assert [k["name"] for k in keys.values()] == ["kept"] and keys[created["key"]["id"]]["state"] == "active"
