@@ -9,15 +9,17 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SettingsDep, StorageDep
 from api.errors import ApiError, Conflict, NotFound
 from api.responses import error_responses
+from api.web_pages import PageCreator, render, signed_out
 from db import jobs as job_queries
 from db import webhooks as webhook_queries
 from db.models import ApiKey
+from presets import list_presets, list_templates
 from services import api_keys
 from services.job_presenter import JobPublic, job_public
 
@@ -108,6 +110,25 @@ class ConsoleJobsOut(BaseModel):
     data: list[ConsoleJob]
     count: int
     next_cursor: str | None = None
+
+
+@router.get("", include_in_schema=False)
+async def console_page(request: Request, user: PageCreator, settings: SettingsDep) -> Response:
+    """The console page: its script reads the routes below; the playground calls the Developer API itself."""
+    if user is None:
+        return signed_out(request, nav_active="developers")
+    data = {"api_base": settings.public_base_url, "catalog": playground_catalog(), "default_preset": "quick_enhance"}
+    return render(request, "developers.html", user=user, nav_active="developers", console_data=data)
+
+
+def playground_catalog() -> list[dict]:
+    """What the playground can run, as GET /api/v1/presets and /api/v1/workflows describe it: each preset and
+    template with its parameters and the input images it takes."""
+    presets = [{"kind": "preset", "name": p.name, "title": p.title, "description": p.description,
+                "params": p.describe()["params"], "images": [p.photo_input] if p.photo_input else []}
+               for p in list_presets()]
+    templates = [{"kind": "workflow", "title": t.name, **t.describe()} for t in list_templates()]
+    return presets + templates
 
 
 @router.get("/keys", response_model=KeysOut, summary="The account's API keys")
