@@ -215,6 +215,7 @@ function renderUsage(usage) {
   const colour = new Map(used.map((key, i) => [key.key_id, PALETTE[i % PALETTE.length]]));
   const totals = days.map((_, i) => used.reduce((sum, key) => sum + key.days[i][metric], 0));
   const chart = $("usage-chart");
+  $("usage-details").hidden = !used.length;
   if (!used.length) {
     chart.replaceChildren(el("div.empty", {}, el("p", {
       text: "No usage in this period yet. The jobs of your keys count here once they finish." })));
