@@ -22,6 +22,7 @@ from api.routes import (
     catalog,
     creator,
     creator_auth,
+    creator_photos,
     developers,
     files,
     generate,
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")
     # Everything under /creator/ is signed in by the session cookie: state-changing requests need its CSRF token.
-    for resource in (creator_auth, creator, billing, developers, pages):
+    for resource in (creator_auth, creator, creator_photos, billing, developers, pages):
         app.include_router(resource.router, prefix="/creator", dependencies=[Depends(require_csrf)])
     install_pages(app)
     app.include_router(stripe_webhooks.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, tuple_, update
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from comfy_platform.statuses import DRIVE_FILE_DONE_STATUSES, DriveFileStatus
-from db.models import DriveFile, DriveWatch, utcnow
+from db.models import DriveFile, DriveWatch, Job, utcnow
 from db.session import dialect_insert
 
 
@@ -154,3 +155,56 @@ def _fit(text: str, column) -> str:
     """Error messages (ComfyUI's, Drive's) can be longer than the column: cut them rather than fail the write."""
     limit = column.property.columns[0].type.length
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+async def page_files(session: AsyncSession, user_id: str, statuses: Iterable[str] | None, offset: int,
+                     limit: int) -> list[tuple[DriveFile, Job | None]]:
+    """One page of the creator's photos, most recently changed first, each with its edit's job (progress) if any."""
+    query = (select(DriveFile, Job).outerjoin(Job, Job.id == DriveFile.job_id)
+             .where(DriveFile.user_id == user_id))
+    if statuses is not None:
+        query = query.where(DriveFile.status.in_(list(statuses)))
+    rows = await session.execute(query.order_by(DriveFile.updated_at.desc(), DriveFile.id).offset(offset).limit(limit))
+    return [(file, job) for file, job in rows]
+
+
+async def count_files_by_status(session: AsyncSession, user_id: str) -> dict[str, int]:
+    rows = await session.execute(select(DriveFile.status, func.count(DriveFile.id))
+                                 .where(DriveFile.user_id == user_id).group_by(DriveFile.status))
+    return {status: count for status, count in rows}
+
+
+async def files_changed_since(session: AsyncSession, user_id: str, since: datetime,
+                              limit: int = 200) -> list[tuple[DriveFile, Job | None]]:
+    """The creator's photos whose record changed after `since`, and those in progress (whose edit's progress may
+    have moved): the dashboard's live updates."""
+    rows = await session.execute(
+        select(DriveFile, Job).outerjoin(Job, Job.id == DriveFile.job_id)
+        .where(DriveFile.user_id == user_id,
+               or_(DriveFile.updated_at > since, DriveFile.status == DriveFileStatus.PROCESSING.value))
+        .order_by(DriveFile.updated_at).limit(limit))
+    return [(file, job) for file, job in rows]
+
+
+async def get_file(session: AsyncSession, user_id: str, record_id: str) -> DriveFile | None:
+    return await session.scalar(select(DriveFile).where(DriveFile.user_id == user_id, DriveFile.id == record_id))
+
+
+async def take_up_failed(session: AsyncSession, user_id: str, record_id: str, seen_at: datetime) -> bool:
+    """A failed photo taken up again (its retry): processing, its failed job forgotten (the retry records its own),
+    unless its record changed since `seen_at` (the retry's run already recorded it). True if taken up here."""
+    result = await session.execute(
+        update(DriveFile).where(DriveFile.user_id == user_id, DriveFile.id == record_id,
+                                DriveFile.status == DriveFileStatus.FAILED.value, DriveFile.updated_at == seen_at)
+        .values(status=DriveFileStatus.PROCESSING.value, reason=None, job_id=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def record_failed_again(session: AsyncSession, user_id: str, record_id: str, reason: str | None) -> None:
+    """A retry that could not start: the photo is the failure it was."""
+    await session.execute(
+        update(DriveFile).where(DriveFile.user_id == user_id, DriveFile.id == record_id,
+                                DriveFile.status == DriveFileStatus.PROCESSING.value, DriveFile.job_id.is_(None))
+        .values(status=DriveFileStatus.FAILED.value, reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False))

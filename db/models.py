@@ -268,6 +268,12 @@ class DriveStatus(StrEnum):
     DISCONNECTED = "disconnected"  # the creator stopped the automation
 
 
+class EmailNotices(StrEnum):
+    PER_BATCH = "per_batch"  # an email after each sync that edited, failed or skipped photos
+    DAILY_DIGEST = "daily_digest"  # one email a day about the day's photos
+    OFF = "off"  # no emails about photos (notices about the account, such as reconnecting Drive, still go)
+
+
 class User(Base):
     """An account: one per person, the one Google sign-in creates (known by the identity provider's subject id),
     or one an operator made for an email address (`keys create --account EMAIL`) that the person's first sign-in
@@ -290,6 +296,8 @@ class User(Base):
     drive_status: Mapped[str] = mapped_column(String(32), default=DriveStatus.NOT_CONNECTED.value)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Which emails about their photos the creator gets: EmailNotices.
+    email_notices: Mapped[str] = mapped_column(String(16), default="per_batch", server_default="per_batch")
 
 
 class CreatorSession(Base):
@@ -326,6 +334,10 @@ class DriveWatch(Base):
     folder_name: Mapped[str] = mapped_column(String(1024))
     output_folder_id: Mapped[str] = mapped_column(String(256))
     preset: Mapped[str] = mapped_column(String(128))
+    # The creator's values of the preset's parameters (None: the preset's defaults), read as each photo's job is made.
+    preset_params: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # The name of the folder edited photos go to, inside the watched one (None: DRIVE_OUTPUT_FOLDER_NAME).
+    output_folder_name: Mapped[str | None] = mapped_column(String(255))
     # Drive changes API cursor; None until the first sync has listed the folder.
     page_token: Mapped[str | None] = mapped_column(String(256))
     paused_reason: Mapped[str | None] = mapped_column(String(1024))

@@ -223,6 +223,9 @@ def drive_sync_workflow_id(user_id: str) -> str:
     return f"drive-sync-run-{user_id}"
 
 
+DRIVE_FILE_WORKFLOW = "ProcessDriveFileWorkflow"  # its type name: a failed photo's retry starts it directly
+
+
 def drive_file_workflow_id(user_id: str, file_id: str, version: str) -> str:
     """One id per version of a file: a file is processed once, however often or concurrently sync runs see it."""
     return f"drive-file-{user_id}-{file_id}-{version}"

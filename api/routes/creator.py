@@ -8,6 +8,7 @@ changed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -42,8 +43,15 @@ from db.session import release_before_calling_out
 from presets import list_presets
 from services.creator import schedules
 from services.creator.drive_access import user_drive
+from services.creator.folders import (
+    output_folder_name,
+    output_folders,
+    watchable_folders,
+)
+from services.creator.photos import output_link, plain_pause
 from services.creator.tokens import revoke_at_google
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["creator"])
 
 
@@ -57,6 +65,7 @@ class PresetOut(BaseModel):
 class FolderOut(BaseModel):
     id: str
     name: str
+    path: str = Field(description="where the folder is, as 'Parent / Folder'")
 
 
 class WatchIn(BaseModel):
@@ -68,8 +77,11 @@ class WatchOut(BaseModel):
     folder_id: str
     folder_name: str
     output_folder_id: str
+    output_folder_name: str
     preset: str
-    paused_reason: str | None
+    preset_title: str
+    preset_params: dict
+    paused_reason: str | None = Field(description="why syncing is paused, in plain words")
     schedule: dict | None = None
 
 
@@ -101,22 +113,30 @@ async def presets() -> list[PresetOut]:
 async def folders(creator: CurrentCreator, sessionmaker: SessionmakerDep, settings: SettingsDep,
                   encryptor: EncryptorDep,
                   parent: Annotated[str | None, Query(min_length=1, max_length=256)] = None) -> list[FolderOut]:
-    """The creator's Drive folders (inside `parent` when given)."""
+    """The creator's Drive folders they may watch (inside `parent` when given): never a folder edited photos go
+    to, nor one inside it."""
+    async with sessionmaker() as session:
+        watch = await drive_queries.get_watch(session, creator.id)
     with _drive_errors(field="parent", folder_id=parent):
         async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:
-            found = await drive.list_folders(parent)
-    return [FolderOut(id=f["id"], name=f["name"]) for f in found]
+            every = await drive.list_folders()
+    choices = watchable_folders(every, watch, settings)
+    if parent is not None:
+        inside = {f["id"] for f in every if parent in (f.get("parents") or [])}
+        choices = [c for c in choices if c.id in inside]
+    return [FolderOut(id=c.id, name=c.name, path=c.path) for c in choices]
 
 
 @router.get("/drive/watch", response_model=WatchOut, responses=error_responses(404))
-async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> WatchOut:
+async def get_watch(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep,
+                    settings: SettingsDep) -> WatchOut:
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
         raise NotFound("no Drive folder is watched", code="not_watching")
     await release_before_calling_out(session)
     with _temporal_errors():
         schedule = await schedules.describe_sync_schedule(temporal, creator.id)
-    return _watch_out(watch, schedule)
+    return _watch_out(watch, schedule, creator, settings)
 
 
 @router.post("/drive/watch", response_model=WatchOut, responses=error_responses(404, 409))
@@ -124,15 +144,22 @@ async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, ses
                 settings: SettingsDep, encryptor: EncryptorDep, temporal: TemporalDep) -> WatchOut:
     """Watch a folder with a preset: makes (or reuses) its output folder and starts the creator's schedule."""
     if body.preset not in {p.name for p in creator_presets()}:
-        raise ApiError(f"unknown preset '{body.preset}' (GET /creator/presets lists them)", code="unknown_preset",
+        raise ApiError("that preset does not exist: pick one of the presets listed", code="unknown_preset",
                        details={"field": "preset"}, status_code=422)
+    current = await drive_queries.get_watch(session, creator.id)
+    await release_before_calling_out(session)
+    out_name = output_folder_name(current, settings)
     with _drive_errors(field="folder_id", folder_id=body.folder_id):
         async with user_drive(sessionmaker, creator.id, settings, encryptor) as drive:
             folder = await drive.get_file(body.folder_id)
             if folder.get("mimeType") != FOLDER or folder.get("trashed"):
-                raise ApiError(f"'{body.folder_id}' is not a folder", code="not_a_folder",
+                raise ApiError("that is not a folder: pick a folder to watch", code="not_a_folder",
                                details={"field": "folder_id"}, status_code=422)
-            output = await drive.find_or_create_folder(settings.DRIVE_OUTPUT_FOLDER_NAME, body.folder_id)
+            if body.folder_id in output_folders(await drive.list_folders(), current, settings):
+                raise ApiError(f"“{folder['name']}” holds edited photos (it is an “{out_name}” folder or inside "
+                               "one), so watching it would edit them again: pick the folder you put new photos in",
+                               code="output_folder", details={"field": "folder_id"}, status_code=422)
+            output = await drive.find_or_create_folder(out_name, body.folder_id)
     # The schedule first: if Temporal refuses, the creator's records are as they were (a retry finishes the
     # job). A schedule made for a watch whose record then fails to save finds nothing to sync.
     with _temporal_errors():
@@ -141,7 +168,7 @@ async def watch(body: WatchIn, creator: CurrentCreator, session: SessionDep, ses
                                           output_folder_id=output["id"], preset=body.preset)
     await user_queries.set_drive_status(session, creator.id, DriveStatus.CONNECTED)
     await session.commit()
-    return _watch_out(watch, await _schedule_if_answered(temporal, creator.id))
+    return _watch_out(watch, await _schedule_if_answered(temporal, creator.id), creator, settings)
 
 
 @router.post("/drive/disconnect", status_code=204)
@@ -160,9 +187,9 @@ async def sync_now(creator: CurrentCreator, session: SessionDep, settings: Setti
                    temporal: TemporalDep) -> dict:
     watch = await drive_queries.get_watch(session, creator.id)
     if watch is None:
-        raise Conflict("watch a Drive folder first (POST /creator/drive/watch)", code="not_watching")
+        raise Conflict("pick a Drive folder to watch first", code="not_watching")
     if watch.paused_reason:
-        raise Conflict(f"syncing is paused: {watch.paused_reason}", code="sync_paused")
+        raise Conflict(plain_pause(watch.paused_reason, creator.drive_status), code="sync_paused")
     await release_before_calling_out(session)
     with _temporal_errors():
         await schedules.trigger_sync(temporal, settings, creator.id)
@@ -174,11 +201,9 @@ async def jobs(creator: CurrentCreator, session: SessionDep, settings: SettingsD
                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[DriveFileOut]:
     """The creator's photos, newest first: edited, failed (with why), skipped (with why) or in progress."""
     rows = await drive_queries.list_files(session, creator.id, limit)
-    web = settings.GOOGLE_DRIVE_WEB_URL.rstrip("/")
     return [DriveFileOut(file_id=r.file_id, name=r.name, version=r.version, status=r.status, reason=r.reason,
                          job_id=r.job_id, output_file_id=r.output_file_id, output_name=r.output_name,
-                         output_link=f"{web}/file/d/{r.output_file_id}/view" if r.output_file_id else None,
-                         updated_at=r.updated_at) for r in rows]
+                         output_link=output_link(settings, r.output_file_id), updated_at=r.updated_at) for r in rows]
 
 
 @router.delete("/account", status_code=204)
@@ -192,10 +217,13 @@ async def delete_account(creator: CurrentCreator, session: SessionDep, settings:
     await session.commit()
 
 
-def _watch_out(watch, schedule: dict | None) -> WatchOut:
+def _watch_out(watch, schedule: dict | None, creator, settings) -> WatchOut:
+    titles = {p.name: p.title for p in creator_presets()}
     return WatchOut(folder_id=watch.folder_id, folder_name=watch.folder_name,
-                    output_folder_id=watch.output_folder_id, preset=watch.preset,
-                    paused_reason=watch.paused_reason, schedule=schedule)
+                    output_folder_id=watch.output_folder_id, output_folder_name=output_folder_name(watch, settings),
+                    preset=watch.preset, preset_title=titles.get(watch.preset, watch.preset),
+                    preset_params=watch.preset_params or {},
+                    paused_reason=plain_pause(watch.paused_reason, creator.drive_status), schedule=schedule)
 
 
 async def _schedule_if_answered(temporal, user_id: str) -> dict | None:
@@ -225,17 +253,20 @@ def _drive_errors(field: str, folder_id: str | None) -> Iterator[None]:
     try:
         yield
     except DriveAuthRevoked as exc:
-        raise Conflict(f"the Google Drive connection must be renewed: sign in again ({exc.message})",
+        log.info("Drive refused the creator's grant: %s", exc.message)
+        raise Conflict("Google Drive stopped letting us in: sign in again to reconnect",
                        code="drive_reconnect_needed") from None
     except DriveNotFound:
-        raise NotFound(f"no Drive folder '{folder_id}' of yours", code="folder_not_found",
-                       details={"field": field}) from None
+        raise NotFound("that folder is not in your Google Drive (deleted, or not shared with you)",
+                       code="folder_not_found", details={"field": field}) from None
     except DriveBadRequest as exc:
-        raise ApiError(f"Google Drive refused '{folder_id}': {exc.message}", code="invalid_folder",
+        log.info("Drive refused folder %s: %s", folder_id, exc.message)
+        raise ApiError("Google Drive did not accept that folder: pick another one", code="invalid_folder",
                        details={"field": field}, status_code=422) from None
     except DriveRateLimited as exc:
         raise ApiError("Google Drive is rate limiting; try again shortly", code="drive_busy", status_code=503,
                        headers={"Retry-After": str(int(exc.retry_after_s))}) from None
     except DriveError as exc:
-        raise ApiError(f"Google Drive did not answer: {exc.message}", code="drive_unavailable",
+        log.warning("Google Drive did not answer: %s", exc.message)
+        raise ApiError("Google Drive did not answer; try again shortly", code="drive_unavailable",
                        status_code=503) from None

@@ -113,7 +113,7 @@ async def describe_sync_schedule(client: Client, user_id: str) -> dict | None:
     if described is False:
         return None
     state, info = described.schedule.state, described.info
-    return {"paused": state.paused, "note": state.note,
+    return {"paused": state.paused, "note": state.note, "running": bool(info.running_actions),
             "next_run_at": info.next_action_times[0].isoformat() if info.next_action_times else None,
             "last_run_at": info.recent_actions[-1].started_at.isoformat() if info.recent_actions else None}
 

@@ -7,6 +7,9 @@ POST   /_drive/users/{user}/files    {"name", "mimeType", "parents": [id|"root"]
                                       recorded in their changes feed; answers the full File
 GET    /_drive/users/{user}/files    every file of the user (trashed too), full File resources
 GET    /_drive/users/{user}/files/{id}/content   the bytes
+GET    /_drive/view/{id}             the file shown in the browser (its bytes and type), whoever's it is: the
+                                      dashboard's links to edited photos under make dev (Google's viewer
+                                      would not know the file)
 POST   /_drive/faults                {"status": 429, "times": 1, "method", "path_prefix", "kind",
                                       "user", "reason", "message", "retry_after"}  see faults.py
 GET    /_drive/faults                the rules still armed
@@ -95,6 +98,20 @@ async def read_content(request: web.Request) -> web.Response:
     return web.Response(body=file.content, content_type="application/octet-stream")
 
 
+async def view_file(request: web.Request) -> web.Response:
+    file_id = request.match_info["file_id"]
+    for drive in list(state_of(request).drives.values()):
+        try:
+            file = drive.get(file_id)
+        except ApiError:
+            continue
+        if file.content is None:
+            return _refuse("a folder has no content")
+        return web.Response(body=file.content, content_type=file.mime_type or "application/octet-stream",
+                            headers={"Content-Disposition": "inline"})
+    return web.Response(status=404, text="no such file in the test Drive (a restart of make dev empties it)")
+
+
 async def add_fault(request: web.Request) -> web.Response:
     try:
         rule = FaultRule.from_json(await _body(request))
@@ -143,6 +160,7 @@ ROUTES = [
     ("POST", "/_drive/users/{user}/files", seed_file),
     ("GET", "/_drive/users/{user}/files", list_all_files),
     ("GET", "/_drive/users/{user}/files/{file_id}/content", read_content),
+    ("GET", "/_drive/view/{file_id}", view_file),
     ("POST", "/_drive/faults", add_fault),
     ("GET", "/_drive/faults", get_faults),
     ("DELETE", "/_drive/faults", clear_faults),

@@ -40,7 +40,7 @@ async def test_watching_refuses_what_it_cannot_use_and_names_the_field(creator):
 
     status, error = await refused({"folder_id": folder, "preset": "no_such_preset"})
     assert status == 422 and error["details"] == {"field": "preset"}
-    assert "unknown preset 'no_such_preset'" in error["message"]
+    assert "that preset does not exist" in error["message"]
     status, error = await refused({"folder_id": file["id"], "preset": "portrait_pro"})
     assert status == 422 and error["details"] == {"field": "folder_id"} and "is not a folder" in error["message"]
     status, error = await refused({"folder_id": "no-such-folder", "preset": "portrait_pro"})
@@ -54,6 +54,24 @@ async def test_watching_refuses_what_it_cannot_use_and_names_the_field(creator):
     assert status == 422 and {e["field"] for e in error["details"]} == {"folder_id", "preset"}
     # Nothing was watched along the way.
     assert (await creator.http.get("/creator/drive/watch")).status_code == 404
+
+
+async def test_a_watchs_output_folder_and_folders_inside_it_are_neither_offered_nor_watched(creator):
+    shoot = await creator.folder("Shoot")
+    watched = await creator.watch(shoot)
+    output = watched["output_folder_id"]
+    inside = (await creator.drive_server.create_folder(creator.sub, "Best of", parent=output))["id"]
+    offered = {f["id"]: f["path"] for f in (await creator.http.get("/creator/drive/folders")).json()}
+    assert offered == {shoot: "Shoot"}
+    for folder in (output, inside):
+        refused = await creator.http.post("/creator/drive/watch", json={"folder_id": folder, "preset": "cinematic"})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "output_folder" and error["details"] == {"field": "folder_id"}
+        assert "holds edited photos" in error["message"] and folder not in error["message"]
+    # The watch is as it was: the same folder, with the same preset.
+    shown = (await creator.http.get("/creator/drive/watch")).json()
+    assert (shown["folder_id"], shown["preset"], shown["preset_title"]) == (shoot, "portrait_pro", "Portrait Pro")
 
 
 async def test_drive_rate_limiting_the_folder_picker_is_a_503_that_passes_on_retry_after(creator):
