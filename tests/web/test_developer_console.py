@@ -191,3 +191,12 @@ async def test_the_api_docs_load_nothing_from_elsewhere_and_try_it_out_sends_the
     await page.goto(f"{api_server.url}/redoc")
     await expect(page.get_by_role("heading", name=re.compile("Comfy Platform"))).to_be_visible()
     assert loaded and all(urlsplit(url).netloc == origin for url in loaded if not url.startswith("blob:")), loaded
+
+
+async def test_a_session_that_ends_while_the_console_is_open_brings_the_sign_in_page(page, api_server, web_creator):
+    await page.goto(f"{api_server.url}{CONSOLE_PAGE}")
+    await expect(page.get_by_role("heading", name="No API keys yet")).to_be_visible()
+    assert (await web_creator.http.post("/creator/auth/logout")).status_code == 204  # signed out elsewhere
+    await page.get_by_role("button", name="Refresh").click()
+    await expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
+    await assert_no_internals(page)

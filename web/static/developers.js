@@ -20,6 +20,12 @@ const dayText = (day) => new Date(day + "T00:00:00Z").toLocaleDateString(undefin
                                                                                        timeZone: "UTC" });
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
+// A console call that failed: a session that ended shows the sign-in page; anything else is said in a toast.
+function failed(err) {
+  if (err.status === 401) window.location.reload();
+  else toast(err.message, "bad");
+}
+
 function showError(box, message, field) {
   box.textContent = message;
   box.hidden = !message;
@@ -71,7 +77,7 @@ async function loadKeys() {
   try {
     state.keys = (await api(`${CONSOLE}/keys`)).data;
     renderKeys();
-  } catch (err) { toast(err.message, "bad"); }
+  } catch (err) { failed(err); }
 }
 
 $("create-key").addEventListener("submit", (event) => {
@@ -98,7 +104,7 @@ $("create-key").addEventListener("submit", (event) => {
       await loadKeys();
       loadUsage();
     } catch (err) {
-      showError(error, err.message);
+      if (err.status === 401) failed(err); else showError(error, err.message);
     }
   });
 });
@@ -116,7 +122,7 @@ $("revoke-dialog").addEventListener("close", async () => {
   try {
     await api(`${CONSOLE}/keys/${encodeURIComponent(key.id)}/revoke`, { method: "POST" });
     toast(`“${key.name}” is revoked: requests with it are refused from now on`);
-  } catch (err) { toast(err.message, "bad"); }
+  } catch (err) { failed(err); }
   $("revoke-dialog").returnValue = "";
   await loadKeys();
   loadUsage();
@@ -156,7 +162,7 @@ $("webhook-reveal").addEventListener("click", (event) => busy(event.currentTarge
   try {
     const answer = await api(`${CONSOLE}/keys/${encodeURIComponent(state.webhookKey.id)}/webhook-secret`);
     showWebhookSecret(answer.webhook_secret);
-  } catch (err) { toast(err.message, "bad"); }
+  } catch (err) { failed(err); }
 }));
 
 $("webhook-rotate").addEventListener("click", (event) => {
@@ -283,7 +289,7 @@ async function loadUsage() {
   try {
     lastUsage = await api(`${CONSOLE}/usage?days=${encodeURIComponent($("usage-days").value)}`);
     renderUsage(lastUsage);
-  } catch (err) { toast(err.message, "bad"); }
+  } catch (err) { failed(err); }
 }
 $("usage-days").addEventListener("change", loadUsage);
 $("usage-metric").addEventListener("change", () => lastUsage && renderUsage(lastUsage));
@@ -579,7 +585,7 @@ async function loadJobs(more = false) {
     if (!more && page.data.some((job) => !TERMINAL.includes(job.status))) {
       state.jobsTimer = setTimeout(() => loadJobs(), 3000);  // until every listed job has ended
     }
-  } catch (err) { toast(err.message, "bad"); }
+  } catch (err) { failed(err); }
 }
 $("jobs-refresh").addEventListener("click", (event) => busy(event.currentTarget, () => loadJobs()));
 $("jobs-more").addEventListener("click", (event) => busy(event.currentTarget, () => loadJobs(true)));
