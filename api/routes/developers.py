@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from jinja2.utils import htmlsafe_json_dumps
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SettingsDep, StorageDep
@@ -118,7 +119,9 @@ async def console_page(request: Request, user: PageCreator, settings: SettingsDe
     if user is None:
         return signed_out(request, nav_active="developers")
     data = {"api_base": settings.public_base_url, "catalog": playground_catalog(), "default_preset": "quick_enhance"}
-    return render(request, "developers.html", user=user, nav_active="developers", console_data=data)
+    # As JSON in the page (a data block, not a script), parameters in the order their template declares them.
+    return render(request, "developers.html", user=user, nav_active="developers",
+                  console_data=htmlsafe_json_dumps(data))
 
 
 def playground_catalog() -> list[dict]:

@@ -200,3 +200,31 @@ async def test_a_session_that_ends_while_the_console_is_open_brings_the_sign_in_
     await page.get_by_role("button", name="Refresh").click()
     await expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
     await assert_no_internals(page)
+
+
+async def test_the_playground_builds_a_template_s_form_from_its_schema_and_runs_it(
+        page, api_server, web_creator, clean_emulator):
+    await page.goto(f"{api_server.url}{CONSOLE_PAGE}")
+    await create_key_on_page(page, "templates")
+    await page.get_by_label("Preset or workflow").select_option(label="t2i_basic")
+    names = await page.locator("#pg-param-fields [data-param]").evaluate_all("inputs => inputs.map(i => i.id)")
+    assert names[:2] == ["pg-param-prompt", "pg-param-negative_prompt"]  # in the order the template declares
+    await expect(page.get_by_label("Input image")).to_be_hidden()  # text to image takes none
+    sampler = page.get_by_label("sampler")
+    assert await sampler.evaluate("s => [...s.options].map(o => o.value)") == [
+        "euler", "euler_ancestral", "dpmpp_2m", "ddim"]
+    width = page.get_by_label("width")
+    assert [await width.get_attribute(a) for a in ("min", "max", "step")] == ["64", "2048", "8"]
+    await width.fill("70")  # not a multiple of 8: the page says so before anything is sent
+    await page.get_by_role("button", name="Run").click()
+    await expect(page.get_by_role("alert")).to_contain_text("width:")
+    await width.fill("64")
+    await page.get_by_label("height").fill("96")
+    await page.get_by_label("steps").fill("2")
+    await sampler.select_option("ddim")
+    await expect(page.locator("#pg-python")).to_contain_text(
+        'create_job(workflow="t2i_basic", params={"steps": 2, "sampler": "ddim", "width": 64, "height": 96})')
+    await page.get_by_role("button", name="Run").click()
+    await expect(page.locator("#pg-badge")).to_have_text("Succeeded", timeout=60_000)
+    output = page.get_by_role("img", name=re.compile(r"^Output 1: "))
+    assert await output.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 96]
