@@ -65,7 +65,7 @@ async def test_a_key_made_on_the_page_works_with_the_api_and_its_use_shows_on_th
     await expect(page.locator("#usage-chart rect")).to_have_count(1)  # one key, one day with use
     await page.get_by_label("Measure").select_option("jobs")
     await expect(page.locator("#usage-legend")).to_contain_text("shop backend: 1 job")
-    jobs = page.locator("#jobs li")
+    jobs = page.locator("#jobs > li")
     await expect(jobs.first).to_contain_text("Succeeded")
     await expect(jobs.first).to_contain_text("quick_enhance")
     await expect(jobs.first).to_contain_text(job["id"])
@@ -151,7 +151,12 @@ async def test_the_playground_runs_a_preset_on_an_uploaded_image_and_shows_the_o
     await expect(page.locator("#pg-status")).to_have_text("Done: 1 output")
     await expect(curl).not_to_contain_text("<upload id>")  # the samples name what was just run
     await expect(curl).not_to_contain_text("<job id>")
-    await expect(page.locator("#jobs li").first).to_contain_text("with “playground”")
+    await expect(page.locator("#jobs > li").first).to_contain_text("with “playground”")
+    await create_key_on_page(page, "idle")
+    await page.get_by_label("Jobs of").select_option(label="idle")
+    await expect(page.get_by_role("heading", name="No jobs yet")).to_be_visible()
+    await page.get_by_label("Jobs of").select_option(label="playground")
+    await expect(page.locator("#jobs > li")).to_have_count(1)
     await screenshot(page, "developers-playground")
     await assert_no_internals(page)
     await assert_accessible(page)

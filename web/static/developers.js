@@ -56,6 +56,9 @@ function cell(label, ...content) {
 
 function renderKeys() {
   const keys = state.keys;
+  const filter = $("jobs-key"), chosen = filter.value;
+  filter.replaceChildren(new Option("All keys", ""), ...keys.map((key) => new Option(key.name, key.id)));
+  filter.value = keys.some((key) => key.id === chosen) ? chosen : "";
   $("keys-table").hidden = keys.length === 0;
   $("keys-empty").hidden = keys.length !== 0;
   $("keys").replaceChildren(...keys.map((key) => el("tr." + key.state, {},
@@ -576,7 +579,8 @@ async function loadJobs(more = false) {
   clearTimeout(state.jobsTimer);
   try {
     const cursor = more && state.jobsCursor ? `&cursor=${encodeURIComponent(state.jobsCursor)}` : "";
-    const page = await api(`${CONSOLE}/jobs?limit=10${cursor}`);
+    const key = $("jobs-key").value ? `&key_id=${encodeURIComponent($("jobs-key").value)}` : "";
+    const page = await api(`${CONSOLE}/jobs?limit=10${key}${cursor}`);
     const items = page.data.map(jobItem);
     if (more) $("jobs").append(...items); else $("jobs").replaceChildren(...items);
     state.jobsCursor = page.next_cursor;
@@ -587,6 +591,7 @@ async function loadJobs(more = false) {
     }
   } catch (err) { failed(err); }
 }
+$("jobs-key").addEventListener("change", () => loadJobs());
 $("jobs-refresh").addEventListener("click", (event) => busy(event.currentTarget, () => loadJobs()));
 $("jobs-more").addEventListener("click", (event) => busy(event.currentTarget, () => loadJobs(true)));
 
