@@ -7,6 +7,7 @@ after Drive's own Retry-After; other faults of the moment retry with backoff.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import tempfile
@@ -33,6 +34,7 @@ from comfy_platform.drive import (
     DriveRateLimited,
 )
 from comfy_platform import metrics
+from comfy_platform.images import NotAnImage, thumbnail
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings
 from comfy_platform.statuses import DriveFileStatus, JobStatus
@@ -43,6 +45,7 @@ from db.models import DriveWatch
 from presets import InvalidJobRequest
 from services.billing.usage import photos_to_take_up
 from services.creator.drive_access import user_drive
+from services.creator.thumbnails import thumbnail_key
 from services.job_inputs import ImageSource
 from services.jobs import JobEnv, JobOptions, JobSpec, create_job
 from workflows.shared import (
@@ -173,18 +176,40 @@ class DriveActivities:
                 metadata={"drive_file_id": source.file_id, "drive_version": source.version,
                           "source_name": source.name})
             env = JobEnv(self.sessionmaker, self.storage, self.settings)
+            params = await self._preset_params(task)
             try:
-                prepared = (await create_job(env, JobSpec(preset=task.watch.preset, image=ImageSource(path=path)),
+                prepared = (await create_job(env, JobSpec(preset=task.watch.preset, params=params,
+                                                          image=ImageSource(path=path)),
                                              options, job_id=job_id, start=False)).prepared
             except InvalidJobRequest as exc:
                 raise ApplicationError(_in_creator_words(exc, task.watch.preset), type="InvalidInput",
                                        non_retryable=True) from None
+            # Checked as an input by now (format, pixels within the decode budget): safe to decode again.
+            await self._store_thumbnail(path, thumbnail_key(task.user_id, source.file_id, source.version, "before"))
         async with self.sessionmaker() as session, session.begin():
             await drive_queries.record_file(
                 session, task.user_id, source.file_id, source.version, name=source.name,
                 mime_type=source.mime_type, status=DriveFileStatus.PROCESSING.value, job_id=prepared.job_id,
                 sync_workflow_id=task.sync_workflow_id)
         return prepared
+
+    async def _store_thumbnail(self, path: Path, key: str) -> None:
+        """The dashboard's preview of the photo or its edit. A file that is no image gets none (its edit fails and
+        says why); a retry makes it again."""
+        try:
+            data = await asyncio.to_thread(thumbnail, path)
+        except NotAnImage:
+            return
+        await self.storage.put_bytes(key, data, "image/jpeg")
+
+    async def _preset_params(self, task: ProcessDriveFileInput) -> dict:
+        """The creator's values of the preset's parameters, as their settings hold them when the job is made (a
+        retry finds the job made with them). Values saved for another preset do not apply."""
+        async with self.sessionmaker() as session:
+            watch = await drive_queries.get_watch(session, task.user_id)
+        if watch is None or watch.preset != task.watch.preset:
+            return {}
+        return dict(watch.preset_params or {})
 
     async def _download_listed(self, drive: DriveClient, source: DriveFileRef, path: Path) -> None:
         """The bytes of the version that was listed: its revision, whatever the file holds by now (a retry after
@@ -224,6 +249,8 @@ class DriveActivities:
             with tempfile.TemporaryDirectory(prefix="drive-") as tmp:
                 path = Path(tmp) / "output"
                 await self.storage.get_to_file(upload.storage_key, path)
+                await self._store_thumbnail(path, thumbnail_key(upload.user_id, upload.source.file_id,
+                                                                upload.source.version, "after"))
                 async with heartbeating():
                     created = await drive.upload(upload.output_folder_id, name, path, upload.content_type,
                                                  {SOURCE_TAG: tag, "comfySourceFileId": upload.source.file_id})

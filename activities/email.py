@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,9 +23,10 @@ from activities.heartbeats import heartbeating
 from comfy_platform import metrics
 from comfy_platform.mail import Body, Item, Mailer, MailRefused, surely_undelivered
 from comfy_platform.statuses import DriveFileStatus
+from db import drive as drive_queries
 from db import emails as email_queries
 from db import users as user_queries
-from db.models import SentEmailStatus, User
+from db.models import EmailNotices, SentEmailStatus, User
 from workflows.shared import (
     LISTED_PER_STATUS,
     DriveFileOutcome,
@@ -52,10 +53,23 @@ class EmailActivities:
         counts = input.counts or _counted(input.outcomes)
         if not counts.get(DriveFileStatus.SUCCEEDED) and not counts.get(DriveFileStatus.FAILED):
             return False
+        key, outcomes = input.key or input.sync_workflow_id, input.outcomes
+        async with self.sessionmaker() as session:
+            user = await user_queries.get_user(session, input.user_id)
+            notices = user.email_notices if user is not None else EmailNotices.PER_BATCH
+            if notices == EmailNotices.DAILY_DIGEST:
+                # At most one a day (the day's first sync with news sends it), about the past 24 hours' photos.
+                now = datetime.now(UTC)
+                key = f"digest-{input.user_id}-{now:%Y-%m-%d}"
+                counts = await drive_queries.count_files_by_status(session, input.user_id,
+                                                                   since=now - timedelta(days=1))
+        if notices == EmailNotices.OFF:
+            activity.logger.info("sync summary %s not sent: the creator turned photo emails off", key)
+            metrics.EMAILS.labels("sync_summary", "skipped").inc()
+            return False
         return await self._send_once(
-            key=input.key or input.sync_workflow_id, kind="sync_summary", user_id=input.user_id,
-            subject=summary_subject(input.outcomes, counts),
-            body=lambda name: summary_body(name, input.outcomes, self.drive_web_url, self.public_base_url, counts))
+            key=key, kind="sync_summary", user_id=input.user_id, subject=summary_subject(outcomes, counts),
+            body=lambda name: summary_body(name, outcomes, self.drive_web_url, self.public_base_url, counts))
 
     @activity.defn
     async def send_reconnect_notice(self, input: ReconnectNoticeInput) -> bool:

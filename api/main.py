@@ -23,6 +23,7 @@ from api.routes import (
     creator,
     creator_auth,
     creator_photos,
+    creator_settings,
     developers,
     files,
     generate,
@@ -85,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")
     # Everything under /creator/ is signed in by the session cookie: state-changing requests need its CSRF token.
-    for resource in (creator_auth, creator, creator_photos, billing, developers, pages):
+    for resource in (creator_auth, creator, creator_photos, creator_settings, pages, billing,  # pages first: see billing_page
+                     developers):
         app.include_router(resource.router, prefix="/creator", dependencies=[Depends(require_csrf)])
     install_pages(app)
     app.include_router(stripe_webhooks.router)

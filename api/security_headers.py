@@ -17,11 +17,13 @@ def storage_origin(settings: Settings) -> str | None:
     return f"{scheme}://{settings.S3_PUBLIC_ENDPOINT or settings.S3_ENDPOINT}"
 
 
-def content_security_policy(settings: Settings) -> str:
+def content_security_policy(settings: Settings, form_action: str | None = None) -> str:
+    """The pages' policy; `form_action`: one more origin a page's form may post to."""
     images = " ".join(filter(None, ["'self'", "data:", storage_origin(settings)]))
+    forms = " ".join(filter(None, ["'self'", form_action]))
     return "; ".join([
         "default-src 'self'", "script-src 'self'", "style-src 'self'", f"img-src {images}",
-        "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+        "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'", f"form-action {forms}",
         "frame-ancestors 'none'"])
 
 

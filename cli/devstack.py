@@ -186,7 +186,8 @@ def _start_creator_standins(settings: Settings, stack: Stack, cli: list[str]) ->
     stack.start("oidc", [str(OIDC_MOCK), "--host", "127.0.0.1", "--port", str(settings.DEV_OIDC_PORT)])
     _wait_for_port(settings.DEV_OIDC_PORT, "local OpenID Connect provider", stack)
     stack.start("drive", [*cli, "drive-emulator", "--host", "127.0.0.1", "--port", str(settings.DEV_DRIVE_PORT),
-                          "--userinfo-url", f"{issuer}/userinfo"])
+                          "--userinfo-url", f"{issuer}/userinfo",
+                          "--data-dir", str((settings.DATA_DIR / "drive").resolve())])
     _wait_for_port(settings.DEV_DRIVE_PORT, "Drive test server", stack)
     return {**local_oidc_settings(issuer), "GOOGLE_DRIVE_URL": f"http://127.0.0.1:{settings.DEV_DRIVE_PORT}/",
             "CREATOR_LOCAL_STANDINS": "true"}

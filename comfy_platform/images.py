@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 # Larger inputs are refused before decoding: a small file can claim billions of pixels.
 MAX_INPUT_PIXELS = 64_000_000
@@ -166,3 +166,17 @@ class _MemoryBudget:
             amount, turn = self._waiting.popleft()
             self._free -= amount
             turn.set_result(None)
+
+
+THUMBNAIL_SIDE = 320  # pixels, the longer side: sharp at 88 CSS px on a 3x phone screen
+
+
+def thumbnail(source: bytes | Path, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A small JPEG of the image (turned upright as its EXIF says), for previews; NotAnImage if it is none."""
+    with _opened(source) as img:
+        img.draft("RGB", (side, side))  # JPEG decodes at a reduced scale: no full decode of a large photo
+        small = ImageOps.exif_transpose(img)
+        small.thumbnail((side, side))
+        out = io.BytesIO()
+        small.convert("RGB").save(out, "JPEG", quality=80, optimize=True)
+        return out.getvalue()

@@ -168,9 +168,13 @@ async def page_files(session: AsyncSession, user_id: str, statuses: Iterable[str
     return [(file, job) for file, job in rows]
 
 
-async def count_files_by_status(session: AsyncSession, user_id: str) -> dict[str, int]:
-    rows = await session.execute(select(DriveFile.status, func.count(DriveFile.id))
-                                 .where(DriveFile.user_id == user_id).group_by(DriveFile.status))
+async def count_files_by_status(session: AsyncSession, user_id: str,
+                                since: datetime | None = None) -> dict[str, int]:
+    """The creator's photos of each status (changed since `since`, when given)."""
+    query = select(DriveFile.status, func.count(DriveFile.id)).where(DriveFile.user_id == user_id)
+    if since is not None:
+        query = query.where(DriveFile.updated_at >= since)
+    rows = await session.execute(query.group_by(DriveFile.status))
     return {status: count for status, count in rows}
 
 
@@ -208,3 +212,8 @@ async def record_failed_again(session: AsyncSession, user_id: str, record_id: st
                                 DriveFile.status == DriveFileStatus.PROCESSING.value, DriveFile.job_id.is_(None))
         .values(status=DriveFileStatus.FAILED.value, reason=reason, updated_at=utcnow())
         .execution_options(synchronize_session=False))
+
+
+async def update_watch_settings(session: AsyncSession, user_id: str, **values: Any) -> None:
+    """The watch's preset, its parameters, its output folder (name and id): what the next sync uses."""
+    await session.execute(update(DriveWatch).where(DriveWatch.user_id == user_id).values(**values, updated_at=utcnow()))

@@ -67,6 +67,10 @@ async def set_drive_status(session: AsyncSession, user_id: str, status: DriveSta
     await session.execute(update(User).where(User.id == user_id).values(drive_status=DriveStatus(status).value))
 
 
+async def set_email_notices(session: AsyncSession, user_id: str, notices: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(email_notices=notices))
+
+
 async def delete_user(session: AsyncSession, user_id: str) -> bool:
     """Delete the account; its sessions, watched folder, file records and sent emails go with it (ON DELETE
     CASCADE). True when there was one."""

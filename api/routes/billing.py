@@ -97,8 +97,8 @@ async def create_checkout(body: CheckoutRequest, creator: CurrentCreator, billin
         raise ApiError(f"the {plan.title} plan is not sold: it is what an account has without one",
                        code="unknown_plan", status_code=422, details={"field": "plan"})
     base = settings.public_base_url
-    url = await billing.checkout(creator, plan, success_url=f"{base}/creator/?billing=success",
-                                 cancel_url=f"{base}/creator/?billing=cancelled")
+    url = await billing.checkout(creator, plan, success_url=f"{base}/creator/billing?checkout=success",
+                                 cancel_url=f"{base}/creator/billing?checkout=cancelled")
     return RedirectPublic(url=url)
 
 
@@ -106,4 +106,4 @@ async def create_checkout(body: CheckoutRequest, creator: CurrentCreator, billin
              responses=error_responses(503))
 async def create_portal(creator: CurrentCreator, billing: BillingDep, settings: SettingsDep) -> RedirectPublic:
     """A Stripe Customer Portal session (change plan, update the card, cancel); send the browser to its `url`."""
-    return RedirectPublic(url=await billing.portal(creator, return_url=f"{settings.public_base_url}/creator/"))
+    return RedirectPublic(url=await billing.portal(creator, return_url=f"{settings.public_base_url}/creator/billing"))

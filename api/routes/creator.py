@@ -41,6 +41,7 @@ from db import users as user_queries
 from db.models import DriveStatus
 from db.session import release_before_calling_out
 from presets import list_presets
+from services.billing.usage import entitlement_of
 from services.creator import schedules
 from services.creator.drive_access import user_drive
 from services.creator.folders import (
@@ -209,7 +210,13 @@ async def jobs(creator: CurrentCreator, session: SessionDep, settings: SettingsD
 @router.delete("/account", status_code=204)
 async def delete_account(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
                          encryptor: EncryptorDep, temporal: TemporalDep) -> None:
-    """Delete the creator: their schedule, their Google grant and every record of theirs."""
+    """Delete the creator: their schedule, their Google grant and every record of theirs. 409 while a paid plan
+    would go on being charged: it is cancelled first (Billing, Manage)."""
+    plan = await entitlement_of(session, creator.id, settings)
+    if plan.plan.paid and plan.status in ("active", "past_due"):
+        raise Conflict(f"you are on the {plan.plan.title} plan: cancel it under Billing first, so you are not "
+                       "charged again", code="plan_active")
+    await release_before_calling_out(session)
     with _temporal_errors():  # first: a deleted creator's schedule must not tick on
         await schedules.delete_sync_schedule(temporal, creator.id)
     await revoke_at_google(creator, settings, encryptor)

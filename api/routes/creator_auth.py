@@ -5,14 +5,17 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import Annotated
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from api.deps import CurrentCreator, EncryptorDep, SessionDep, SettingsDep
 from api.errors import ApiError, InvalidInput, NotFound, field_details
 from api.responses import error_responses
+from api.security_headers import content_security_policy
+from api.web_pages import render
 from comfy_platform import oidc
 from comfy_platform.settings import Settings
 from db import drive as drive_queries
@@ -73,7 +76,10 @@ async def login(session: SessionDep, settings: SettingsDep,
     # Committed before the redirect goes out: SessionDep commits only after the response has been sent, and the
     # browser may be back at the callback sooner.
     await session.commit()
-    response = RedirectResponse(authorization.url, status_code=302)
+    # Local stand-ins (make dev): our own page asks for an email address first, not the provider's "Subject".
+    target = (f"/creator/auth/local?{urlencode({'authorize': authorization.url})}" if settings.CREATOR_LOCAL_STANDINS
+              else authorization.url)
+    response = RedirectResponse(target, status_code=302)
     # The state also goes to this browser, so a callback only completes in the browser that started it
     # (otherwise anyone could sign a victim into the attacker's account by sending them a callback link).
     response.set_cookie(_state_cookie(settings), authorization.state, path=STATE_COOKIE_PATH,
@@ -150,3 +156,16 @@ async def _resume_automation(request: Request, session, user_id: str) -> None:
         return
     await set_drive_status(session, user_id, DriveStatus.CONNECTED)
     await drive_queries.resume_watch(session, user_id)
+
+
+@router.get("/auth/local", response_class=HTMLResponse, include_in_schema=False)
+async def local_sign_in(request: Request, settings: SettingsDep, authorize: Annotated[str, Query(max_length=4096)]):
+    """Make dev's sign-in page: an email address, handed to the local OpenID Connect provider as the person who
+    signs in (its own page would ask for a "Subject"). Only with the local stand-ins, only for that provider."""
+    if not settings.CREATOR_LOCAL_STANDINS or not authorize.startswith(settings.GOOGLE_AUTH_URL + "?"):
+        raise NotFound("there is no local sign-in page on this deployment")
+    provider = urlsplit(settings.GOOGLE_AUTH_URL)
+    response = render(request, "local_sign_in.html", authorize=authorize)
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        settings, form_action=f"{provider.scheme}://{provider.netloc}")
+    return response

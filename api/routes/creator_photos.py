@@ -6,24 +6,27 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from temporalio.service import RPCError
 
-from api.deps import CurrentCreator, SessionDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.deps import CurrentCreator, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.errors import ApiError, NotFound
 from api.responses import error_responses
+from comfy_platform.storage import ObjectNotFound
 from db import drive as drive_queries
 from db.session import release_before_calling_out
 from services.billing.usage import usage_overview
 from services.creator import schedules
 from services.creator.photos import FILTER_LABELS, FILTERS, PhotoView, photo_view
 from services.creator.retry import RetryRefused, retry_photo
+from services.creator.thumbnails import Which, link_valid, thumbnail_key, thumbnail_link
 
 router = APIRouter(tags=["creator"])
 PER_PAGE = 24
@@ -78,7 +81,8 @@ async def photos(creator: CurrentCreator, session: SessionDep, settings: Setting
     total = counts[show]
     rows = await drive_queries.page_files(session, creator.id, FILTERS[show], (page - 1) * PER_PAGE, PER_PAGE)
     usage = await usage_overview(session, creator.id, settings)
-    views = [photo_view(row, job, settings, renews_at=usage["period_end"]) for row, job in rows]
+    views = [photo_view(row, job, settings, renews_at=usage["period_end"], thumbs=thumbs_of(settings, row))
+             for row, job in rows]
     return PhotoPage(items=[PhotoOut(**v.as_dict()) for v in views], show=show, page=page,
                      pages=max(1, math.ceil(total / PER_PAGE)), total=total, counts=counts, labels=FILTER_LABELS,
                      quota=Quota(used=usage["creator_photos"]["used"], included=usage["creator_photos"]["included"],
@@ -122,8 +126,9 @@ async def events(request: Request, creator: CurrentCreator, session: SessionDep,
                 by_status = await drive_queries.count_files_by_status(db, user_id) if fresh else {}
             renews_at = usage["period_end"] if usage else None
             for row, job in rows:
-                view: PhotoView = photo_view(row, job, settings, renews_at=renews_at)
-                key = (view.status, view.progress, view.updated_at)
+                view: PhotoView = photo_view(row, job, settings, renews_at=renews_at,
+                                             thumbs=thumbs_of(settings, row))
+                key = (view.status, view.progress, view.updated_at, view.before_thumb is not None)
                 if sent.get(view.id) != key:
                     sent[view.id] = key
                     yield _event("photo", view.as_dict())
@@ -147,6 +152,33 @@ async def events(request: Request, creator: CurrentCreator, session: SessionDep,
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/photos/{photo_id}/thumbnail/{which}", response_class=Response, responses=error_responses(403, 404))
+async def thumbnail(creator: CurrentCreator, session: SessionDep, settings: SettingsDep, storage: StorageDep,
+                    photo_id: Annotated[str, Path(max_length=36)], which: Which,
+                    expires: Annotated[int, Query(ge=0, le=2**40)], sig: Annotated[str, Query(max_length=64)]) \
+        -> Response:
+    """A photo's before or after thumbnail, through a link made for this account that expires."""
+    if not link_valid(settings, creator.id, photo_id, which, expires, sig):
+        raise ApiError("this preview link has expired or is not yours: reload the page", code="link_expired",
+                       status_code=403)
+    row = await drive_queries.get_file(session, creator.id, photo_id)
+    if row is None:
+        raise NotFound("no such photo of yours", code="not_found")
+    await release_before_calling_out(session)
+    try:
+        data = await storage.read_bytes(thumbnail_key(creator.id, row.file_id, row.version, which))
+    except ObjectNotFound:
+        raise NotFound("this photo has no preview", code="no_thumbnail") from None
+    return Response(data, media_type="image/jpeg",
+                    headers={"Cache-Control": f"private, max-age={max(0, expires - int(time.time()))}"})
+
+
+def thumbs_of(settings, row) -> tuple[str | None, str | None]:
+    before = thumbnail_link(settings, row.user_id, row.id, "before") if row.job_id else None
+    after = thumbnail_link(settings, row.user_id, row.id, "after") if row.status == "succeeded" else None
+    return before, after
 
 
 def _event(name: str, data: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..serving import configure_logging
 from .runner import run
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="OpenID Connect userinfo endpoint: bearer tokens it accepts act for the user `sub` "
                              "(answers cached for at most 1 s, so revoked tokens stop working quickly)")
     parser.add_argument("--web-url", default="https://drive.google.com", help="base of files' webViewLink")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="keep the users' drives in DATA_DIR/drive.pickle across restarts (default: in memory)")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -27,4 +30,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, "drive-emulator")
-    run(args.host, args.port, DriveConfig(userinfo_url=args.userinfo_url, web_url=args.web_url))
+    run(args.host, args.port, DriveConfig(userinfo_url=args.userinfo_url, web_url=args.web_url, data_dir=args.data_dir))

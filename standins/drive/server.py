@@ -19,6 +19,14 @@ KINDS = web.AppKey("drive_request_kinds", dict)
 
 @web.middleware
 async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await _api(request, handler)
+    finally:
+        if request.method != "GET":
+            request.app[STATE].save()  # the drives as they now are (when kept under a data dir)
+
+
+async def _api(request: web.Request, handler) -> web.StreamResponse:
     kind = request.app[KINDS].get(request.match_info.route)
     if kind is None:  # /_drive/ controls, unknown paths
         return await handler(request)

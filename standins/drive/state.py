@@ -1,12 +1,16 @@
 """What one running Drive test server holds: per-user drives, tokens, paging cursors, upload
-sessions, faults and stats. All in memory; a full reset empties everything."""
+sessions, faults and stats. In memory, the drives also saved under a data dir when one is given; a full reset
+empties everything."""
 
 from __future__ import annotations
 
+import os
+import pickle
 import secrets
 from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
@@ -26,6 +30,9 @@ class DriveConfig:
     userinfo_cache_s: float = 1.0
     # Base of the webViewLink of files and folders.
     web_url: str = "https://drive.google.com"
+    # Keep the users' drives in <data_dir>/drive.pickle (written atomically after each change) and load them at
+    # start, so `make dev` restarts with the files it had. None: in memory only (tests).
+    data_dir: Path | None = None
 
 
 @dataclass
@@ -53,7 +60,7 @@ class DriveState:
         self.auth = TokenAuth(config.userinfo_url, config.userinfo_cache_s)
         self.faults = Faults()
         self.stats = Stats()
-        self.drives: dict[str, UserDrive] = {}
+        self.drives: dict[str, UserDrive] = self._load()
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.uploads: OrderedDict[str, UploadSession] = OrderedDict()
 
@@ -69,6 +76,25 @@ class DriveState:
     def keep_upload(self, session: UploadSession) -> str:
         return _keep(self.uploads, session, MAX_UPLOADS)
 
+    def _file(self) -> Path | None:
+        return None if self.config.data_dir is None else Path(self.config.data_dir) / "drive.pickle"
+
+    def _load(self) -> dict[str, UserDrive]:
+        path = self._file()
+        if path is None or not path.exists():
+            return {}
+        with path.open("rb") as saved:
+            return pickle.load(saved)  # our own file, written by save()
+
+    def save(self) -> None:
+        path = self._file()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(self.drives))
+        os.replace(partial, path)
+
     def reset(self) -> None:
         self.auth.reset(self.config.userinfo_url)
         self.faults = Faults()
@@ -76,6 +102,7 @@ class DriveState:
         self.drives.clear()
         self.cursors.clear()
         self.uploads.clear()
+        self.save()
 
 
 def _keep(table: OrderedDict, item: Any, limit: int) -> str:

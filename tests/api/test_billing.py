@@ -64,7 +64,7 @@ async def test_an_account_on_one_plan_switches_to_another_without_a_second_subsc
     await buy(creator, stripe_server, "creator")
     first = await until_subscription(platform, creator.user_id, lambda s: s.status == "active")
     switched = await creator.http.post("/creator/billing/checkout", json={"plan": "pro"})
-    assert switched.status_code == 200 and switched.json()["url"].endswith("/creator/?billing=success")
+    assert switched.status_code == 200 and switched.json()["url"].endswith("/creator/billing?checkout=success")
     pro = await until_subscription(platform, creator.user_id, lambda s: s.plan == "pro")
     assert pro.stripe_subscription_id == first.stripe_subscription_id
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -14,6 +15,8 @@ from comfy_platform.settings import Settings
 from db.models import CreatorSession, OAuthState, User, utcnow
 from services.creator.sessions import encode_token
 from tests.fixtures.oidc import sign_in
+from tests.helpers.ports import free_port
+from tests.helpers.processes import serving
 
 
 def _sub() -> str:
@@ -176,3 +179,26 @@ async def test_sign_in_on_a_deployment_without_google_credentials_is_404(tmp_pat
             transport=httpx.ASGITransport(app=app), base_url="http://creator.test") as http:
         reply = await http.get("/creator/auth/login")
     assert reply.status_code == 404 and "GOOGLE_CLIENT_ID" in reply.json()["error"]["message"]
+
+
+async def test_the_local_stand_in_sign_in_asks_for_an_email_address_and_signs_that_address_in(creator_api):
+    port = free_port()
+    settings = creator_api.settings.model_copy(update={"CREATOR_LOCAL_STANDINS": True, "API_PORT": port,
+                                                        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    async with serving(create_app(settings), port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        login = await http.get("/creator/auth/login")
+        page = await http.get(login.headers["location"])
+        assert page.status_code == 200
+        assert '<label for="email">Email address</label>' in page.text and 'type="email"' in page.text
+        assert "Subject" not in page.text
+        authorize = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+        provider = httpx.URL(settings.GOOGLE_AUTH_URL)
+        assert f"form-action 'self' {provider.scheme}://{provider.netloc.decode()}" in \
+            page.headers["content-security-policy"]
+        consent = await http.post(authorize, data={"sub": "ana.local@example.com"})
+        callback = await http.get(consent.headers["location"])
+        assert callback.status_code == 302
+        assert (await http.get("/creator/me")).json()["email"] == "ana.local@example.com"
+        # The page shows only this deployment's provider's sign-in.
+        elsewhere = await http.get("/creator/auth/local", params={"authorize": "https://evil.example/?x=1"})
+        assert elsewhere.status_code == 404

@@ -87,11 +87,22 @@ async def test_photos_go_from_waiting_to_edited_live_and_a_failure_is_plain_and_
     failed = page.locator('[data-status="failed"]')
     await expect(failed).to_have_count(1, timeout=30_000)
     await expect(failed).to_contain_text("could not be opened as a photo")
+    await expect(page.get_by_role("button", name="Sync now")).to_be_enabled(timeout=30_000)  # the sync ended
+    await expect(page.locator("#last-sync")).not_to_have_text("Not yet")
     seen = await page.evaluate("window.seenStatuses")
     for statuses in seen.values():
         if statuses[-1] == "edited":
             assert statuses[0] in ("waiting", "processing"), statuses  # seen on its way, not only at the end
     await expect(edited.first.get_by_role("link", name=re.compile("Open"))).to_be_visible()
+    # Before and after thumbnails, loaded through links made for this account.
+    for n in range(3):
+        for side in ("before", "after"):
+            image = page.get_by_role("img", name=f"guest_{n}.png {side}")
+            await expect(image).to_be_visible()
+            assert await image.evaluate("img => img.complete && img.naturalWidth > 0")
+    link = await page.get_by_role("img", name="guest_0.png after").get_attribute("src")
+    assert (await web_creator.http.get(link)).headers["content-type"] == "image/jpeg"
+    assert (await web_creator.http.get(link.replace("sig=", "sig=0"))).status_code == 403
     await screenshot(page, "dashboard-photos")
     await assert_no_internals(page)
     await assert_accessible(page)

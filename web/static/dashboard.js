@@ -85,39 +85,46 @@
     if (watch.schedule) showSync(watch.schedule);
   }
 
+  function syncButton(busyNow) {
+    const sync = $("sync");
+    if (busyNow) {
+      sync.setAttribute("aria-busy", "true");
+      sync.disabled = true;
+      sync.textContent = "Syncing…";
+    } else {
+      sync.removeAttribute("aria-busy");
+      sync.textContent = "Sync now";
+      sync.disabled = !$("paused").hidden;
+    }
+  }
+
   function showSync(schedule) {
     state.running = Boolean(schedule.running);
     $("last-sync").textContent = schedule.last_run_at ? when(schedule.last_run_at) : "Not yet";
     $("next-sync").textContent = schedule.paused ? "Paused" : (schedule.next_run_at ? when(schedule.next_run_at) : "–");
-    const sync = $("sync");
+    // A sync asked for is done once the schedule reports a run newer than the one before the click, ended.
+    const asked = state.asked;
+    const done = asked && !state.running && schedule.last_run_at && schedule.last_run_at !== asked.lastRun;
     if (state.running) {
-      sync.setAttribute("aria-busy", "true");
-      sync.disabled = true;
-      sync.textContent = "Syncing…";
+      syncButton(true);
       $("sync-state").textContent = "Looking for new photos in your folder…";
-    } else if (sync.getAttribute("aria-busy") === "true" && !state.syncRequested) {
-      sync.removeAttribute("aria-busy");
-      sync.textContent = "Sync now";
-      sync.disabled = !$("paused").hidden;
-      $("sync-state").textContent = schedule.last_run_at ? `Last sync finished ${when(schedule.last_run_at)}.` : "";
+    } else if (!asked || done || Date.now() - asked.at > 120000) {
+      state.asked = null;
+      syncButton(false);
+      $("sync-state").textContent = schedule.last_run_at ? `Last sync ${when(schedule.last_run_at)}.` : "";
     }
+    state.lastRun = schedule.last_run_at;
   }
 
   $("sync").addEventListener("click", async () => {
-    const sync = $("sync");
-    sync.disabled = true;
-    sync.setAttribute("aria-busy", "true");
-    sync.textContent = "Syncing…";
+    syncButton(true);
     $("sync-state").textContent = "Sync started: new photos appear below as they are found.";
-    state.syncRequested = true;
+    state.asked = { at: Date.now(), lastRun: state.lastRun };
     try {
       await api("/creator/sync-now", { method: "POST" });
-      setTimeout(() => { state.syncRequested = false; }, 4000);  // until the schedule reports the run
     } catch (e) {
-      state.syncRequested = false;
-      sync.removeAttribute("aria-busy");
-      sync.textContent = "Sync now";
-      sync.disabled = false;
+      state.asked = null;
+      syncButton(false);
       $("sync-state").textContent = "";
       toast(e.message, "bad");
     }
@@ -138,9 +145,12 @@
     waiting_for_quota: ["Nothing waiting", "Photos past this month's plan wait here until it renews or you upgrade."],
   };
 
+  function placeholder() { return el("span.thumb.placeholder", { "aria-hidden": "true" }); }
   function thumb(src, label) {
-    return src ? el("img.thumb", { src, alt: label, width: 88, height: 88, loading: "lazy" })
-               : el("span.thumb.placeholder", { "aria-hidden": "true" }, label === "Before" ? "" : "");
+    if (!src) return placeholder();
+    const img = el("img.thumb", { src, alt: label, width: 88, height: 88, loading: "lazy" });
+    img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
+    return img;
   }
 
   function photoItem(p) {
@@ -162,7 +172,7 @@
       "aria-label": `Retry ${p.name}` }, "Retry"));
     if (actions.childNodes.length) details.append(actions);
     return el("li.photo", { "data-photo": p.id, "data-status": p.status },
-      el("div.thumbs", {}, thumb(p.before_thumb, "Before"), thumb(p.after_thumb, "After")), details);
+      el("div.thumbs", {}, thumb(p.before_thumb, `${p.name} before`), thumb(p.after_thumb, `${p.name} after`)), details);
   }
 
   function inFilter(p) {
@@ -179,8 +189,8 @@
   }
 
   function showQuota(quota) {
-    $("quota-used").textContent = quota.used;
-    $("quota-included").textContent = quota.included;
+    $("quota-used").textContent = quota.used.toLocaleString();
+    $("quota-included").textContent = quota.included.toLocaleString();
     $("quota-meter").value = quota.used;
     $("quota-meter").max = quota.included;
     $("quota-full").hidden = quota.used < quota.included;

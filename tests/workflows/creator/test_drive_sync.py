@@ -21,7 +21,7 @@ from workflows.shared import drive_sync_schedule_id
 async def test_photos_dropped_in_the_folder_come_back_edited_exactly_once(creator, smtp):
     folder = await creator.folder("Shoot")
     listed = (await creator.http.get("/creator/drive/folders")).json()
-    assert {"id": folder, "name": "Shoot"} in listed
+    assert {"id": folder, "name": "Shoot", "path": "Shoot"} in listed
     watch = await creator.watch(folder)
     assert watch["folder_name"] == "Shoot" and watch["preset"] == "portrait_pro"
     # Watching again reuses the output folder instead of making a second one.
