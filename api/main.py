@@ -71,7 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
 
     app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.",
+                  description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.\n\n"
+                              "The `/api/v1` routes take an API key, `Authorization: Bearer sk_...`: make one in the "
+                              "developer console (`/creator/developers`), then press **Authorize** here and paste "
+                              "it; **Try it out** sends it.",
                   dependencies=[Depends(storable_request)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)

@@ -191,10 +191,12 @@ async def test_the_api_docs_load_nothing_from_elsewhere_and_try_it_out_sends_the
     async with page.expect_response(re.compile(r"/api/v1/usage$")) as answer:
         await operation.get_by_role("button", name="Execute").click()
     response = await answer.value
+    await screenshot(page, "api-docs")
     assert response.status == 200
     assert (await response.request.all_headers())["authorization"] == f"Bearer {created.secret}"
     await page.goto(f"{api_server.url}/redoc")
     await expect(page.get_by_role("heading", name=re.compile("Comfy Platform"))).to_be_visible()
+    await screenshot(page, "api-redoc")
     assert loaded and all(urlsplit(url).netloc == origin for url in loaded if not url.startswith("blob:")), loaded
 
 
