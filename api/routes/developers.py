@@ -22,7 +22,7 @@ from db import webhooks as webhook_queries
 from db.models import ApiKey
 from presets import list_presets, list_templates
 from services import api_keys
-from services.job_presenter import JobPublic, job_public
+from services.job_presenter import JobPublic, WebhookDeliveryPublic, job_public
 
 router = APIRouter(prefix="/developers", tags=["developer console"])
 NO_STORE = {"Cache-Control": "no-store"}
@@ -245,10 +245,26 @@ def _events(job: JobPublic) -> list[JobEvent]:
                 "failed": f"failed: {job.error.message}" if job.error else "failed"}[job.status]
         events.append(JobEvent(at=job.finished_at, kind=job.status, text=text))
     for delivery in job.webhook_deliveries:
-        outcome = f"delivered (HTTP {delivery.status_code})" if delivery.delivered else (
-            f"not delivered ({delivery.error or f'HTTP {delivery.status_code}'})")
-        events.append(JobEvent(at=delivery.at, kind="webhook", text=f"webhook attempt {delivery.attempt}: {outcome}"))
+        events.append(JobEvent(at=delivery.at, kind="webhook",
+                               text=f"webhook attempt {delivery.attempt}: {_delivery_outcome(delivery)}"))
     return sorted(events, key=lambda e: e.at)
+
+
+def _delivery_outcome(delivery: WebhookDeliveryPublic) -> str:
+    """A delivery attempt in a few plain words: the stored error of a failed connection names the HTTP library's
+    exception, which is for the log and the API's own answer, not for a page."""
+    if delivery.delivered:
+        return f"delivered (HTTP {delivery.status_code})"
+    if delivery.status_code is not None:
+        return f"refused with HTTP {delivery.status_code}"
+    error = delivery.error or ""
+    if "timed out" in error:
+        return "the webhook URL did not answer in time"
+    if "may not be used" in error or "must be an http" in error or "no host" in error:
+        return "the webhook URL may not be reached from here"
+    if "no API key" in error:
+        return "not sent: the key that signs it is gone"
+    return "could not connect to the webhook URL"
 
 
 @contextmanager

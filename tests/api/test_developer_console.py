@@ -4,6 +4,7 @@ delivery), and one account never sees another's keys or jobs."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -186,3 +187,42 @@ async def test_changing_keys_without_the_pages_csrf_token_is_refused(creator, ap
             assert reply.status_code == 403 and reply.json()["error"]["code"] == "csrf_failed", path
     keys = await listed(creator)
     assert [k["name"] for k in keys.values()] == ["kept"] and keys[created["key"]["id"]]["state"] == "active"
+
+
+async def test_a_job_s_events_tell_each_webhook_attempt_in_plain_words(creator, api_server, clean_emulator):
+    created = await create_key(creator, "hooked")
+    async with running_receiver(500) as receiver:
+        job = await run_preset_job(api_server, created["secret"], webhook_url=receiver.url)
+        await receiver.wait_for(2)  # refused once, then taken (the retry comes after 5 s)
+        for _ in range(100):
+            [shown] = (await creator.http.get(f"{CONSOLE}/jobs")).json()["data"]
+            if sum(e["kind"] == "webhook" for e in shown["events"]) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert shown["id"] == job["id"]
+    texts = [e["text"] for e in shown["events"]]
+    assert texts == ["accepted and queued", "started on a GPU", "succeeded with 1 output(s)",
+                     "webhook attempt 1: refused with HTTP 500", "webhook attempt 2: delivered (HTTP 200)"]
+    times = [e["at"] for e in shown["events"]]
+    assert times == sorted(times)
+
+
+async def test_a_webhook_that_cannot_connect_is_told_without_the_http_library_s_error(creator, api_server,
+                                                                                      clean_emulator):
+    from tests.helpers.ports import free_port
+
+    created = await create_key(creator, "nobody listens")
+    job = await run_preset_job(api_server, created["secret"], webhook_url=f"http://127.0.0.1:{free_port()}/hook")
+    for _ in range(100):
+        [shown] = (await creator.http.get(f"{CONSOLE}/jobs")).json()["data"]
+        if any(e["kind"] == "webhook" for e in shown["events"]):
+            break
+        await asyncio.sleep(0.1)
+    assert shown["id"] == job["id"]
+    [first] = [e["text"] for e in shown["events"] if e["kind"] == "webhook"][:1]
+    assert first == "webhook attempt 1: could not connect to the webhook URL"
+    # The API's own job object keeps the full error for the developer's client.
+    async with api_server.client(created["secret"]) as http:
+        deliveries = (await http.get(f"/api/v1/jobs/{job['id']}")).json()["webhook_deliveries"]
+    assert "failed" in deliveries[0]["error"]
+    await creator.platform.client.get_workflow_handle(f"webhook-{job['id']}").terminate("test over")
