@@ -90,8 +90,29 @@ async def login(session: SessionDep, settings: SettingsDep,
 @router.get("/auth/callback", response_class=RedirectResponse, status_code=302, responses=error_responses(400, 502))
 async def complete_sign_in(request: Request, session: SessionDep, settings: SettingsDep, encryptor: EncryptorDep,
                            code: str | None = None, state: str | None = None, error: str | None = None,
-                           error_description: str | None = None) -> RedirectResponse:
-    """Finish Google sign-in: sets the session cookie and redirects to the page that started it."""
+                           error_description: str | None = None) -> Response:
+    """Finish Google sign-in: sets the session cookie and redirects to the page that started it. A browser is
+    shown a page saying what went wrong in plain words; other clients get the JSON error."""
+    try:
+        return await _finish_sign_in(request, session, settings, encryptor, code, state, error, error_description)
+    except (SignInRefused, ProviderDown) as exc:
+        if "text/html" not in request.headers.get("accept", ""):
+            raise
+        return render(request, "sign_in_failed.html", status_code=exc.status_code, reason=_plain_refusal(exc))
+
+
+def _plain_refusal(exc: ApiError) -> str:
+    if isinstance(exc, ProviderDown):
+        return "Google did not answer just now. Try again in a moment."
+    if exc.details and exc.details.get("error") == "access_denied":
+        return "Google sign-in was cancelled, so you are not signed in."
+    if "browser" in exc.message or "state" in exc.message:
+        return "This sign-in took too long, was already used, or was started in another browser."
+    return "Google sign-in did not complete."
+
+
+async def _finish_sign_in(request: Request, session, settings: Settings, encryptor, code: str | None,
+                          state: str | None, error: str | None, error_description: str | None) -> RedirectResponse:
     if error:
         reason = f"{error}: {error_description}" if error_description else error
         raise SignInRefused(f"Google sign-in did not complete ({reason}); start again at {SIGN_IN_PATH}",

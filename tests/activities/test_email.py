@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.email import MAX_LISTED, EmailActivities, summary_body, summary_subject
 from comfy_platform.mail import Mailer, message_id
 from comfy_platform.settings import Settings
-from db.models import SentEmail, User
+from db.models import DriveFile, SentEmail, User
 from db.session import create_engine, create_sessionmaker
 from workflows.shared import DriveFileOutcome, ReconnectNoticeInput, SyncSummaryInput
 
@@ -247,3 +247,28 @@ def test_a_long_run_lists_the_first_files_and_points_to_the_dashboard():
     [(title, items)] = summary_body("Ana", outcomes, DRIVE_WEB_URL, BASE_URL).sections
     assert title == "Edited" and len(items) == MAX_LISTED + 1
     assert items[-1].label == f"and {60 - MAX_LISTED} more, listed on your dashboard" and items[-1].url is None
+
+
+async def _notices(sessionmaker, user: User, notices: str) -> None:
+    async with sessionmaker() as session, session.begin():
+        (await session.get(User, user.id)).email_notices = notices
+
+
+async def test_with_photo_emails_off_no_summary_is_sent(activities, sessionmaker, smtp, user):
+    await _notices(sessionmaker, user, "off")
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, run_outcomes())) is False
+    assert await sent_emails(sessionmaker, user) == []
+
+
+async def test_a_daily_digest_is_one_email_a_day_counting_the_past_24_hours(activities, sessionmaker, smtp, user):
+    await _notices(sessionmaker, user, "daily_digest")
+    async with sessionmaker() as session, session.begin():
+        session.add_all([DriveFile(user_id=user.id, file_id=f"d{n}", version="1", name=f"d{n}.jpg", status=status)
+                         for n, status in enumerate(["succeeded", "succeeded", "succeeded", "failed"])])
+    env = ActivityEnvironment()
+    assert await env.run(activities.send_sync_summary, summary_for(user, run_outcomes())) is True
+    assert await env.run(activities.send_sync_summary, summary_for(user, run_outcomes())) is False  # later batch
+    [message] = await smtp.wait_for(1, to=user.email)
+    assert message["Subject"] == "3 photos edited, 1 failed"  # the day's photos, not one batch's
+    [record] = await sent_emails(sessionmaker, user)
+    assert record.key.startswith(f"digest-{user.id}-")

@@ -117,3 +117,19 @@ async def test_photos_go_from_waiting_to_edited_live_and_a_failure_is_plain_and_
     assert statuses[0] == "failed" and set(statuses[1:-1]) <= {"waiting", "processing"}, statuses
     await expect(failed).to_contain_text("could not be opened as a photo")
     await screenshot(page, "dashboard-failed-filter")
+
+
+async def test_a_refused_drive_grant_pauses_syncing_and_the_dashboard_says_what_to_do(page, api_server, web_creator,
+                                                                                      oidc_provider):
+    folder = await web_creator.folder("Trip")
+    await web_creator.watch(folder)
+    await web_creator.drop(folder, "beach.png", photo(11))
+    await web_creator.sync_revoked_midway(oidc_provider, "files.list")  # Google withdraws access mid-sync
+    await page.goto(f"{api_server.url}/creator/")
+    await expect(page.get_by_role("alert").filter(has_text="Google Drive stopped letting us in")).to_be_visible()
+    await expect(page.get_by_role("link", name="Sign in again to reconnect")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_have_count(1)  # said once, not once per part of the page
+    await expect(page.get_by_role("button", name="Sync now")).to_be_disabled()
+    await screenshot(page, "dashboard-reconnect")
+    await assert_no_internals(page)
+    await assert_accessible(page)

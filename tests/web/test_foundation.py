@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from playwright.async_api import expect
 
 from tests.web.browser import assert_accessible, assert_no_internals, screenshot
 
@@ -10,7 +11,7 @@ from tests.web.browser import assert_accessible, assert_no_internals, screenshot
 async def test_a_visitor_sees_the_sign_in_page_and_signs_in(page, api_server, web_creator):
     await page.goto(f"{api_server.url}/creator/")
     assert await page.get_by_role("navigation", name="Main").is_visible()
-    assert await page.get_by_text(web_creator.email).is_visible()
+    assert await page.get_by_text(web_creator.email, exact=True).is_visible()
     await assert_no_internals(page)
     await assert_accessible(page)
 
@@ -38,3 +39,14 @@ async def test_pages_carry_security_headers_and_refuse_a_change_without_the_csrf
         assert wrong.status_code == 403
         form = await forged.post("/creator/auth/logout", data={"csrf_token": web_creator.http.headers["x-csrf-token"]})
         assert form.status_code == 204  # a form's hidden field does as well as the header
+
+
+async def test_a_cancelled_sign_in_says_so_in_plain_words(context, api_server, oidc_provider):
+    page = await context.new_page()
+    await page.goto(f"{api_server.url}/creator/")
+    await page.get_by_role("link", name="Sign in with Google").click()
+    await page.get_by_role("button", name="Deny access").click()
+    await expect(page.get_by_role("heading", name="You are not signed in")).to_be_visible()
+    await expect(page.get_by_text("Google sign-in was cancelled")).to_be_visible()
+    await assert_no_internals(page)
+    await assert_accessible(page)

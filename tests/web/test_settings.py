@@ -64,3 +64,16 @@ async def test_deleting_the_account_says_what_goes_and_then_signs_out(page, api_
     await page.get_by_role("button", name="Delete everything").click()
     await expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
     assert (await web_creator.http.get("/creator/me")).status_code == 401
+
+
+async def test_disconnecting_drive_stops_syncing_and_the_dashboard_starts_over(page, api_server, web_creator):
+    await web_creator.watch(await web_creator.folder("Old shoot"))
+    await page.goto(f"{api_server.url}/creator/settings")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Disconnect Google Drive").click()
+    await page.wait_for_url(f"{api_server.url}/creator/")
+    await expect(page.get_by_role("heading", name="Set up in three steps")).to_be_visible()
+    assert (await web_creator.http.get("/creator/drive/watch")).status_code == 404
+    await page.goto(f"{api_server.url}/creator/settings")
+    assert await page.get_by_role("button", name="Disconnect Google Drive").is_disabled()
+    assert await page.get_by_label("Preset").is_disabled()

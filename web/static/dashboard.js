@@ -3,7 +3,10 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { show: "all", page: 1, pages: 1, watching: !$("watching").hidden, running: false };
+  const state = { show: "all", page: 1, pages: 1, watching: !$("watching").hidden, running: false,
+                  paused: $("sync").disabled };
+  // With Drive to reconnect, the alert at the top (with its link) says it: the paused note would repeat it.
+  const reconnect = $("paused").dataset.reconnect === "1";
 
   // --- setup: folder picker and look ---------------------------------------------------------------------------
   const folderSelect = $("folder");
@@ -39,7 +42,7 @@
     } catch (e) {
       folderSelect.replaceChildren(new Option("Your folders could not be loaded", ""));
       folderSelect.disabled = true;
-      showWatchError(e.message);
+      if (!reconnect) showWatchError(e.message);
     }
     updateWatchButton();
   }
@@ -79,9 +82,10 @@
     $("watch-folder").textContent = watch.folder_name;
     $("watch-preset").textContent = watch.preset_title;
     $("watch-output").textContent = watch.output_folder_name;
+    state.paused = Boolean(watch.paused_reason);
     $("paused").textContent = watch.paused_reason || "";
-    $("paused").hidden = !watch.paused_reason;
-    $("sync").disabled = Boolean(watch.paused_reason) || state.running;
+    $("paused").hidden = !watch.paused_reason || reconnect;
+    $("sync").disabled = state.paused || state.running;
     if (watch.schedule) showSync(watch.schedule);
   }
 
@@ -94,7 +98,7 @@
     } else {
       sync.removeAttribute("aria-busy");
       sync.textContent = "Sync now";
-      sync.disabled = !$("paused").hidden;
+      sync.disabled = state.paused;
     }
   }
 
