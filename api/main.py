@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.backpressure import BacklogGauge
 from api.deps import TemporalConnector, require_csrf, storable_request
+from api.docs import install_docs
 from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
 from api.metrics import install_metrics
@@ -23,6 +24,7 @@ from api.routes import (
     creator_auth,
     creator_photos,
     creator_settings,
+    developers,
     files,
     generate,
     health,
@@ -68,8 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.comfy.close()
         await engine.dispose()
 
-    app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan,
-                  description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.",
+    app = FastAPI(title="Comfy Platform", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Durable ComfyUI jobs: a developer API and a creator product on Temporal.\n\n"
+                              "The `/api/v1` routes take an API key, `Authorization: Bearer sk_...`: make one in the "
+                              "developer console (`/creator/developers`), then press **Authorize** here and paste "
+                              "it; **Try it out** sends it.",
                   dependencies=[Depends(storable_request)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
@@ -84,11 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in (jobs, generate, uploads, catalog, usage):
         app.include_router(resource.router, prefix="/api/v1")
     # Everything under /creator/ is signed in by the session cookie: state-changing requests need its CSRF token.
-    for resource in (creator_auth, creator, creator_photos, creator_settings, pages, billing):  # pages first: see billing_page
+    for resource in (creator_auth, creator, creator_photos, creator_settings, pages, billing,  # pages first: see billing_page
+                     developers):
         app.include_router(resource.router, prefix="/creator", dependencies=[Depends(require_csrf)])
     install_pages(app)
     app.include_router(stripe_webhooks.router)
     install_openapi(app, settings)
+    install_docs(app)
     return app
 
 

@@ -279,7 +279,8 @@ def _wait_for_health(settings: Settings, stack: Stack, timeout_s: float = 120) -
 def _banner(settings: Settings, env: dict[str, str]) -> str:
     comfy = (f"ComfyUI EMULATOR  http://127.0.0.1:{settings.EMULATOR_PORT}" if settings.uses_emulator
              else "ComfyUI           " + ", ".join(settings.comfyui_urls))
-    creator = [f"  Creator           http://127.0.0.1:{settings.API_PORT}/creator/"]
+    creator = [f"  Creator           http://127.0.0.1:{settings.API_PORT}/creator/",
+               f"  Developer console http://127.0.0.1:{settings.API_PORT}/creator/developers"]
     if env.get("CREATOR_LOCAL_STANDINS"):
         creator += [f"    LOCAL STAND-INS: sign-in {env['GOOGLE_ISSUER']}, Drive TEST SERVER {env['GOOGLE_DRIVE_URL']}"]
     if "SMTP_HOST" in env:
@@ -289,7 +290,7 @@ def _banner(settings: Settings, env: dict[str, str]) -> str:
     return "\n".join([
         "",
         "Comfy Platform is running (Ctrl-C stops everything):",
-        f"  API               http://127.0.0.1:{settings.API_PORT}  (docs: /docs, health: /api/health)",
+        f"  API               http://127.0.0.1:{settings.API_PORT}  (docs: /docs and /redoc, health: /api/health)",
         *creator,
         f"  Temporal Web UI   http://127.0.0.1:{settings.TEMPORAL_UI_PORT}  (payloads decoded by "
         f"http://127.0.0.1:{settings.CODEC_PORT})",

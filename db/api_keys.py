@@ -1,11 +1,12 @@
-"""API key queries: create (returns the only copy of the secret), authenticate, list, revoke."""
+"""API key queries: create (returns the only copy of the secret), authenticate, list, revoke, and an account's own
+keys for its developer console."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from comfy_platform.secrets import (
@@ -85,3 +86,25 @@ async def touch_key(session: AsyncSession, key: ApiKey, every: timedelta = timed
     await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     key.last_used_at = now
     return True
+
+
+async def account_keys(session: AsyncSession, account_id: str) -> list[ApiKey]:
+    """An account's keys, revoked and expired ones included, newest first."""
+    return list(await session.scalars(select(ApiKey).where(ApiKey.account_id == account_id)
+                                      .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())))
+
+
+async def account_key(session: AsyncSession, account_id: str, key_id: str) -> ApiKey | None:
+    """The key, only if it is this account's: another account's key is as unknown as a missing one."""
+    return await session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.account_id == account_id))
+
+
+async def count_live_keys(session: AsyncSession, account_id: str, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    return await session.scalar(select(func.count(ApiKey.id)).where(
+        ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)))
+
+
+async def set_webhook_secret(session: AsyncSession, key_id: str, encrypted: str) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(webhook_secret_encrypted=encrypted))

@@ -310,12 +310,16 @@ async def list_jobs(
     status: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    api_key_ids: list[str] | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first. Keyset pagination on (created_at, id): pages stay stable while new jobs arrive."""
+    """Newest first. Keyset pagination on (created_at, id): pages stay stable while new jobs arrive.
+    `api_key_ids`: the jobs of any of these keys (an account's keys, for its developer console)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     query = query.where(*owner_filters(Job, api_key_id, user_id))
+    if api_key_ids is not None:
+        query = query.where(Job.api_key_id.in_(api_key_ids))
     if status is not None:
         query = query.where(Job.status == status)
     if cursor:

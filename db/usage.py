@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ApiImagesByDay, Job, UsageRecord, new_id, utcnow
@@ -64,3 +65,29 @@ def owner_filters(model: type, api_key_id: str | None, user_id: str | None) -> l
     if user_id is not None:
         filters.append(model.user_id == user_id)
     return filters
+
+
+class KeyDay(NamedTuple):
+    api_key_id: str
+    day: date
+    jobs: int
+    images: int
+    gpu_seconds: float
+
+
+async def usage_by_key_and_day(session: AsyncSession, api_key_ids: list[str], since: datetime) -> list[KeyDay]:
+    """Jobs, images and GPU seconds billed per key per UTC day from `since` on, read from the records' (api_key_id,
+    created_at) index; days without usage are left out."""
+    if not api_key_ids:
+        return []
+    if session.bind.dialect.name == "postgresql":
+        day = cast(func.timezone("UTC", UsageRecord.created_at), Date)
+    else:  # SQLite keeps naive UTC text: its first ten characters are the day
+        day = func.substr(UsageRecord.created_at, 1, 10)
+    rows = await session.execute(
+        select(UsageRecord.api_key_id, day.label("day"), func.count(UsageRecord.id),
+               func.coalesce(func.sum(UsageRecord.images), 0), func.coalesce(func.sum(UsageRecord.gpu_seconds), 0.0))
+        .where(UsageRecord.api_key_id.in_(api_key_ids), UsageRecord.created_at >= since)
+        .group_by(UsageRecord.api_key_id, day).order_by(day))
+    return [KeyDay(key_id, value if isinstance(value, date) else date.fromisoformat(value), int(jobs), int(images),
+                   float(gpu)) for key_id, value, jobs, images, gpu in rows]
