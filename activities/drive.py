@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import heartbeating
+from comfy_platform import metrics
 from comfy_platform.drive import (
     FOLDER,
     DriveAuthRevoked,
@@ -33,7 +34,6 @@ from comfy_platform.drive import (
     DriveNotFound,
     DriveRateLimited,
 )
-from comfy_platform import metrics
 from comfy_platform.images import NotAnImage, thumbnail
 from comfy_platform.secrets import Encryptor
 from comfy_platform.settings import Settings

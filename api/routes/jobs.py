@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import limits
+from api.backpressure import BacklogGauge
 from api.deps import (
     BacklogDep,
     EntitlementsDep,
@@ -29,7 +30,6 @@ from api.deps import (
     authenticate_request,
     check_scope,
 )
-from api.backpressure import BacklogGauge
 from api.errors import ApiError, NotFound, database_trouble_of_the_moment
 from api.responses import error_responses
 from api.schemas import JobCreate, JobsPublic
