@@ -262,7 +262,7 @@ async def storable_request(connection: HTTPConnection) -> None:
     body = route.body_field
     content_type = connection.headers.get("content-type", "").split(";")[0].strip()
     if (body is not None and not isinstance(body.field_info, Form) and content_type.endswith("json")
-            and isinstance(connection, Request)):
+            and isinstance(connection, Request) and await connection.body()):  # an empty body: the route says so
         payload = await connection.json()  # parsed once already by FastAPI, which keeps it
         model = body.field_info.annotation
         if isinstance(payload, dict) and isinstance(model, type) and issubclass(model, BaseModel) \

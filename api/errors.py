@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as SqlAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.json_body import body_problem
 from comfy_platform.storable import UnstorableValue
 from db.session import DatabaseUnavailable
 from presets.errors import InvalidJobRequest, UnusableContent
@@ -143,7 +144,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field_name(e), "message": _plain_message(e)} for e in exc.errors()]
+        errors = [{"field": _field_name(e), "message": body_problem(e, exc.body) or _plain_message(e)}
+                  for e in exc.errors()]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return JSONResponse(error_body("invalid_request", message, errors), 422)
@@ -167,25 +169,46 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-# Pydantic's messages name Python types ("a valid dictionary", "instance of ImageInput"); these say it in JSON's.
+# Pydantic's messages name Python types ("a valid dictionary", "instance of ImageInput"); these say it in JSON's,
+# and say what would be accepted.
 _PLAIN = {"dict_type": "must be an object", "model_type": "must be an object",
           "model_attributes_type": "must be an object", "list_type": "must be an array",
           "string_type": "must be a string", "int_type": "must be a whole number",
-          "int_from_float": "must be a whole number", "float_type": "must be a number",
-          "bool_type": "must be true or false", "finite_number": "must be a finite number",
-          "string_unicode": "must be valid Unicode text"}
+          "int_from_float": "must be a whole number", "int_parsing": "must be a whole number",
+          "float_type": "must be a number", "float_parsing": "must be a number",
+          "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+          "finite_number": "must be a finite number", "string_unicode": "must be valid Unicode text",
+          "missing": "is required", "extra_forbidden": "is not a field of this request",
+          "none_required": "must be null", "url_parsing": "must be a URL", "url_scheme": "must be an http(s) URL"}
+_BOUNDED = {"greater_than": "must be greater than {gt}", "greater_than_equal": "must be at least {ge}",
+            "less_than": "must be less than {lt}", "less_than_equal": "must be at most {le}",
+            "string_too_short": "must be at least {min_length} characters long",
+            "string_too_long": "must be at most {max_length} characters long",
+            "too_short": "must hold at least {min_length} items", "too_long": "must hold at most {max_length} items",
+            "enum": "must be one of {expected}", "literal_error": "must be one of {expected}"}
 
 
 def _plain_message(error: dict[str, Any]) -> str:
-    if error["type"] == "json_invalid":
-        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'cannot be parsed')})"
-    return _PLAIN.get(error["type"], error["msg"])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _BOUNDED:
+        try:
+            return _BOUNDED[kind].format(**ctx)
+        except KeyError:
+            pass
+    return _PLAIN.get(kind, error["msg"])
+
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
 def _field_name(error: dict[str, Any]) -> str:
+    """The field as the client sent it: `params.steps`, `limit`, `Idempotency-Key`."""
     if error["type"] == "json_invalid":
         return ""  # its location is a character offset, not a field
-    return ".".join(str(p) for p in error["loc"] if p != "body")
+    location = list(error["loc"])
+    if location and location[0] in _LOCATIONS:
+        location = location[1:]
+    return ".".join(str(p) for p in location)
 
 
 class ServerErrors:

@@ -15,6 +15,7 @@ from api.deps import TemporalConnector, require_csrf, storable_request
 from api.docs import install_docs
 from api.errors import ServerErrors, error_body, install_error_handlers
 from api.job_watcher import JobWatcher
+from api.json_body import JsonWithoutContentType
 from api.metrics import install_metrics
 from api.openapi import install_openapi
 from api.routes import (
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "it; **Try it out** sends it.",
                   dependencies=[Depends(storable_request)])
     install_error_handlers(app)
+    app.add_middleware(JsonWithoutContentType)  # inside BodySizeLimit: an oversized body is refused before it
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_REQUEST_BYTES)
     app.add_middleware(ServerErrors)  # added after BodySizeLimit, so outside it: it also catches what that raises
     app.add_middleware(SecurityHeaders, settings=settings)  # outside ServerErrors: its 500s get the headers too
@@ -96,6 +98,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stripe_webhooks.router)
     install_openapi(app, settings)
     install_docs(app)
+
+    @app.get("/", include_in_schema=False)
+    async def read_root() -> JSONResponse:
+        """Where to go from the bare address: the creator's dashboard, the API's docs, the health check."""
+        return JSONResponse({"name": app.title, "version": app.version, "dashboard": "/creator/",
+                             "docs": "/docs", "openapi": "/openapi.json", "api": "/api/v1", "health": "/api/health"})
+
     return app
 
 

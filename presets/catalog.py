@@ -69,5 +69,5 @@ def get_preset(name: str) -> Preset:
     try:
         return _all()[name]
     except KeyError:
-        raise InvalidJobRequest(f"unknown preset '{name}'; available: {sorted(_all())}", "preset",
+        raise InvalidJobRequest(f"unknown preset '{name}'; available: {', '.join(sorted(_all()))}", "preset",
                                 code="unknown_preset") from None

@@ -24,6 +24,11 @@ _TYPES = {"string": str, "int": int, "float": float, "bool": bool}
 _WORDS = {"string": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
+def _number(value: float | None) -> float | int | None:
+    """A bound as a person writes it: 150 rather than 150.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -50,12 +55,10 @@ class Param:
         if self.type == "int" and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, _TYPES[self.type]) or (self.type != "bool" and isinstance(value, bool)):
-            raise InvalidJobRequest(f"{where} must be {_WORDS[self.type]}, got {json_kind(value)}", where,
+            raise InvalidJobRequest(f"{where} must be {self.accepted()}, got {json_kind(value)}", where,
                                     code="invalid_param")
-        if self.min is not None and value < self.min:
-            raise InvalidJobRequest(f"{where} must be at least {self.min}, got {value}", where, code="invalid_param")
-        if self.max is not None and value > self.max:
-            raise InvalidJobRequest(f"{where} must be at most {self.max}, got {value}", where, code="invalid_param")
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise InvalidJobRequest(f"{where} must be {self.accepted()}, got {value}", where, code="invalid_param")
         if self.multiple_of and value % self.multiple_of:
             raise InvalidJobRequest(f"{where} must be a multiple of {self.multiple_of}, got {value}", where,
                                     code="invalid_param")
@@ -66,6 +69,18 @@ class Param:
             raise InvalidJobRequest(f"{where} is longer than {self.max_length} characters", where,
                                     code="invalid_param")
         return value
+
+    def accepted(self) -> str:
+        """What this parameter takes, in words: "a whole number between 1 and 150", "a number of at least 0"."""
+        kind = _WORDS[self.type]
+        low, high = (_number(bound) for bound in (self.min, self.max))
+        if low is not None and high is not None:
+            return f"{kind} between {low} and {high}"
+        if low is not None:
+            return f"{kind} of at least {low}"
+        if high is not None:
+            return f"{kind} of at most {high}"
+        return kind
 
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "default": self.default}
@@ -110,7 +125,8 @@ class Template:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             raise InvalidJobRequest(f"unknown parameter '{unknown[0]}' for workflow '{self.name}'; "
-                                    f"known: {sorted(self.params)}", f"params.{unknown[0]}", code="unknown_param")
+                                    f"known: {', '.join(sorted(self.params))}", f"params.{unknown[0]}",
+                                    code="unknown_param")
         missing = sorted(set(self.images) - images)
         extra = sorted(images - set(self.images))
         if missing:
@@ -118,7 +134,8 @@ class Template:
                                     code="missing_image")
         if extra:
             raise InvalidJobRequest(f"workflow '{self.name}' takes no image '{extra[0]}'; it takes "
-                                    f"{sorted(self.images) or 'none'}", f"images.{extra[0]}", code="unknown_image")
+                                    f"{', '.join(sorted(self.images)) or 'none'}", f"images.{extra[0]}",
+                                    code="unknown_image")
         graph = copy.deepcopy(self.graph)
         for name, param in self.params.items():
             value = param.coerce(params[name]) if name in params else param.default
@@ -166,5 +183,5 @@ def get_template(name: str) -> Template:
     try:
         return _all()[name]
     except KeyError:
-        raise InvalidJobRequest(f"unknown workflow '{name}'; available: {sorted(_all())}", "workflow",
+        raise InvalidJobRequest(f"unknown workflow '{name}'; available: {', '.join(sorted(_all()))}", "workflow",
                                 code="unknown_workflow") from None

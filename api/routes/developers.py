@@ -201,7 +201,7 @@ async def usage(creator: CurrentCreator, session: SessionDep,
     return UsageOut(days=window, keys=[
         KeyUsageOut(key_id=u.key.id, name=u.key.name, prefix=u.key.prefix, state=api_keys.key_state(u.key),
                     images=sum(d.images for d in u.days), gpu_seconds=round(sum(d.gpu_seconds for d in u.days), 1),
-                    days=[DayOut(day=d.day, jobs=d.jobs, images=d.images, gpu_seconds=d.gpu_seconds)
+                    days=[DayOut(day=d.day, jobs=d.jobs, images=d.images, gpu_seconds=round(d.gpu_seconds, 3))
                           for d in u.days])
         for u in usage])
 

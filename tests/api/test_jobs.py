@@ -228,7 +228,7 @@ async def test_listing_pages_through_a_keys_jobs_newest_first_with_a_cursor(api_
     seen = [j["id"] for page in (first, second, third) for j in page["data"]]
     assert seen == ids[::-1] and third["next_cursor"] is None and first["count"] == 2
     assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["details"]["field"] == "cursor"
-    assert bad_limit.status_code == 422 and bad_limit.json()["error"]["details"][0]["field"] == "query.limit"
+    assert bad_limit.status_code == 422 and bad_limit.json()["error"]["details"][0]["field"] == "limit"
     assert bad_status.status_code == 422
 
 

@@ -150,7 +150,7 @@ async def test_an_empty_idempotency_key_is_refused_not_read_as_no_key(door):
         reply = await door.http.post("/api/v1/jobs", json=body, headers={"Idempotency-Key": ""})
         assert reply.status_code == 422, reply.text
         error = assert_plain_error(reply.json(), 422)
-        assert error["details"][0]["field"] == "header.Idempotency-Key"
+        assert error["details"][0]["field"] == "Idempotency-Key"
     assert await door.jobs() == 0
 
 

@@ -24,7 +24,7 @@ async def test_settings_are_saved_and_the_next_sync_uses_them(page, api_server, 
     denoise = shown.get_by_label(re.compile("^Denoise"))
     await denoise.fill("7")
     await page.get_by_role("button", name="Save settings").click()
-    await expect(page.get_by_role("alert")).to_contain_text("Denoise must be at most")
+    await expect(page.get_by_role("alert")).to_contain_text("Denoise must be a number between")
     await assert_no_internals(page)
 
     await denoise.fill("0.6")
