@@ -24,10 +24,11 @@ from db.session import dialect_insert
 from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
-    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "count_unfinished",
+    "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "count_ahead",
+    "count_unfinished",
     "create_job", "create_jobs", "delete_unstarted_job", "find_by_idempotency_key", "finished_among", "finish_job",
     "get_job", "jobs_awaiting_start", "list_job_inputs", "list_job_outputs", "list_jobs", "outputs_of_jobs",
-    "mark_job_running", "set_job_progress", "usage_summary",
+    "mark_job_running", "recent_run_seconds", "set_job_progress", "usage_summary",
 ]
 
 # What a repeated finish_job rewrites of an output it stored before: the stored file.
@@ -130,6 +131,24 @@ async def count_unfinished(session: AsyncSession, api_key_id: str) -> int:
     """An API key's jobs that are queued or running."""
     return await session.scalar(select(func.count(Job.id)).where(
         Job.api_key_id == api_key_id, Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+
+
+async def count_ahead(session: AsyncSession, job: Job) -> int:
+    """Unfinished jobs created before this one (by created_at, then id): those the fleet takes first. One count
+    over ix_jobs_status_created_at."""
+    return await session.scalar(select(func.count(Job.id)).where(
+        Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
+        or_(Job.created_at < job.created_at, and_(Job.created_at == job.created_at, Job.id < job.id))))
+
+
+async def recent_run_seconds(session: AsyncSession, limit: int = 25) -> list[float]:
+    """How long ComfyUI ran the last `limit` succeeded jobs, in seconds (its execution window)."""
+    rows = await session.execute(
+        select(Job.comfy_started_at, Job.comfy_finished_at)
+        .where(Job.status == JobStatus.SUCCEEDED.value, Job.comfy_started_at.is_not(None),
+               Job.comfy_finished_at.is_not(None))
+        .order_by(Job.created_at.desc()).limit(limit))
+    return [max(0.0, (end - start).total_seconds()) for start, end in rows]
 
 
 async def finished_among(session: AsyncSession, job_ids: list[str]) -> list[str]:

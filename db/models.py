@@ -102,6 +102,8 @@ class Job(Base):
         Index(None, "api_key_id", "created_at"),
         Index(None, "user_id", "created_at"),
         Index(None, "status"),
+        # Jobs ahead of a queued one (db.jobs.count_ahead) and the latest run times (db.jobs.recent_run_seconds).
+        Index("ix_jobs_status_created_at", "status", "created_at"),
         # Only the few rows still holding a start payload: what the start sweeper reads.
         Index("ix_jobs_awaiting_start", "created_at", postgresql_where=text("start_payload IS NOT NULL"),
               sqlite_where=text("start_payload IS NOT NULL")),

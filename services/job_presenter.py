@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storage import Storage
 from db.models import Job, JobOutput, MeterReport, MeterReportStatus, WebhookDelivery
+from services.queue_estimate import QueueEstimate
 from workflows.shared import JobOutputRef, JobProgress
 
 # Kept in a job's metadata for the API's own use, never shown: the hash of the request an Idempotency-Key named.
@@ -74,7 +75,10 @@ class JobPublic(BaseModel):
     id: str
     status: str = Field(description=" | ".join(JobStatus))
     progress: float = Field(ge=0, le=1)
-    queue_position: int | None = None
+    queue_position: int | None = Field(None, description="while queued: jobs ahead of this one, waiting or running "
+                                                          "(0: it starts next); null once it runs")
+    estimated_start_at: datetime | None = Field(None, description="while queued: when it should start, from recent "
+                                                                  "run times (null before any job has run)")
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -89,14 +93,24 @@ class JobPublic(BaseModel):
 
 async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_ttl_s: int,
                      live: JobProgress | None = None,
-                     deliveries: list[WebhookDelivery] = (), meter: MeterReport | None = None) -> JobPublic:
-    """The job as clients see it: the database row, with the workflow's live status while it runs."""
+                     deliveries: list[WebhookDelivery] = (), meter: MeterReport | None = None,
+                     queue: QueueEstimate | None = None) -> JobPublic:
+    """The job as clients see it: the database row, with the workflow's live status while it runs, and where it
+    stands in the queue (`queue`, see services/queue_estimate.py) while it waits."""
     status, progress, position = job.status, job.progress, None
     # A terminal state counts once the row says so: outputs and error are written with it, never before.
     if live is not None and job.status not in TERMINAL_STATUSES and live.status not in TERMINAL_STATUSES:
         status, progress, position = live.status, live.progress, live.queue_position
+    if status == JobStatus.SUCCEEDED:
+        progress = 1.0  # status and progress agree
+    start_at = None
+    if status == JobStatus.QUEUED and queue is not None:
+        position, start_at = queue.position, queue.estimated_start_at
+    elif status != JobStatus.QUEUED:
+        position = None
     return JobPublic(
-        id=job.id, status=status, progress=progress, queue_position=position, created_at=job.created_at,
+        id=job.id, status=status, progress=progress, queue_position=position, estimated_start_at=start_at,
+        created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.template,
         outputs=[JobOutputPublic.of(file, await storage.url(file.storage_key, url_ttl_s, filename=file.filename))
                  for file in map(JobOutputRef.of, outputs)],

@@ -45,6 +45,7 @@ from db.session import release_before_calling_out
 from services import jobs as job_service
 from services.billing.usage import Entitlements
 from services.job_presenter import JobPublic, job_public
+from services.queue_estimate import QueueEstimate, queue_estimate
 from workflows.generation import GenerationWorkflow
 from workflows.shared import JobProgress
 
@@ -69,7 +70,8 @@ async def create_job(body: JobCreate, key: GenerateKey, session: SessionDep, env
     if created:
         # Nothing to look up: a new job is queued, with no outputs or deliveries, and asking its workflow would
         # wait for a worker to take it.
-        public = await job_public(job, [], storage, settings.OUTPUT_URL_TTL_S)
+        public = await job_public(job, [], storage, settings.OUTPUT_URL_TTL_S,
+                                  queue=await queue_estimate(session, job, settings))
         return JSONResponse(public.model_dump(mode="json"), 202, headers={"Location": f"/api/v1/jobs/{job.id}"})
     return await job_response(job, session, storage, settings, temporal, status_code=200)
 
@@ -92,7 +94,7 @@ async def read_jobs(key: JobsKey, session: SessionDep, storage: StorageDep, sett
     deliveries = await webhook_queries.deliveries_of_jobs(session, ids)
     meters = await billing_queries.meter_reports_of_jobs(session, ids)
     data = [await job_public(job, outputs[job.id], storage, settings.OUTPUT_URL_TTL_S, live, deliveries[job.id],
-                             meters.get(job.id))
+                             meters.get(job.id), await queue_of(session, job, settings, live))
             for job, live in zip(jobs, lives)]
     return JobsPublic(data=data, count=len(data), next_cursor=next_cursor)
 
@@ -125,7 +127,8 @@ async def cancel_job(job_id: str, key: JobsKey, session: SessionDep, storage: St
 
 @router.get("/{job_id}/events", summary="Follow a job (Server-Sent Events)",
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "`progress` events {status, progress, queue_position}, then one `job` "
+                             "description": "`progress` events {status, progress, queue_position, "
+                                            "estimated_start_at}, then one `job` "
                                             "event with the finished job. The same path speaks WebSocket."},
                         **error_responses(404)})
 async def read_job_events(request: Request, job_id: str, key: JobsKey, session: SessionDep) -> StreamingResponse:
@@ -175,7 +178,7 @@ async def follow_job(websocket: WebSocket, job_id: str) -> None:
 
 
 async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]:
-    """("progress", {status, progress, queue_position}) on every change, then ("job", the finished job).
+    """("progress", {status, progress, queue_position, estimated_start_at}) on every change, then ("job", the finished job).
 
     The workflow is asked for progress every EVENT_POLL_S, the pace at which the ComfyUI activity reports it;
     the end comes through the API's JobWatcher, the moment the job's row turns final."""
@@ -185,19 +188,29 @@ async def job_events(state: Any, job_id: str) -> AsyncIterator[tuple[str, dict]]
         async with state.sessionmaker() as session:
             job = await job_queries.get_job(session, job_id)
             if job.is_terminal:
-                final = {"status": job.status, "progress": job.progress, "queue_position": None}
-                if final != last:
+                final = {"status": job.status, "progress": 1.0 if job.status == JobStatus.SUCCEEDED else job.progress,
+                         "queue_position": None, "estimated_start_at": None}
+                if _changed(final, last):
                     yield "progress", final
                 public = await present_job(job, session, state.storage, state.settings, temporal)
                 yield "job", public.model_dump(mode="json")
                 return
-        live = await live_status(temporal, job)
+        live = await live_status(temporal, job)  # no database connection held while Temporal answers
+        async with state.sessionmaker() as session:
+            queue = await queue_of(session, job, state.settings, live)
         now = {"status": live.status if live else job.status, "progress": live.progress if live else job.progress,
-               "queue_position": live.queue_position if live else None}
-        if now != last and now["status"] not in TERMINAL_STATUSES:
+               "queue_position": queue.position if queue else None,
+               "estimated_start_at": queue.estimated_start_at.isoformat() if queue and queue.estimated_start_at
+               else None}
+        if _changed(now, last) and now["status"] not in TERMINAL_STATUSES:
             yield "progress", now
             last = now
         await state.job_watcher.wait(job_id, EVENT_POLL_S)
+
+
+def _changed(now: dict, last: dict | None) -> bool:
+    """A new event when status, progress or position moved; the estimated start alone drifts with the clock."""
+    return last is None or any(now[key] != last[key] for key in ("status", "progress", "queue_position"))
 
 
 # --- shared with /generate ----------------------------------------------------------------------------------
@@ -259,7 +272,17 @@ async def present_job(job: Job, session: AsyncSession, storage: Storage, setting
     meter = await billing_queries.get_meter_report(session, job.id)
     if temporal is not None and live is None:
         live = await live_status(temporal, job)
-    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, live, deliveries, meter)
+    return await job_public(job, outputs, storage, settings.OUTPUT_URL_TTL_S, live, deliveries, meter,
+                            await queue_of(session, job, settings, live))
+
+
+async def queue_of(session: AsyncSession, job: Job, settings: Settings,
+                   live: JobProgress | None) -> QueueEstimate | None:
+    """Where the job stands while it is queued (as its workflow or, without one, its row says); None otherwise."""
+    status = live.status if live is not None and not job.is_terminal else job.status
+    if status != JobStatus.QUEUED:
+        return None
+    return await queue_estimate(session, job, settings, live.queue_position if live else None)
 
 
 async def job_response(job: Job, session: AsyncSession, storage: Storage, settings: Settings,

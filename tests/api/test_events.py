@@ -17,7 +17,7 @@ def t2i_body() -> dict:
 
 def assert_in_order(messages: list[dict]) -> None:
     assert messages, "no progress message"
-    assert all(set(m) == {"status", "progress", "queue_position"} for m in messages)
+    assert all(set(m) == {"status", "progress", "queue_position", "estimated_start_at"} for m in messages)
     ranks = [RANK[m["status"]] for m in messages]
     progress = [m["progress"] for m in messages]
     assert ranks == sorted(ranks) and progress == sorted(progress), messages
