@@ -248,6 +248,7 @@ async def finish_job(
     backend: str | None = None,
     prompt_id: str | None = None,
     prompt_requeues: int = 0,
+    progress: float | None = None,
 ) -> Job:
     """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput, as dataclasses.asdict
     gives a JobOutputRef) and its usage row.
@@ -269,6 +270,8 @@ async def finish_job(
                                "finished_at": unless_final(Job.finished_at, _time(finished_at or utcnow()))}
     if status == JobStatus.SUCCEEDED:
         changes["progress"] = unless_final(Job.progress, 1.0)
+    elif progress is not None:  # where a cancelled or failed job got: kept, so it never reads as going back
+        changes["progress"] = unless_final(Job.progress, min(max(progress, 0.0), 0.99))
     job = await session.scalar(
         update(Job)
         .where(Job.id == job_id)

@@ -98,11 +98,14 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
     """The job as clients see it: the database row, with the workflow's live status while it runs, and where it
     stands in the queue (`queue`, see services/queue_estimate.py) while it waits."""
     status, progress, position = job.status, job.progress, None
-    # A terminal state counts once the row says so: outputs and error are written with it, never before.
-    if live is not None and job.status not in TERMINAL_STATUSES and live.status not in TERMINAL_STATUSES:
-        status, progress, position = live.status, live.progress, live.queue_position
-    if status == JobStatus.SUCCEEDED:
-        progress = 1.0  # status and progress agree
+    if live is not None and job.status not in TERMINAL_STATUSES:
+        # A terminal state counts once the row says so: outputs and error are written with it, never before.
+        # Until then a workflow that has ended still knows how far the job got: the row's progress lags.
+        if live.status not in TERMINAL_STATUSES:
+            status, position = live.status, live.queue_position
+        progress = max(progress, live.progress)
+    # Status and progress agree: 1.0 is a succeeded job, and only a succeeded job.
+    progress = 1.0 if status == JobStatus.SUCCEEDED else min(progress, 0.99)
     start_at = None
     if status == JobStatus.QUEUED and queue is not None:
         position, start_at = queue.position, queue.estimated_start_at

@@ -113,7 +113,13 @@ class GenerationWorkflow:
     async def report_progress(self, update: JobProgress) -> None:
         if self._state.status in TERMINAL_STATUSES:
             return
-        self._state = update
+        # Forward only: a job that ran never shows queued again (a prompt queued again after ComfyUI lost it is
+        # still the job running), and its progress never goes back. Only the query's answer changes: no command
+        # depends on it, so recorded histories replay as they were.
+        shown = dataclasses.replace(update, progress=max(update.progress, self._state.progress))
+        if self._state.status == JobStatus.RUNNING:
+            shown = dataclasses.replace(shown, status=JobStatus.RUNNING, queue_position=None)
+        self._state = shown
         if update.status == JobStatus.RUNNING and not self._running_recorded and workflow.patched(RECORD_RUNNING_PATCH):
             self._running_recorded = True
             await self._record_running(update)
@@ -159,7 +165,8 @@ class GenerationWorkflow:
             prompt_id=ran.prompt_id if ran else self._state.prompt_id,
             comfy_started_at_ms=ran.comfy_started_at_ms if ran else None,
             comfy_finished_at_ms=ran.comfy_finished_at_ms if ran else None,
-            prompt_requeues=ran.requeues if ran else self._state.requeues)
+            prompt_requeues=ran.requeues if ran else self._state.requeues,
+            progress=None if ran else self._state.progress)
         # A local activity: a short database write in this worker, without another round trip to the server.
         await workflow.execute_local_activity_method(
             JobActivities.finish_job, record, start_to_close_timeout=timedelta(seconds=30),

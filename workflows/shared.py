@@ -191,6 +191,7 @@ class FinishJobInput:
     comfy_started_at_ms: int | None = None
     comfy_finished_at_ms: int | None = None
     prompt_requeues: int = 0
+    progress: float | None = None  # how far a job that did not succeed got (a succeeded one is at 1.0)
 
 
 def webhook_id_of(job_id: str) -> str:

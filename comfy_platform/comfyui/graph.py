@@ -90,6 +90,28 @@ def nodes_to_execute(graph: dict[str, Any], output_nodes: set[str] | None = None
     return seen
 
 
+# The work a node stands for in a job's progress: a sampler's steps dominate; every other node counts this much.
+OTHER_NODE_WEIGHT = 1.0
+DEFAULT_STEPS = 20  # ComfyUI's KSampler default, for a sampler whose steps come from a link
+
+
+def node_weights(graph: dict[str, Any]) -> dict[str, float]:
+    """node id -> its share of the work, for the nodes ComfyUI will run: a node with `steps` (a sampler) weighs
+    its step count, any other node OTHER_NODE_WEIGHT. Loaders and encoders then move the bar a little, sampling
+    moves it most, in proportion to the time it takes."""
+    weights = {}
+    for node_id in nodes_to_execute(graph):
+        node = graph.get(node_id)
+        inputs = (node.get("inputs") or {}) if isinstance(node, dict) else {}
+        if "steps" in inputs:
+            steps = inputs["steps"]
+            steps = steps if isinstance(steps, int | float) and not isinstance(steps, bool) else DEFAULT_STEPS
+            weights[node_id] = max(OTHER_NODE_WEIGHT, float(steps))
+        else:
+            weights[node_id] = OTHER_NODE_WEIGHT
+    return weights
+
+
 def image_input_names(graph: dict[str, Any]) -> dict[str, str]:
     """node id -> the input file name its loader reads."""
     return {node_id: node["inputs"]["image"] for node_id, node in graph.items()

@@ -23,7 +23,7 @@ from comfy_platform.comfyui.errors import (
     ComfyPromptLost,
     ComfyUnavailable,
 )
-from comfy_platform.comfyui.graph import nodes_to_execute
+from comfy_platform.comfyui.graph import OTHER_NODE_WEIGHT, node_weights
 
 if TYPE_CHECKING:
     from comfy_platform.comfyui.client import ComfyClient
@@ -81,7 +81,9 @@ class PromptWatcher:
         self.client_id = uuid.uuid4().hex
         self.on_progress = on_progress
         self.polling_only = polling_only
-        self.total_nodes = max(1, len(nodes_to_execute(graph))) if graph else 1
+        self.weights = node_weights(graph) if graph else {}
+        self.total_weight = sum(self.weights.values()) or OTHER_NODE_WEIGHT
+        self.high = 0.0  # progress only moves forward: a node ComfyUI runs again never moves the bar back
         self.done_nodes: set[str] = set()
         self.current: str | None = None
         self.node_fraction = 0.0
@@ -194,8 +196,13 @@ class PromptWatcher:
         return False
 
     def _fraction(self) -> float:
-        done = len(self.done_nodes) + self.node_fraction
-        return round(min(0.99, done / self.total_nodes), 4)
+        """The weighted share of the work done (see graph.node_weights), never less than reported before; 1.0
+        only when the prompt has succeeded, which the job's status says."""
+        done = sum(self.weights.get(node, OTHER_NODE_WEIGHT) for node in self.done_nodes if node != self.current)
+        if self.current is not None:
+            done += self.weights.get(self.current, OTHER_NODE_WEIGHT) * self.node_fraction
+        self.high = max(self.high, round(min(0.99, done / max(self.total_weight, done)), 4))
+        return self.high
 
     def _report(self, progress: Progress) -> None:
         if progress == self._last_report or self.on_progress is None:
