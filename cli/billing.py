@@ -13,12 +13,6 @@ from db.session import create_engine, create_sessionmaker
 from services.billing.stripe_billing import StripeBilling
 
 
-def add_billing_parser(commands: argparse._SubParsersAction) -> None:
-    billing = commands.add_parser("billing", help="set up billing at Stripe")
-    actions = billing.add_subparsers(dest="billing_command", required=True)
-    actions.add_parser("setup", help="make the products, prices, meters and portal configuration the plans name")
-
-
 def run_billing(settings: Settings, args: argparse.Namespace) -> int:
     client = stripe_client(settings)
     if client is None:

@@ -25,29 +25,6 @@ from services.billing.usage import entitlement_of
 err = Console(stderr=True)
 
 
-def add_keys_parser(commands: argparse._SubParsersAction) -> None:
-    keys = commands.add_parser("keys", help="manage developer API keys")
-    actions = keys.add_subparsers(dest="keys_command", required=True)
-    create = actions.add_parser("create", help="create a key; its secret is printed once, on the last line")
-    create.add_argument("--account", required=True, metavar="EMAIL",
-                        help="the email address of the account the key belongs to (made if it does not exist)")
-    create.add_argument("--name", required=True, help="what the key is for")
-    create.add_argument("--scopes", type=_scopes, default=list(api_keys.SCOPES),
-                        help=f"comma-separated, from {', '.join(api_keys.SCOPES)} (default: all)")
-    create.add_argument("--expires-in", type=_positive_int, metavar="DAYS",
-                        help="days until it expires (default: never)")
-    create.add_argument("--rate-limit", type=_positive_int, metavar="N",
-                        help="requests per minute (default: the account's plan's)")
-    create.add_argument("--max-concurrent", type=_positive_int, metavar="N",
-                        help="unfinished jobs at once (default: the account's plan's)")
-    actions.add_parser("list", help="list keys (never their secrets)")
-    reassign = actions.add_parser("reassign", help="move a key to another account")
-    reassign.add_argument("key_id", metavar="ID")
-    reassign.add_argument("--account", required=True, metavar="EMAIL", help="the account it belongs to from now on")
-    revoke = actions.add_parser("revoke", help="revoke a key; revoking twice is harmless")
-    revoke.add_argument("key_id", metavar="ID")
-
-
 def run_keys(settings: Settings, args: argparse.Namespace) -> int:
     command = {"create": _create, "list": _list, "revoke": _revoke, "reassign": _reassign}[args.keys_command]
     return asyncio.run(_with_session(settings, args, command))
@@ -112,26 +89,6 @@ async def _revoke(session, settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(f"{args.key_id} was already revoked")
     return 0
-
-
-def _scopes(value: str) -> list[str]:
-    scopes = [s.strip() for s in value.split(",") if s.strip()]
-    unknown = [s for s in scopes if s not in api_keys.SCOPES]
-    if unknown or not scopes:
-        raise argparse.ArgumentTypeError(
-            f"unknown scope {unknown[0]!r}; scopes are {', '.join(api_keys.SCOPES)}" if unknown
-            else f"give at least one scope of {', '.join(api_keys.SCOPES)}")
-    return scopes
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return number
 
 
 def _when(value: datetime | None, none: str = "") -> str:

@@ -2,59 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 
-from comfy_platform.logs import configure_logging
-from comfy_platform.settings import get_settings
+from cli.parser import OWN_FLAGS, build_parser
+
+# Nothing heavy is imported before the arguments parse: `--help` and a mistyped flag answer at once, and each
+# subcommand imports what it runs (bench/cli.py measures it).
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="comfy-platform", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("dev", help="run the whole stack on embedded defaults (Temporal, emulator, worker, API)")
-    worker = commands.add_parser("worker", help="run a Temporal worker")
-    worker.add_argument("--role", choices=["all", "io", "comfy"], default="all",
-                        help="io: workflows, storage and database activities; comfy: ComfyUI activities")
-    commands.add_parser("api", help="run the HTTP API")
-    commands.add_parser("migrate", help="apply database migrations")
-    commands.add_parser("codec-server", help="decode workflow payloads for the Temporal Web UI (operators only)")
-    commands.add_parser("emulator", help="run the ComfyUI emulator (a stand-in, not a real ComfyUI)", add_help=False)
-    commands.add_parser("drive-emulator", help="run the Google Drive v3 test server (a stand-in, not Google)",
-                        add_help=False)
-    commands.add_parser("stripe-emulator", help="run the Stripe stand-in (billing API, hosted pages, webhooks; "
-                                                "not Stripe)", add_help=False)
-    sink = commands.add_parser("smtp-sink", help="run a local SMTP server that keeps each email as a .eml file")
-    sink.add_argument("--host", default="127.0.0.1")
-    sink.add_argument("--port", type=int, default=8025)
-    sink.add_argument("--maildir", default=None, help="where emails land (default: $DATA_DIR/mail)")
-    from cli.submit import add_submit_parser
-
-    add_submit_parser(commands)
-    from cli.keys import add_keys_parser
-
-    add_keys_parser(commands)
-    from cli.billing import add_billing_parser
-
-    add_billing_parser(commands)
-
-    # The emulator parses its own flags.
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["emulator"]:
-        from standins.comfyui.cli import main as emulator_main
-
-        return emulator_main(argv[1:]) or 0
-    if argv[:1] == ["drive-emulator"]:
-        from standins.drive.cli import main as drive_emulator_main
-
-        return drive_emulator_main(argv[1:]) or 0
-    if argv[:1] == ["stripe-emulator"]:
-        from standins.stripe.cli import main as stripe_emulator_main
-
-        return stripe_emulator_main(argv[1:]) or 0
+    if argv[:1] and argv[0] in OWN_FLAGS:  # the stand-in servers parse their own flags
+        return _run_standin(argv[0], argv[1:])
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("presets", "templates"):  # reads the catalog files: no settings, no logs
+        from cli.catalog import run_catalog
+
+        return run_catalog(args.command, as_json=args.json)
+    import asyncio
+
+    from comfy_platform.logs import configure_logging
+    from comfy_platform.settings import get_settings
+
     settings = get_settings()
     # `submit` and `keys` talk to a person: their output is the result, not the service logs.
     quiet = args.command in ("submit", "keys") and settings.LOG_LEVEL.upper() == "INFO"
@@ -118,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         return run_keys(settings, args)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _run_standin(name: str, argv: list[str]) -> int:
+    if name == "emulator":
+        from standins.comfyui.cli import main as run
+    elif name == "drive-emulator":
+        from standins.drive.cli import main as run
+    else:
+        from standins.stripe.cli import main as run
+    return run(argv) or 0
 
 
 if __name__ == "__main__":

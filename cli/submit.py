@@ -27,30 +27,13 @@ from comfy_platform.storage import storage_from_settings
 from comfy_platform.temporal import connect
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template
-from sdk.client import ApiError, ComfyPlatformClient
+from sdk.client import ApiError, ComfyPlatformClient, new_output_file
 from services.job_inputs import ImageSource
 from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
 from workflows.generation import GenerationWorkflow
 from workflows.shared import GenerationResult
 
 err = Console(stderr=True)
-
-
-def add_submit_parser(commands: argparse._SubParsersAction) -> None:
-    submit = commands.add_parser("submit", help="run a job and save its outputs")
-    what = submit.add_mutually_exclusive_group(required=True)
-    what.add_argument("--graph", type=Path, help="a ComfyUI API-format graph (JSON file)")
-    what.add_argument("--preset", help="a preset name (see presets/)")
-    # --workflow, the API's word for a template, keeps working.
-    what.add_argument("--template", "--workflow", dest="template", help="a template name (see comfy_workflows/)")
-    submit.add_argument("--image", action="append", default=[], metavar="[NAME=]PATH",
-                        help="an input image; NAME is the template's image or the file name a graph loads")
-    submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
-    submit.add_argument("--out", type=Path, required=True, help="folder to write the outputs into")
-    submit.add_argument("--no-progress", action="store_true", help="no progress bar")
-    submit.add_argument("--api", metavar="URL",
-                        help="submit through this Developer API instead of straight to Temporal and the database")
-    submit.add_argument("--api-key", metavar="KEY", help="the API key for --api (default: COMFY_API_KEY)")
 
 
 def run_submit(settings: Settings, args: argparse.Namespace) -> int:
@@ -92,10 +75,12 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
         except WorkflowFailureError as exc:
             err.print(f"[red]error:[/red] {_failure_message(exc)}")
             return 1
-        args.out.mkdir(parents=True, exist_ok=True)
-        for output in result.outputs:
-            target = args.out / f"{output.node_id}_{output.index}{Path(output.storage_key).suffix}"
-            await storage.get_to_file(output.storage_key, target)
+        job_id = handle.id.removeprefix("gen-")
+        for n, output in enumerate(result.outputs, start=1):
+            target, file = new_output_file(args.out, job_id, n, Path(output.filename).suffix)
+            with file:
+                async for chunk in await storage.open_stream(output.storage_key):
+                    file.write(chunk)
             print(target)
         return 0
     finally:
@@ -208,11 +193,14 @@ def _parse_images(args: argparse.Namespace) -> dict[str, Path]:
     images = {}
     for spec in args.image:
         name, _, path = spec.rpartition("=")
-        if not name:
-            template = get_template(get_preset(args.preset).template if args.preset else args.template) \
-                if (args.preset or args.template) else None
-            if template is None or len(template.images) != 1:
-                raise InvalidJobRequest(f"--image {spec}: give it as NAME=PATH", "image")
+        if not name and args.graph is not None:
+            name = Path(path).name  # the file name the graph's loader reads
+        elif not name:
+            template = get_template(get_preset(args.preset).template if args.preset else args.template)
+            if len(template.images) != 1:
+                takes = ", ".join(sorted(template.images)) or "no image"
+                raise InvalidJobRequest(f"--image {spec}: say which image it is, as NAME=PATH (it takes {takes})",
+                                        "image")
             name = next(iter(template.images))
         if not Path(path).is_file():
             raise InvalidJobRequest(f"--image {spec}: {path} is not a file", f"images.{name}")

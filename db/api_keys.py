@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from comfy_platform.api_scopes import SCOPES  # re-exported: db.api_keys.SCOPES
 from comfy_platform.secrets import (
     Encryptor,
     hash_api_key,
@@ -16,8 +17,6 @@ from comfy_platform.secrets import (
     new_webhook_secret,
 )
 from db.models import ApiKey, User, utcnow
-
-SCOPES = ("generate", "jobs")
 
 
 @dataclass

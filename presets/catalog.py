@@ -41,7 +41,9 @@ class Preset:
     def describe(self) -> dict[str, Any]:
         template = get_template(self.template)
         return {"name": self.name, "title": self.title, "description": self.description,
-                "params": {n: template.params[n].schema() for n in self.overridable},
+                # Each parameter's default is this preset's own, where it sets one.
+                "params": {n: {**template.params[n].schema(), "default": self.defaults.get(n, template.params[n].default)}
+                           for n in self.overridable},
                 "models": self.models}
 
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-__all__ = ["ApiError", "ComfyPlatformClient", "image_input", "verify_webhook"]
+__all__ = ["ApiError", "ComfyPlatformClient", "image_input", "new_output_file", "verify_webhook"]
 
 # A copy of the server's (comfy_platform/statuses.py) on purpose: the SDK must not import the server.
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
@@ -129,20 +130,18 @@ class ComfyPlatformClient:
             await asyncio.sleep(poll_interval)
 
     async def download_outputs(self, job: dict, directory: str | Path) -> list[Path]:
-        """Write the job's outputs into `directory` under their file names; the paths written, in order."""
+        """Write the job's outputs into `directory` as `<job id>_<n>.<ext>` (n from 1, in output order), never
+        over an existing file (see new_output_file); the paths written, in order."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
-        for output in job.get("outputs") or []:
-            target = directory / Path(output["filename"]).name
-            if target in written:  # two nodes saving under one name
-                target = directory / f"{output['node_id']}_{target.name}"
+        for n, output in enumerate(job.get("outputs") or [], start=1):
             url = httpx.URL(self.base_url).join(output["url"])
             async with self._downloads.stream("GET", url) as reply:
                 if reply.is_error:
                     await reply.aread()
                     raise _error(reply)
-                with target.open("wb") as file:
+                target, file = new_output_file(directory, job["id"], n, Path(output["filename"]).suffix)
+                with file:
                     async for chunk in reply.aiter_bytes():
                         file.write(chunk)
             written.append(target)
@@ -194,6 +193,22 @@ def _job_body(preset, workflow, graph, image, images, params, webhook_url, metad
     if metadata:
         body["metadata"] = metadata
     return body
+
+
+def new_output_file(directory: str | Path, job_id: str, n: int, suffix: str) -> tuple[Path, BinaryIO]:
+    """(path, open file) of a job's n-th output: `<job id>_<n><suffix>`, or `<job id>_<n>-2<suffix>`... when that
+    name is taken (a file is never overwritten). Made like any file the user creates: readable as their umask says
+    (0o644 under the usual 022), not private to them."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix or "") else ".png"
+    for copy in range(1, 1000):
+        path = directory / (f"{job_id}_{n}{suffix}" if copy == 1 else f"{job_id}_{n}-{copy}{suffix}")
+        try:
+            return path, path.open("xb")
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{directory} holds 999 copies of output {n} of job {job_id} already")
 
 
 def image_input(source: ImageSource) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import stat
+from pathlib import Path
 
 from PIL import Image
 
@@ -62,3 +64,70 @@ async def test_submit_refuses_bad_arguments_before_starting_a_job(platform, tmp_
     assert code == 2 and "unknown preset 'no_such_preset'" in err
     code, _, err = await submit(platform, "--workflow", "t2i_basic", "--param", "steps=many", "--out", str(tmp_path))
     assert code == 2 and "steps" in err
+
+
+async def test_outputs_are_named_after_the_job_never_overwritten_and_readable_like_any_file(platform, tmp_path):
+    photo = write_png(tmp_path / "photo.png", width=20, height=10)
+    out = tmp_path / "out"
+    written = []
+    for _ in range(2):  # the same command twice into the same folder
+        code, stdout, err = await submit(platform, "--preset", "quick_enhance", "--image", str(photo),
+                                         "--out", str(out))
+        assert code == 0, err
+        written += stdout.split()
+    assert len(set(written)) == 2 and sorted(p.name for p in out.iterdir()) == sorted(Path(p).name for p in written)
+    for path in map(Path, written):
+        job_id = err_job_id(path)
+        assert path.name == f"{job_id}_1.png"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the test process's umask is 022
+
+
+def err_job_id(path: Path) -> str:
+    return path.name.rsplit("_", 1)[0]
+
+
+async def test_through_the_api_outputs_follow_the_same_rule(platform, api_server, make_key, tmp_path):
+    created = await make_key()
+    photo = write_png(tmp_path / "photo.png", width=20, height=10)
+    process = await asyncio.create_subprocess_exec(
+        *platform.cli, "submit", "--no-progress", "--preset", "quick_enhance", "--image", str(photo),
+        "--out", str(tmp_path / "out"), "--api", api_server.url, env=platform.env(COMFY_API_KEY=created.secret),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    [written] = map(Path, out.decode().split())
+    job_id = err.decode().split("job ", 1)[1].split()[0]
+    assert written.name == f"{job_id}_1.png" and stat.S_IMODE(written.stat().st_mode) == 0o644
+
+
+async def test_an_image_without_a_name_takes_the_files_own_name_for_a_graph(platform, tmp_path):
+    photo = write_png(tmp_path / "photo.png", width=20, height=10, color=(0, 0, 0))
+    graph = tmp_path / "graph.json"
+    graph.write_text(json.dumps(invert_graph("photo.png")))
+    code, out, err = await submit(platform, "--graph", str(graph), "--image", str(photo),
+                                  "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert Image.open(out.split()[0]).convert("RGB").getpixel((19, 0)) == (255, 255, 255)
+
+
+async def test_a_file_that_is_not_an_image_is_refused_before_a_job_exists(platform, tmp_path):
+    text = tmp_path / "README.md"
+    text.write_text("# not a picture\n")
+    code, out, err = await submit(platform, "--preset", "quick_enhance", "--image", str(text),
+                                  "--out", str(tmp_path / "out"))
+    assert code == 2 and out == "" and "submitted" not in err, err
+    assert "not a readable image" in err and "/tmp" not in err.replace(str(tmp_path), "") and "comfy-in" not in err
+
+
+async def test_presets_and_templates_are_listed_with_their_parameters(platform):
+    for command, name in (("presets", "quick_enhance"), ("templates", "t2i_basic")):
+        process = await asyncio.create_subprocess_exec(*platform.cli, command, env=platform.env(),
+                                                       stdout=asyncio.subprocess.PIPE)
+        text = (await process.communicate())[0].decode()
+        assert process.returncode == 0 and f"{name}:" in text, text
+        process = await asyncio.create_subprocess_exec(*platform.cli, command, "--json", env=platform.env(),
+                                                       stdout=asyncio.subprocess.PIPE)
+        listed = json.loads((await process.communicate())[0])
+        entry = next(e for e in listed["data"] if e["name"] == name)
+        assert all({"type", "default"} <= set(schema) for schema in entry["params"].values())
+    assert "  --param steps=<int>  1 to 150; default 20" in text
