@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.images
 	$(VENV)/bin/python -m bench.scale
 	$(VENV)/bin/python -m bench.billing
+	$(VENV)/bin/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) .venv-oidc var
