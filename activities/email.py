@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.heartbeats import heartbeating
 from comfy_platform import metrics
@@ -133,7 +133,11 @@ class EmailActivities:
                         await self._record(key, SentEmailStatus.NOT_SENT)
                     raise
             except MailRefused as exc:
-                raise ApplicationError(str(exc), type="MailRefused", non_retryable=True) from None
+                # The server refused the address: expected, one line, no traceback (BENIGN: Temporal logs it
+                # without one too).
+                activity.logger.warning("%s email %s not sent: %s", kind, key, exc)
+                raise ApplicationError(str(exc), type="MailRefused", non_retryable=True,
+                                       category=ApplicationErrorCategory.BENIGN) from None
         metrics.EMAILS.labels(kind, "sent").inc()
         return True
 

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from comfy_platform import metrics, netguard
 from comfy_platform.secrets import Encryptor
@@ -64,10 +64,10 @@ class WebhookActivities:
             target = await netguard.resolve_url(url, self.allowlist)
         except netguard.UnsafeUrl as exc:
             await record(error=str(exc))
-            raise ApplicationError(str(exc), type="UnsafeUrl", non_retryable=True) from None
+            raise _expected(f"job {job.id}: webhook {url} refused: {exc}", "UnsafeUrl", non_retryable=True) from None
         except netguard.FetchFailed as exc:  # the host does not resolve, for now
             await record(error=str(exc))
-            raise ApplicationError(str(exc), type="WebhookUnreachable") from None
+            raise _expected(f"job {job.id}: webhook {url} not reached: {exc}", "WebhookUnreachable") from None
 
         public = await job_public(job, outputs, self.storage, self.url_ttl_s, deliveries=deliveries)
         body = json.dumps(public.model_dump(mode="json"), separators=(",", ":")).encode()
@@ -85,7 +85,7 @@ class WebhookActivities:
             why = "timed out" if isinstance(exc, httpx.TimeoutException) else f"failed ({type(exc).__name__}: {exc})"
             await record(error=f"POST {url} {why}", duration_ms=_ms_since(started))
             metrics.WEBHOOK_DELIVERIES.labels("unreachable").inc()
-            raise ApplicationError(f"webhook POST to {url} {why}", type="WebhookUnreachable") from None
+            raise _expected(f"webhook POST to {url} {why}", "WebhookUnreachable") from None
         duration_ms = _ms_since(started)
 
         if response.is_success:
@@ -95,8 +95,8 @@ class WebhookActivities:
         await record(status_code=response.status_code, error=f"HTTP {response.status_code}", duration_ms=duration_ms)
         metrics.WEBHOOK_DELIVERIES.labels("refused").inc()
         delay = _retry_after(response) if response.status_code in (429, 503) else None
-        raise ApplicationError(f"webhook receiver {url} answered HTTP {response.status_code}", type="WebhookRejected",
-                               next_retry_delay=delay)
+        raise _expected(f"webhook receiver {url} answered HTTP {response.status_code}", "WebhookRejected",
+                        next_retry_delay=delay)
 
 
 def _ms_since(started: float) -> float:
@@ -116,3 +116,10 @@ def _retry_after(response: httpx.Response) -> timedelta | None:
         except (TypeError, ValueError):
             return None
     return delay if timedelta(0) <= delay <= MAX_RETRY_AFTER else None
+
+
+def _expected(message: str, kind: str, **options) -> ApplicationError:
+    """A delivery that did not succeed for a reason of the receiver's (unreachable, refusing, at an address we
+    refuse): one warning line, and an error Temporal logs without a traceback (BENIGN); tracebacks are for bugs."""
+    activity.logger.warning("%s (attempt %d)", message, activity.info().attempt)
+    return ApplicationError(message, type=kind, category=ApplicationErrorCategory.BENIGN, **options)

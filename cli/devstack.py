@@ -31,6 +31,8 @@ log = logging.getLogger("devstack")
 # The local OpenID Connect provider (oidc-provider-mock, Python >= 3.12) lives in its own venv; `make dev` builds it.
 OIDC_MOCK = Path(__file__).resolve().parents[1] / ".venv-oidc" / "bin" / "oidc-provider-mock"
 DEV_CLIENT_ID, DEV_CLIENT_SECRET = "comfy-platform-dev", "dev-secret"
+PID_FILE = "dev.pid"  # under DATA_DIR, while a launcher runs: a second `make dev` sees it
+STOP_TIMEOUT_S = 15  # per child: the worker finishes its in-flight tasks' shutdown within this
 
 
 def local_oidc_settings(issuer: str) -> dict[str, str]:
@@ -104,13 +106,14 @@ class Stack:
                 raise RuntimeError(f"{name} exited with code {process.returncode}; see {where}")
 
     def stop(self) -> None:
+        """Each child in reverse order of start, waiting for one to end before stopping the next: the API and the
+        worker finish with the emulator and Temporal still there (a job in flight then stops cleanly, rather
+        than logging that its ComfyUI went away)."""
         for name, process in reversed(self.children):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, process in reversed(self.children):
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in time; killing it", name)
                 process.kill()
@@ -122,7 +125,60 @@ class Stack:
 
 
 def run_dev(settings: Settings) -> int:
+    running = already_running(settings)
+    if running is not None:  # one line, and the running stack (its logs included) left alone
+        print(running, file=sys.stderr)
+        return 1
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    pid_file = settings.DATA_DIR / PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        return _run(settings)
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def already_running(settings: Settings) -> str | None:
+    """What says a stack is running here already, in one line: the pid file of a live launcher under DATA_DIR,
+    or ports the stack needs that something listens on. None when the way is clear."""
+    pid_file = settings.DATA_DIR / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None and pid != os.getpid():
+        return (f"make dev is already running (pid {pid}, API http://127.0.0.1:{settings.API_PORT}, data "
+                f"{settings.DATA_DIR.resolve()}): use that one, or stop it with Ctrl-C where it runs")
+    busy = [f"{port} ({what})" for port, what in stack_ports(settings) if _listening(port)]
+    if busy:
+        return (f"ports the dev stack needs are in use: {', '.join(busy)}; is another stack running? Stop it, or "
+                f"set these *_PORT variables to free ports")
+    return None
+
+
+def stack_ports(settings: Settings) -> list[tuple[int, str]]:
+    """The ports `make dev` would listen on, with what listens there."""
+    ports = [(settings.TEMPORAL_PORT, "Temporal"), (settings.TEMPORAL_UI_PORT, "Temporal Web UI"),
+             (settings.API_PORT, "API"), (settings.CODEC_PORT, "codec server")]
+    if settings.uses_emulator:
+        ports.append((settings.EMULATOR_PORT, "ComfyUI emulator"))
+    if not settings.GOOGLE_CLIENT_ID:
+        ports += [(settings.DEV_OIDC_PORT, "sign-in stand-in"), (settings.DEV_DRIVE_PORT, "Drive test server")]
+    if not settings.SMTP_HOST:
+        ports.append((settings.DEV_SMTP_PORT, "SMTP sink"))
+    if not settings.STRIPE_SECRET_KEY:
+        ports.append((settings.DEV_STRIPE_PORT, "Stripe test server"))
+    return ports
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _run(settings: Settings) -> int:
     stack = Stack(settings)
     stopping = {"signal": None}
 

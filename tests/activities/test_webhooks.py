@@ -161,3 +161,25 @@ async def test_job_result_does_not_wait_for_a_receiver_that_keeps_failing(platfo
         assert result.status == "succeeded"
         assert (await delivery.describe()).status == WorkflowExecutionStatus.RUNNING  # still retrying
         await delivery.terminate("test over")
+
+
+async def test_an_unreachable_receiver_is_logged_in_one_line_without_a_traceback(platform, make_key, quick_retries,
+                                                                                  caplog):
+    """Tracebacks are for bugs: a receiver that is down is an expected condition of the receiver's."""
+    from tests.helpers.ports import free_port
+
+    created = await make_key()
+    caplog.set_level("DEBUG", logger="temporalio")
+    handle = await platform.submit(quick_job(), {"image": png_bytes()}, api_key_id=created.key.id,
+                                   webhook_url=f"http://127.0.0.1:{free_port()}/hook")
+    result = await asyncio.wait_for(handle.result(), timeout=15)
+    delivery = platform.client.get_workflow_handle(webhook_workflow_id(result.job_id))
+    for _ in range(100):
+        if len(await deliveries_of(platform, result.job_id)) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    await delivery.terminate("test over")
+    said = [r for r in caplog.records if "not reached" in r.getMessage() or "webhook POST" in r.getMessage()]
+    assert said and all(r.exc_info is None for r in said), said
+    assert not [r for r in caplog.records if r.levelno >= 30 and r.exc_info], \
+        [r.getMessage() for r in caplog.records if r.levelno >= 30 and r.exc_info]

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,7 +49,8 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def dev_env(tmp_path):
     ports = {name: str(free_port()) for name in ("API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "EMULATOR_PORT",
-                                                 "DEV_OIDC_PORT", "DEV_DRIVE_PORT", "DEV_SMTP_PORT")}
+                                                 "DEV_OIDC_PORT", "DEV_DRIVE_PORT", "DEV_SMTP_PORT", "CODEC_PORT",
+                                                 "DEV_STRIPE_PORT")}
     env = {**os.environ, **ports, "DATA_DIR": str(tmp_path / "var"), "COMFYUI_URL": "", "DATABASE_URL": "",
            "STORAGE_URL": "", "TEMPORAL_ADDRESS": "", "GOOGLE_CLIENT_ID": "", "SMTP_HOST": ""}
     return env, ports
@@ -125,3 +127,29 @@ async def _creator_flow_on_local_standins(ports: dict[str, str], tmp_path) -> No
     while not list(mail.glob("*.eml")):
         assert time.monotonic() < deadline + 10, "no summary email reached the local SMTP sink"
         await asyncio.sleep(0.3)
+
+
+def test_a_second_make_dev_says_in_one_line_what_runs_and_leaves_it_alone(dev_env, tmp_path):
+    env, ports = dev_env
+    logs = tmp_path / "var" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "temporal.log").write_text("the running stack's log\n")
+    # A launcher that runs (this test's own process stands in for it) ...
+    (tmp_path / "var" / "dev.pid").write_text(f"{os.getpid()}\n")
+    second = subprocess.run([sys.executable, "-m", "cli.main", "dev"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert second.returncode == 1
+    [line] = second.stderr.strip().splitlines()
+    assert "already running" in line and f"pid {os.getpid()}" in line
+    # ... or a port of the stack that something listens on.
+    (tmp_path / "var" / "dev.pid").unlink()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(ports["API_PORT"])))
+        busy.listen()
+        second = subprocess.run([sys.executable, "-m", "cli.main", "dev"], env=env, capture_output=True, text=True,
+                                timeout=60)
+    assert second.returncode == 1
+    [line] = second.stderr.strip().splitlines()
+    assert f"{ports['API_PORT']} (API)" in line and "Traceback" not in line
+    assert (logs / "temporal.log").read_text() == "the running stack's log\n"
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["logs"]
