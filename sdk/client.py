@@ -117,7 +117,9 @@ class ComfyPlatformClient:
 
     async def wait(self, job_id: str, *, timeout: float | None = None, poll_interval: float = 0.5,
                    on_progress: Callable[[dict], Any] | None = None) -> dict:
-        """Poll the job until it ends; `on_progress(job)` sees every state on the way. TimeoutError after `timeout`."""
+        """Poll the job until it ends; `on_progress(job)` sees every state on the way (`status`, `progress` from 0 to
+        1, only ever forward, and while queued `queue_position`, the jobs ahead, and `estimated_start_at`).
+        TimeoutError after `timeout`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = await self.get_job(job_id)
