@@ -147,7 +147,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"field": _field_name(e), "message": body_problem(e, exc.body) or _plain_message(e)}
                   for e in exc.errors()]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
-        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        message = _sentence(first["field"], first["message"])
         return JSONResponse(error_body("invalid_request", message, errors), 422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -199,6 +199,13 @@ def _plain_message(error: dict[str, Any]) -> str:
 
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def _sentence(field: str, message: str) -> str:
+    """"params.steps must be a whole number", "folder_id is required"; a message of pydantic's own after a colon."""
+    if not field:
+        return message
+    return f"{field} {message}" if message.startswith(("must ", "is ")) else f"{field}: {message}"
 
 
 def _field_name(error: dict[str, Any]) -> str:

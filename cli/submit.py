@@ -25,11 +25,13 @@ from comfy_platform.settings import Settings
 from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.temporal import connect
+from db import jobs as job_queries
 from db.session import create_engine, create_sessionmaker, migrate
 from presets import InvalidJobRequest, get_preset, get_template
 from sdk.client import ApiError, ComfyPlatformClient, new_output_file
 from services.job_inputs import ImageSource
 from services.jobs import JobEnv, JobOptions, JobSpec, TemporalUnavailable, create_job
+from services.queue_estimate import queue_estimate
 from workflows.generation import GenerationWorkflow
 from workflows.shared import GenerationResult
 
@@ -67,7 +69,8 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         err.print(f"job {handle.id.removeprefix('gen-')} submitted (workflow {handle.id})")
         try:
-            result = await _follow(handle, show=not args.no_progress)
+            result = await _follow(handle, show=not args.no_progress,
+                                   where=_queue_reader(env, handle.id.removeprefix("gen-")))
         except (KeyboardInterrupt, asyncio.CancelledError):
             await handle.cancel()
             err.print("cancelled")
@@ -99,8 +102,22 @@ def _job_spec(args: argparse.Namespace) -> JobSpec:
     return JobSpec(template=args.template, params=_parse_params(args.param, args.template), images=images)
 
 
-async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
-    """Wait for the job, drawing its status and progress from the workflow's query."""
+def _queue_reader(env: JobEnv, job_id: str):
+    """position(comfy_position) -> the jobs ahead of this one, as the API counts them (services/queue_estimate)."""
+
+    async def position(comfy_position: int | None) -> int | None:
+        async with env.sessionmaker() as session:
+            job = await job_queries.get_job(session, job_id)
+            if job is None:
+                return comfy_position
+            return (await queue_estimate(session, job, env.settings, comfy_position)).position
+
+    return position
+
+
+async def _follow(handle: WorkflowHandle, show: bool, where=None) -> GenerationResult:
+    """Wait for the job, drawing its status and progress from the workflow's query (and, while it is queued, its
+    place in the queue from `where`, see _queue_reader)."""
     result_task = asyncio.ensure_future(handle.result())
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=not show, transient=False) as bar:
@@ -108,8 +125,11 @@ async def _follow(handle: WorkflowHandle, show: bool) -> GenerationResult:
         while not result_task.done():
             try:
                 state = await handle.query(GenerationWorkflow.get_status)
-                where = f" (position {state.queue_position})" if state.queue_position is not None else ""
-                bar.update(task, completed=state.progress, description=f"{state.status}{where}")
+                position = state.queue_position
+                if state.status == JobStatus.QUEUED and where is not None:
+                    position = await where(position)
+                ahead = f" ({position} ahead)" if position is not None else ""
+                bar.update(task, completed=state.progress, description=f"{state.status}{ahead}")
             except Exception:  # the query is a progress hint; the result is what counts
                 pass
             await asyncio.wait([result_task], timeout=0.25)
@@ -164,8 +184,8 @@ async def _follow_api(api: ComfyPlatformClient, job_id: str, show: bool) -> dict
 
         def draw(job: dict[str, Any]) -> None:
             position = job.get("queue_position")
-            where = f" (position {position})" if position is not None else ""
-            bar.update(task, completed=job.get("progress") or 0.0, description=f"{job['status']}{where}")
+            ahead = f" ({position} ahead)" if position is not None else ""
+            bar.update(task, completed=job.get("progress") or 0.0, description=f"{job['status']}{ahead}")
 
         return await api.wait(job_id, poll_interval=0.25, on_progress=draw)
 

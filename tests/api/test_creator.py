@@ -49,7 +49,7 @@ async def test_watching_refuses_what_it_cannot_use_and_names_the_field(creator):
         body = {"folder_id": folder, "preset": "portrait_pro"}
         del body[missing]
         status, error = await refused(body)
-        assert status == 422 and error["message"] == f"{missing}: Field required"
+        assert status == 422 and error["message"] == f"{missing} is required"
     status, error = await refused({})
     assert status == 422 and {e["field"] for e in error["details"]} == {"folder_id", "preset"}
     # Nothing was watched along the way.
