@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.comfy_slots import SlotLeases
 from activities.prompt_trail import PromptTrail
@@ -387,7 +387,9 @@ def _image_size(source: Path | io.BytesIO) -> tuple[int | None, int | None]:
 
 def _application_error(exc: ComfyError, context: dict) -> ApplicationError:
     log.warning("ComfyUI: %s", exc.message, extra=context)
-    return ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc), non_retryable=not exc.retryable)
+    # Logged above in one line; BENIGN: the SDK logs it without a traceback (those are for bugs).
+    return ApplicationError(exc.message, exc.to_dict(), type=_error_type(exc), non_retryable=not exc.retryable,
+                            category=ApplicationErrorCategory.BENIGN)
 
 
 def _error_type(exc: ComfyError) -> str:

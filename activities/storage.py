@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from comfy_platform.images import ImageChecker, NotAnImage
 from comfy_platform.storage import ObjectNotFound, Storage
@@ -39,5 +39,6 @@ class StorageActivities:
 
 def _invalid(name: str, why: str) -> ApplicationError:
     message = f"input '{name}' {why}"
+    activity.logger.warning("job input refused: %s", message)  # the user's input: one line, no traceback (BENIGN)
     return ApplicationError(message, {"code": "invalid_input", "message": message, "details": {"input": name}},
-                            type="InvalidInput", non_retryable=True)
+                            type="InvalidInput", non_retryable=True, category=ApplicationErrorCategory.BENIGN)
