@@ -63,6 +63,8 @@ async def test_deleting_the_account_says_what_goes_and_then_signs_out(page, api_
     await page.get_by_role("button", name="Delete account…").click()
     await page.get_by_role("button", name="Delete everything").click()
     await expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("Your account is being deleted")
+    await screenshot(page, "account-deleted")
     assert (await web_creator.http.get("/creator/me")).status_code == 401
 
 
