@@ -37,6 +37,7 @@ from workflows.shared import (
 
 # A sync run can go through hundreds of files; the email lists this many per section and the dashboard the rest.
 MAX_LISTED = LISTED_PER_STATUS
+DIGEST_REACH = timedelta(days=31)  # how far back a daily digest counts after days without one
 
 
 class EmailActivities:
@@ -58,11 +59,13 @@ class EmailActivities:
             user = await user_queries.get_user(session, input.user_id)
             notices = user.email_notices if user is not None else EmailNotices.PER_BATCH
             if notices == EmailNotices.DAILY_DIGEST:
-                # At most one a day (the day's first sync with news sends it), about the past 24 hours' photos.
+                # At most one a day (the day's first sync with news sends it), about every photo since the last
+                # one (the past 24 hours for the first), so photos edited after a day's digest are in the next.
                 now = datetime.now(UTC)
                 key = f"digest-{input.user_id}-{now:%Y-%m-%d}"
-                counts = await drive_queries.count_files_by_status(session, input.user_id,
-                                                                   since=now - timedelta(days=1))
+                last = await email_queries.last_sent_at(session, input.user_id, f"digest-{input.user_id}-")
+                since = max(last, now - DIGEST_REACH) if last is not None else now - timedelta(days=1)
+                counts = await drive_queries.count_files_by_status(session, input.user_id, since=since)
         if notices == EmailNotices.OFF:
             activity.logger.info("sync summary %s not sent: the creator turned photo emails off", key)
             metrics.EMAILS.labels("sync_summary", "skipped").inc()

@@ -58,4 +58,5 @@ PageCreator = Annotated[User | None, Depends(_page_creator)]
 
 def signed_out(request: Request, nav_active: str | None = None) -> Response:
     """The sign-in page, shown by every page to a visitor without a session."""
-    return render(request, "signed_out.html", nav_active=nav_active, next_path=request.url.path)
+    return render(request, "signed_out.html", nav_active=nav_active, next_path=request.url.path,
+                  account_deleted=request.query_params.get("deleted") == "1")

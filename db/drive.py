@@ -217,9 +217,3 @@ async def record_failed_again(session: AsyncSession, user_id: str, record_id: st
 async def update_watch_settings(session: AsyncSession, user_id: str, **values: Any) -> None:
     """The watch's preset, its parameters, its output folder (name and id): what the next sync uses."""
     await session.execute(update(DriveWatch).where(DriveWatch.user_id == user_id).values(**values, updated_at=utcnow()))
-
-
-async def file_versions(session: AsyncSession, user_id: str) -> list[tuple[str, str]]:
-    """(file id, version) of every photo of the creator."""
-    rows = await session.execute(select(DriveFile.file_id, DriveFile.version).where(DriveFile.user_id == user_id))
-    return [(file_id, version) for file_id, version in rows]

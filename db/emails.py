@@ -3,7 +3,9 @@ begins, and what became of it as soon as it is known."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from datetime import datetime
+
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import SentEmail, SentEmailStatus, User, utcnow
@@ -12,6 +14,13 @@ from db.session import dialect_insert
 
 async def get_sent_email(session: AsyncSession, key: str) -> SentEmail | None:
     return await session.get(SentEmail, key)
+
+
+async def last_sent_at(session: AsyncSession, user_id: str, key_prefix: str) -> datetime | None:
+    """When the user's latest email whose key starts with `key_prefix` was sent, or None."""
+    return await session.scalar(select(func.max(SentEmail.sent_at)).where(
+        SentEmail.user_id == user_id, SentEmail.key.startswith(key_prefix, autoescape=True),
+        SentEmail.status == SentEmailStatus.SENT.value))
 
 
 async def begin_attempt(session: AsyncSession, key: str, user: User, kind: str, subject: str) -> int | None:

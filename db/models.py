@@ -300,6 +300,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Which emails about their photos the creator gets: EmailNotices.
     email_notices: Mapped[str] = mapped_column(String(16), default="per_batch", server_default="per_batch")
+    # Set when the person asked for the account to be deleted: AccountDeletionWorkflow is deleting it.
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class CreatorSession(Base):

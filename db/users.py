@@ -1,5 +1,5 @@
 """Creator queries: users (one per identity-provider subject), their stored tokens and Drive status, browser
-sessions, sign-ins in flight (each state works once, for ten minutes), and account deletion."""
+sessions and sign-ins in flight (each state works once, for ten minutes). Deleting an account: db/accounts.py."""
 
 from __future__ import annotations
 
@@ -71,13 +71,6 @@ async def set_email_notices(session: AsyncSession, user_id: str, notices: str) -
     await session.execute(update(User).where(User.id == user_id).values(email_notices=notices))
 
 
-async def delete_user(session: AsyncSession, user_id: str) -> bool:
-    """Delete the account; its sessions, watched folder, file records and sent emails go with it (ON DELETE
-    CASCADE). True when there was one."""
-    result = await session.execute(delete(User).where(User.id == user_id))
-    return result.rowcount > 0
-
-
 # --- browser sessions
 
 
@@ -93,10 +86,12 @@ async def create_session(session: AsyncSession, user_id: str, ttl: timedelta) ->
 
 
 async def get_session_user(session: AsyncSession, session_id: str, user_id: str) -> User | None:
-    """The user of a live session, or None when it ended (logout), expired or belongs to someone else."""
+    """The user of a live session, or None when it ended (logout), expired, belongs to someone else or to an
+    account being deleted."""
     return await session.scalar(
         select(User).join(CreatorSession, CreatorSession.user_id == User.id)
-        .where(CreatorSession.id == session_id, User.id == user_id, CreatorSession.expires_at > utcnow()))
+        .where(CreatorSession.id == session_id, User.id == user_id, CreatorSession.expires_at > utcnow(),
+               User.deletion_requested_at.is_(None)))
 
 
 async def delete_session(session: AsyncSession, session_id: str) -> None:

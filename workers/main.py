@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.accounts import AccountActivities
 from activities.billing import BillingActivities
 from activities.comfy import ComfyActivities
 from activities.comfy_slots import SlotLeases
@@ -31,8 +32,11 @@ from comfy_platform.temporal import connect
 from comfy_platform.tracing import setup_tracing
 from db.metrics import BusinessFigures
 from db.session import create_engine, create_sessionmaker, migrate
+from services.accounts import AccountDeletion
 from services.billing.stripe_billing import StripeBilling
 from services.job_starts import ensure_start_sweeper
+from workers.metrics import WorkerMetrics, temporal_runtime
+from workflows.account_deletion import AccountDeletionWorkflow
 from workflows.billing import MeterUsageWorkflow, StripeEventWorkflow
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
@@ -41,7 +45,6 @@ from workflows.generation import GenerationWorkflow
 from workflows.job_starts import StartPendingJobsWorkflow
 from workflows.shared import IO_TASK_QUEUE
 from workflows.webhook import WebhookDeliveryWorkflow
-from workers.metrics import WorkerMetrics, temporal_runtime
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +71,22 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
                                  drive_web_url=settings.GOOGLE_DRIVE_WEB_URL, public_base_url=settings.public_base_url)
         inputs = StorageActivities(storage, image_checker(settings.IMAGE_DECODE_BUDGET_BYTES))
         stripe = stripe_client(settings)
-        billing = BillingActivities(sessionmaker, settings,
-                                    StripeBilling(stripe, sessionmaker, settings) if stripe else None)
+        stripe_billing = StripeBilling(stripe, sessionmaker, settings) if stripe else None
+        billing = BillingActivities(sessionmaker, settings, stripe_billing)
+        accounts = AccountActivities(AccountDeletion(sessionmaker, storage, client, settings, encryptor, stripe_billing))
         workers.append(Worker(
             client, task_queue=io_task_queue,
             workflows=[GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
-                       CreatorEmailWorkflow, StartPendingJobsWorkflow, StripeEventWorkflow, MeterUsageWorkflow],
+                       CreatorEmailWorkflow, StartPendingJobsWorkflow, StripeEventWorkflow, MeterUsageWorkflow,
+                       AccountDeletionWorkflow],
             activities=[inputs.check_inputs, jobs.mark_running, jobs.finish_job, jobs.start_pending_jobs,
                         webhooks.deliver_webhook, drive.list_new_files, drive.prepare_job, drive.upload_output,
                         creator.save_page_token, creator.record_drive_file, creator.suspend_sync,
                         emails.send_sync_summary, emails.send_reconnect_notice, emails.send_quota_notice,
-                        billing.apply_stripe_event, billing.report_job_usage, billing.check_photo_quota]))
+                        billing.apply_stripe_event, billing.report_job_usage, billing.check_photo_quota,
+                        accounts.close_account_access, accounts.end_account_subscriptions,
+                        accounts.cancel_account_jobs, accounts.delete_account_jobs, accounts.delete_account_uploads,
+                        accounts.delete_account_photos, accounts.delete_account_row]))
     if role in ("all", "comfy"):
         pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
         monitor = BackendMonitor(pool, every_s=settings.BACKEND_POLL_S)

@@ -456,3 +456,22 @@ class PhotoQuota:
     allowed: bool
     renews_at: str | None = None  # ISO-8601
     reason: str | None = None
+
+
+def account_deletion_workflow_id(user_id: str) -> str:
+    return f"account-deletion-{user_id}"
+
+
+@dataclass(kw_only=True)
+class AccountDeletionInput:
+    user_id: str
+
+
+@dataclass(kw_only=True)
+class AccountDeletionReport:
+    """What the run deleted: the account's jobs, uploads and photo records, and the subscriptions it ended."""
+
+    jobs: int = 0
+    uploads: int = 0
+    photos: int = 0
+    subscriptions_ended: int = 0

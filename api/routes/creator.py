@@ -24,7 +24,6 @@ from api.deps import (
     SessionDep,
     SessionmakerDep,
     SettingsDep,
-    StorageDep,
     TemporalDep,
 )
 from api.errors import ApiError, Conflict, NotFound
@@ -42,7 +41,7 @@ from db import users as user_queries
 from db.models import DriveStatus
 from db.session import release_before_calling_out
 from presets import list_presets
-from services.billing.usage import entitlement_of
+from services.accounts import request_deletion as request_account_deletion
 from services.creator import schedules
 from services.creator.drive_access import user_drive
 from services.creator.folders import (
@@ -51,8 +50,6 @@ from services.creator.folders import (
     watchable_folders,
 )
 from services.creator.photos import output_link, plain_pause
-from services.creator.thumbnails import delete_thumbnails
-from services.creator.tokens import revoke_at_google
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["creator"])
@@ -209,24 +206,15 @@ async def jobs(creator: CurrentCreator, session: SessionDep, settings: SettingsD
                          output_link=output_link(settings, r.output_file_id), updated_at=r.updated_at) for r in rows]
 
 
-@router.delete("/account", status_code=204)
-async def delete_account(creator: CurrentCreator, session: SessionDep, settings: SettingsDep,
-                         encryptor: EncryptorDep, temporal: TemporalDep, storage: StorageDep) -> None:
-    """Delete the creator: their schedule, their Google grant, every record of theirs and their photos' previews.
-    409 while a paid plan would go on being charged: it is cancelled first (Billing, Manage)."""
-    plan = await entitlement_of(session, creator.id, settings)
-    if plan.plan.paid and plan.status in ("active", "past_due"):
-        raise Conflict(f"you are on the {plan.plan.title} plan: cancel it under Billing first, so you are not "
-                       "charged again", code="plan_active")
+@router.delete("/account", status_code=202)
+async def delete_account(creator: CurrentCreator, session: SessionDep, temporal: TemporalDep) -> dict[str, str]:
+    """Delete the creator's account for good: signed out everywhere and API keys revoked at once, then the
+    deletion run (AccountDeletionWorkflow) ends a paid plan at Stripe, stops the automation and Google access, and
+    deletes every job, upload, photo record and file in storage, and the account."""
     await release_before_calling_out(session)
-    with _temporal_errors():  # first: a deleted creator's schedule must not tick on
-        await schedules.delete_sync_schedule(temporal, creator.id)
-    await revoke_at_google(creator, settings, encryptor)
-    versions = await drive_queries.file_versions(session, creator.id)
-    await user_queries.delete_user(session, creator.id)
-    await session.commit()
-    await release_before_calling_out(session)
-    await delete_thumbnails(storage, creator.id, versions)
+    with _temporal_errors():
+        await request_account_deletion(session, temporal, creator.id)
+    return {"status": "deleting"}
 
 
 def _watch_out(watch, schedule: dict | None, creator, settings) -> WatchOut:

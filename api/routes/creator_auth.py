@@ -135,6 +135,9 @@ async def _finish_sign_in(request: Request, session, settings: Settings, encrypt
         raise ProviderDown(f"{exc}; try again shortly") from None
     user = await upsert_user(session, subject=identity.subject, email=identity.email, name=identity.name,
                              email_verified=identity.email_verified)
+    if user.deletion_requested_at is not None:
+        await session.rollback()
+        raise SignInRefused("your account is being deleted; sign in again in a few minutes to start a new one")
     await save_grant(session, user.id, grant, encryptor)
     token = await start_session(session, settings, user.id)
     if user.drive_status == DriveStatus.RECONNECT_NEEDED:

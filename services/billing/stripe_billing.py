@@ -26,6 +26,7 @@ from services.billing.usage import catalog_of, entitlement_of
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PORTAL_MARK = "plans"  # the metadata that tells the platform's portal configuration from others
+LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid")  # a subscription that may charge the customer again
 
 
 class StripeBilling:
@@ -147,6 +148,16 @@ class StripeBilling:
                 cancel_at_period_end=bool(subscription.get("cancel_at_period_end")))
         return account.id, f"{plan.name} {saved.status}" + (" (ends at period end)" if saved.cancel_at_period_end else "")
 
+    async def cancel_subscriptions(self, customer_id: str) -> int:
+        """End the customer's live subscriptions at once (account deletion): nothing is charged again. How many
+        were ended; a second call finds none."""
+        listed = await self._call(self.client.v1.subscriptions.list_async(
+            {"customer": customer_id, "status": "all", "limit": 20}))
+        live = [s.id for s in listed.data if s.status in LIVE_STATUSES + ("incomplete",)]
+        for subscription_id in live:
+            await self._call(self.client.v1.subscriptions.cancel_async(subscription_id))
+        return len(live)
+
     # --- metered API use --------------------------------------------------------------------------------------
 
     async def report_usage(self, job_id: str) -> MeterReportStatus:
@@ -260,7 +271,7 @@ class StripeBilling:
 
 def _current(subscriptions: list[dict]) -> dict | None:
     """The subscription that decides the plan: a live one (newest first), else the newest ended one."""
-    live = [s for s in subscriptions if s["status"] in ("active", "trialing", "past_due", "unpaid")]
+    live = [s for s in subscriptions if s["status"] in LIVE_STATUSES]
     chosen = live or list(subscriptions)
     return max(chosen, key=lambda s: s["created"]) if chosen else None
 

@@ -4,17 +4,12 @@ that expire and work only for the account they were made for."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import logging
 import time
 from typing import Literal
 
 from comfy_platform.settings import Settings
-from comfy_platform.storage import Storage
-
-log = logging.getLogger(__name__)
 
 Which = Literal["before", "after"]
 LINK_TTL_S = 3600
@@ -42,18 +37,3 @@ def link_valid(settings: Settings, user_id: str, photo_id: str, which: str, expi
     if expires < (now or time.time()):
         return False
     return hmac.compare_digest(_signature(settings, user_id, photo_id, which, expires), sig)
-
-
-async def delete_thumbnails(storage: Storage, user_id: str, versions: list[tuple[str, str]],
-                            at_once: int = 16) -> None:
-    """A deleted account's previews go with it (a few at a time). One that cannot be deleted now is logged: the
-    account is deleted all the same."""
-    keys = [thumbnail_key(user_id, file_id, version, which) for file_id, version in versions
-            for which in ("before", "after")]
-    for start in range(0, len(keys), at_once):
-        results = await asyncio.gather(*(storage.delete(k) for k in keys[start:start + at_once]),
-                                       return_exceptions=True)
-        for key, result in zip(keys[start:start + at_once], results):
-            if isinstance(result, Exception):
-                log.warning("thumbnail %s of a deleted account was not deleted: %s", key, result,
-                            extra={"user_id": user_id})

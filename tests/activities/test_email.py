@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import aiosmtplib
 import pytest
@@ -272,3 +273,21 @@ async def test_a_daily_digest_is_one_email_a_day_counting_the_past_24_hours(acti
     assert message["Subject"] == "3 photos edited, 1 failed"  # the day's photos, not one batch's
     [record] = await sent_emails(sessionmaker, user)
     assert record.key.startswith(f"digest-{user.id}-")
+
+
+async def test_a_daily_digest_counts_the_photos_since_the_previous_digest(activities, sessionmaker, smtp, user):
+    """Photos edited after a day's digest went out are in the next one, even when it comes late the next day."""
+    await _notices(sessionmaker, user, "daily_digest")
+    now = datetime.now(UTC)
+    async with sessionmaker() as session, session.begin():
+        session.add(SentEmail(key=f"digest-{user.id}-2000-01-01", user_id=user.id, kind="sync_summary",
+                              recipient=user.email, subject="earlier digest", status="sent",
+                              sent_at=now - timedelta(hours=30)))
+        session.add_all([DriveFile(user_id=user.id, file_id=f"old{n}", version="1", name=f"old{n}.jpg",
+                                   status="succeeded", updated_at=now - timedelta(hours=31)) for n in range(3)])
+        session.add_all([DriveFile(user_id=user.id, file_id=f"new{n}", version="1", name=f"new{n}.jpg",
+                                   status=status, updated_at=now - timedelta(hours=hours))
+                         for n, (status, hours) in enumerate([("succeeded", 29), ("succeeded", 1), ("failed", 1)])])
+    assert await ActivityEnvironment().run(activities.send_sync_summary, summary_for(user, run_outcomes())) is True
+    [message] = await smtp.wait_for(1, to=user.email)
+    assert message["Subject"] == "2 photos edited, 1 failed"  # the one edited 29 hours ago too, not the older ones

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from db import users
+from db import accounts, users
 from db.models import CreatorSession, DriveStatus, OAuthState, User, utcnow
 
 
@@ -79,6 +79,6 @@ async def test_sessions_end_on_logout_on_expiry_and_with_the_account(db_session)
 
     await users.create_session(db_session, user.id, timedelta(days=7))  # sweeps this user's expired sessions
     assert await db_session.get(CreatorSession, expired.id) is None
-    assert await users.delete_user(db_session, user.id) and not await users.delete_user(db_session, user.id)
+    assert await accounts.delete_account(db_session, user.id) and not await accounts.delete_account(db_session, user.id)
     await db_session.commit()
     assert (await db_session.scalars(select(CreatorSession).where(CreatorSession.user_id == user.id))).all() == []

@@ -55,7 +55,7 @@ async def test_deleting_the_account_says_what_goes_and_then_signs_out(page, api_
     await page.goto(f"{api_server.url}/creator/settings")
     await page.get_by_role("button", name="Delete account…").click()
     dialog = page.get_by_role("dialog")
-    await expect(dialog).to_contain_text("your API keys, jobs and usage records")
+    await expect(dialog).to_contain_text("your API keys, jobs, uploaded and generated images, and usage records")
     await expect(dialog).to_contain_text("your photos and edited photos in Google Drive stay where they are")
     await screenshot(page, "settings-delete-account")
     await page.get_by_role("button", name="Keep my account").click()
@@ -63,6 +63,8 @@ async def test_deleting_the_account_says_what_goes_and_then_signs_out(page, api_
     await page.get_by_role("button", name="Delete account…").click()
     await page.get_by_role("button", name="Delete everything").click()
     await expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("Your account is being deleted")
+    await screenshot(page, "account-deleted")
     assert (await web_creator.http.get("/creator/me")).status_code == 401
 
 

@@ -1,5 +1,5 @@
 """Determinism: recorded histories (generation, webhook, Drive sync, Drive file, creator email, start-sweeper,
-Stripe event and meter runs) replay against today's code.
+Stripe event and meter runs, account deletions) replay against today's code.
 
 A change that would break runs in flight (reordered activities, a new step without versioning) raises a
 NondeterminismError here. Keep the old files; after a deliberate change made with `workflow.patched`, add
@@ -10,6 +10,7 @@ older ones replay sending it from the sync run itself. `succeeded-legacy_server_
 `succeeded-requeued_after_restart` ran on ComfyUI 0.3.33 and took the `prompt_queued` signal. `succeeded-metered`
 handed its usage to a MeterUsageWorkflow (`meter-usage`); `drivesync-photo_quota_*` admitted photos against the
 month's quota (`photo-quota`): in `_waiting` one waited, `_taken_up` is the run an upgrade started.
+`accountdeletion-paid_plan` deleted an account with a subscription, an API job and an upload.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from temporalio.client import WorkflowHistory
 from presets import resolve_graph, resolve_preset
 from tests.helpers.images import empty_image_graph, png_bytes
 from tests.helpers.replay import replayer
+from workflows.account_deletion import AccountDeletionWorkflow
 from workflows.billing import MeterUsageWorkflow, StripeEventWorkflow
 from workflows.creator_email import CreatorEmailWorkflow
 from workflows.drive_file import ProcessDriveFileWorkflow
@@ -33,7 +35,8 @@ from workflows.job_starts import StartPendingJobsWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 WORKFLOWS = [GenerationWorkflow, WebhookDeliveryWorkflow, DriveSyncWorkflow, ProcessDriveFileWorkflow,
-             CreatorEmailWorkflow, StartPendingJobsWorkflow, StripeEventWorkflow, MeterUsageWorkflow]
+             CreatorEmailWorkflow, StartPendingJobsWorkflow, StripeEventWorkflow, MeterUsageWorkflow,
+             AccountDeletionWorkflow]
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -47,7 +50,7 @@ async def test_recorded_history_replays(path: Path):
 def test_histories_are_recorded_for_every_outcome_and_every_workflow():
     assert {p.stem.split("-")[0] for p in HISTORIES} >= {"succeeded", "failed", "cancelled", "webhook", "drivesync",
                                                          "drivefile", "creatoremail", "startpending",
-                                                         "stripeevent", "meterusage"}
+                                                         "stripeevent", "meterusage", "accountdeletion"}
 
 
 def test_histories_take_the_running_write_of_the_record_running_patch():

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from db import jobs as job_queries
 from db import users as user_queries
 from services.creator.thumbnails import thumbnail_key
 from tests.fixtures.creator import photo
 from tests.fixtures.oidc import sign_in
-from workflows.shared import drive_sync_schedule_id
+from workflows.shared import (
+    AccountDeletionReport,
+    account_deletion_workflow_id,
+    drive_sync_schedule_id,
+)
 
 
 def schedule_of(creator):
@@ -33,24 +38,34 @@ async def test_disconnecting_pauses_the_schedule_and_a_sync_run_afterwards_edits
     assert await creator.outputs(watch["output_folder_id"]) == [] and await creator.files() == []
 
 
-async def test_deleting_the_account_deletes_the_schedule_the_user_and_the_session(creator):
+async def test_deleting_the_account_deletes_the_schedule_the_user_the_photos_and_their_files(creator):
     folder = await creator.folder("Goodbye")
     await creator.watch(folder)
     dropped = await creator.drop(folder, "last.png", photo(33))
     await creator.sync_and_wait()
+    (edited,) = await creator.files()
     previews = [thumbnail_key(creator.user_id, dropped["id"], str(dropped["version"]), which)
                 for which in ("before", "after")]
+    async with creator.platform.sessionmaker() as session:
+        files = [o.storage_key for o in await job_queries.list_job_outputs(session, edited["job_id"])]
+        files += [i.storage_key for i in await job_queries.list_job_inputs(session, edited["job_id"])]
     storage = creator.platform.storage
-    assert [await storage.exists(key) for key in previews] == [True, True]
-    assert (await creator.http.delete("/creator/account")).status_code == 204
-    assert [await storage.exists(key) for key in previews] == [False, False]  # the previews went too
+    assert len(files) == 2 and all([await storage.exists(key) for key in previews + files])
+
+    deleting = await creator.http.delete("/creator/account")
+    assert deleting.status_code == 202 and deleting.json() == {"status": "deleting"}
+    assert (await creator.http.get("/creator/me")).status_code == 401  # signed out at once
+    report = await creator.platform.client.get_workflow_handle(
+        account_deletion_workflow_id(creator.user_id), result_type=AccountDeletionReport).result()
+    assert (report.jobs, report.photos) == (1, 1)
+    assert [await storage.exists(key) for key in previews + files] == [False] * 4  # the files went too
 
     with pytest.raises(RPCError) as missing:
         await schedule_of(creator).describe()
     assert missing.value.status == RPCStatusCode.NOT_FOUND
     async with creator.platform.sessionmaker() as session:
         assert await user_queries.get_user(session, creator.user_id) is None
-    assert (await creator.http.get("/creator/me")).status_code == 401
+        assert await job_queries.get_job(session, edited["job_id"]) is None
     assert (await creator.http.get("/creator/jobs")).status_code == 401
     counts = await (await creator.start_sync("after-deletion")).result()
     assert counts == {"succeeded": 0, "failed": 0, "skipped": 0}

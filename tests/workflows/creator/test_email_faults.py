@@ -118,7 +118,9 @@ async def test_an_smtp_outage_holds_up_no_photo_and_each_batch_gets_its_summary_
     assert len(await creator.outputs(watch["output_folder_id"])) == 4
     assert {f["status"] for f in await creator.files()} == {"succeeded"}
     assert (await creator.http.get("/creator/drive/watch")).json()["schedule"]["last_run_at"] != first_run
-    assert [e.status for e in await creator.sent_emails()] in ([], ["not_sent"], ["not_sent"] * 2)
+    # None went out; a retry may be caught talking to the stopped server ("sending") at this moment.
+    statuses = [e.status for e in await creator.sent_emails()]
+    assert len(statuses) <= 2 and set(statuses) <= {"not_sent", "sending"}, statuses
 
     smtp.start()
     summaries = await smtp.wait_for(2, timeout=30, to=creator.email)
