@@ -131,3 +131,12 @@ async def test_the_bare_address_points_to_the_dashboard_and_the_docs(api_server)
         reply = await http.get("/")
     assert reply.status_code == 200
     assert reply.json()["dashboard"] == "/creator/" and reply.json()["docs"] == "/docs"
+
+
+async def test_the_creator_pages_json_routes_refuse_bad_input_in_words(creator):
+    bodies = {"/creator/drive/watch": [{}, [1], {"folder_id": 7, "preset": None}],
+              "/creator/developers/keys": [{"name": 5}, {"name": "x", "scopes": "all", "expires_in_days": "soon"}]}
+    for path, cases in bodies.items():
+        for body in cases:
+            assert_words(await creator.http.post(path, json=body))
+        assert_words(await creator.http.post(path, content=b"{oops", headers={"Content-Type": "application/json"}))
