@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -253,14 +254,27 @@ async def owned_job(session: AsyncSession, job_id: str, key: ApiKey) -> Job:
 
 
 async def live_status(temporal: Client, job: Job) -> JobProgress | None:
-    """The workflow's own view while the job runs; None when it cannot answer (a job is still readable)."""
+    """The workflow's own view while the job runs. When it cannot answer (not started yet, ended meanwhile,
+    Temporal or the worker slow: a cancel keeps a worker busy), its last answer to this process stands, so the
+    progress a client sees never falls back to the row's; None when there is none (the row stands)."""
     if job.is_terminal:
+        _last_seen.pop(job.id, None)
         return None
     try:
         handle = temporal.get_workflow_handle_for(GenerationWorkflow.run, job.workflow_id)
-        return await asyncio.wait_for(handle.query(GenerationWorkflow.get_status), LIVE_QUERY_TIMEOUT_S)
-    except Exception:  # noqa: BLE001 - not started yet, ended meanwhile or Temporal slow: the row stands
-        return None
+        live = await asyncio.wait_for(handle.query(GenerationWorkflow.get_status), LIVE_QUERY_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - see above: a job is still readable
+        return _last_seen.get(job.id)
+    _last_seen[job.id] = live
+    _last_seen.move_to_end(job.id)
+    while len(_last_seen) > LAST_SEEN_MAX:
+        _last_seen.popitem(last=False)
+    return live
+
+
+# The last live answer of each unfinished job this process asked about, the oldest dropped past LAST_SEEN_MAX.
+LAST_SEEN_MAX = 10_000
+_last_seen: OrderedDict[str, JobProgress] = OrderedDict()
 
 
 async def present_job(job: Job, session: AsyncSession, storage: Storage, settings: Settings,
