@@ -2,7 +2,7 @@
 read is refused in words ("the body is empty", "the body is not valid JSON at line 1 column 1: ...").
 
 `curl -d '{...}'` sends `application/x-www-form-urlencoded`; the API routes take JSON only, so a body that parses
-as a JSON object or array is read as JSON whatever its Content-Type says (README: "Requests").
+as a JSON object or array is read as JSON whatever its Content-Type says (README, "Developer API").
 """
 
 from __future__ import annotations
@@ -33,14 +33,12 @@ class JsonWithoutContentType:
         if _media_type(headers.get(b"content-type", b"")) not in _REREAD:
             return await self.app(scope, receive, send)
         messages: list[Message] = []
-        body = b""
-        while True:
+        while True:  # BodySizeLimit, outside, has bounded it already
             message = await receive()
             messages.append(message)
-            body += message.get("body", b"")
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
-        if _is_json_document(body):
+        if _is_json_document(b"".join(m.get("body", b"") for m in messages)):
             kept = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             scope = {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
 
@@ -55,7 +53,7 @@ def _media_type(content_type: bytes) -> bytes:
 
 
 def _is_json_document(body: bytes) -> bool:
-    if not body.lstrip()[:1] in (b"{", b"["):
+    if body.lstrip()[:1] not in (b"{", b"["):
         return False
     try:
         json.loads(body)
