@@ -153,3 +153,31 @@ def test_a_second_make_dev_says_in_one_line_what_runs_and_leaves_it_alone(dev_en
     assert f"{ports['API_PORT']} (API)" in line and "Traceback" not in line
     assert (logs / "temporal.log").read_text() == "the running stack's log\n"
     assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["logs"]
+
+
+def test_stopping_the_stack_stops_each_child_after_the_ones_started_after_it(tmp_path):
+    """The API and the worker end before the emulator and Temporal they use: a job in flight never sees its
+    ComfyUI vanish first."""
+    from cli.devstack import Stack
+    from comfy_platform.settings import Settings
+
+    stopped = tmp_path / "stopped"
+    child = ("import signal, sys, time\n"
+             "def stop(*_):\n"
+             "    time.sleep(float(sys.argv[2]))\n"  # the later started, the longer its shutdown: each waited for
+             f"    open({str(stopped)!r}, 'a').write(sys.argv[1] + chr(10))\n"
+             "    sys.exit(0)\n"
+             "signal.signal(signal.SIGTERM, stop)\n"
+             f"open({str(tmp_path)!r} + '/ready-' + sys.argv[1], 'w').close()\n"
+             "time.sleep(60)\n")
+    stack = Stack(Settings(DATA_DIR=tmp_path / "var", LOG_FORMAT="console"))
+    names = ["temporal-like", "emulator", "worker", "api"]
+    for index, name in enumerate(names):
+        stack.start(name if name != "temporal-like" else "backend",
+                    [sys.executable, "-c", child, name, str(0.2 * index)])
+    deadline = time.monotonic() + 30
+    while not all((tmp_path / f"ready-{name}").exists() for name in names):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stack.stop()
+    assert stopped.read_text().split() == ["api", "worker", "emulator", "temporal-like"]
