@@ -229,6 +229,8 @@ async def finish_job(
     backend: str | None = None,
     prompt_id: str | None = None,
     prompt_requeues: int = 0,
+    queue_wait_ms: int | None = None,
+    model_load: bool | None = None,
 ) -> Job:
     """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput, as dataclasses.asdict
     gives a JobOutputRef) and its usage row.
@@ -262,6 +264,8 @@ async def finish_job(
             backend=unless_final(Job.backend, func.coalesce(backend, Job.backend)),
             prompt_id=unless_final(Job.prompt_id, func.coalesce(prompt_id, Job.prompt_id)),
             prompt_requeues=unless_final(Job.prompt_requeues, prompt_requeues),
+            queue_wait_ms=unless_final(Job.queue_wait_ms, func.coalesce(queue_wait_ms, Job.queue_wait_ms)),
+            model_load=unless_final(Job.model_load, func.coalesce(model_load, Job.model_load)),
             start_payload=null(),  # its workflow has run: nothing is left to start
         )
         .returning(Job)
