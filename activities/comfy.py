@@ -122,7 +122,7 @@ class ComfyActivities:
         while True:
             found = await self._find(trail, job) if look_first else None
             look_first = True  # from here on, every copy queued may exist
-            async with self._slot(job.job_id, found.backend if found else None, trail, needs) as taken:
+            async with self._slot(job, found.backend if found else None, trail, needs) as taken:
                 backend = taken.backend
                 client = self.pool.get(backend)
                 context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "backend": backend,
@@ -174,7 +174,7 @@ class ComfyActivities:
                                   queue_wait_ms=waited, model_load=model_load)
 
     @asynccontextmanager
-    async def _slot(self, job_id: str, backend: str | None, trail: PromptTrail,
+    async def _slot(self, job: RunGraphInput, backend: str | None, trail: PromptTrail,
                     needs: Needs) -> AsyncIterator[Taken]:
         """A slot on `backend` (where a retry found the prompt) or on the backend chosen for a new one."""
         if self.slots is None:
@@ -182,10 +182,10 @@ class ComfyActivities:
                 yield Taken(url)
             return
         try:
-            async with self.slots.lease(job_id, backend, needs=needs, while_waiting=lambda: _heartbeat(trail)) as taken:
+            async with self.slots.lease(job.job_id, backend, needs=needs, while_waiting=lambda: _heartbeat(trail)) as taken:
                 yield taken
         except NoCapableBackend as exc:  # raised while taking the slot, never by the prompt's run
-            raise _no_backend(exc) from None
+            raise await self._refusal(exc, job) from None
 
     async def _run_or_attach(self, client: ComfyClient, backend: str, job: RunGraphInput, trail: PromptTrail,
                              found: _Found | None, reporter: _ProgressReporter, context: dict,
@@ -226,6 +226,25 @@ class ComfyActivities:
             if newly_suspected and not exc.delivered and trail.backend != backend:
                 trail.not_delivered(backend)  # refused before the POST: no copy there for a retry to wait for
             raise
+
+    async def _refusal(self, exc: NoCapableBackend, job: RunGraphInput) -> ApplicationError:
+        """Why no backend can run the job, as ComfyUI itself would say it (the node and input at fault) when one
+        of them answers; a retry when what they list now differs from what the registry said."""
+        context = {"job_id": job.job_id, "workflow_id": job.workflow_id}
+        for url in exc.lacking:
+            try:
+                object_info = await self.pool.get(url).object_info(refresh=True)
+            except ComfyError:
+                continue
+            if self.registry is not None:
+                await self.registry.observed(url, object_info)
+            try:
+                preflight(job.graph, object_info, set(job.inputs))
+            except ComfyValidationError as refused:
+                return _application_error(refused, {**context, "backend": url})
+            return ApplicationError(f"ComfyUI at {url} can run the job after all (what it lists changed); "
+                                    "routing again", type="BackendInventoryChanged")
+        return _no_backend(exc)
 
     async def _inventory_check(self, client: ComfyClient, backend: str, needs: Needs) -> dict:
         """The backend's `/object_info`, once it is sure to list everything the job needs (read afresh before
