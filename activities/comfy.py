@@ -77,7 +77,7 @@ class _BackendLacks(Exception):
 
 def _no_backend(exc: NoCapableBackend) -> ApplicationError:
     """No backend of this group can run the job: it fails at once, naming what each one lacks."""
-    names = sorted({name for lacking in exc.lacking.values() for name in lacking})
+    names = list(dict.fromkeys(name for listed in exc.lacking.values() for name in listed))  # nodes first
     message = f"no ComfyUI backend can run this job: it needs {', '.join(names)}"
     details = {"missing": names, "backends": [{"backend": metrics.backend_label(url), "missing": lacking}
                                               for url, lacking in exc.lacking.items()]}

@@ -29,7 +29,7 @@ async def capable_backends(sessionmaker: async_sessionmaker[AsyncSession], job: 
     able = [url for url, names in lacking.items() if not names]
     if able:
         return able
-    names = sorted({name for names in lacking.values() for name in names})
+    names = list(dict.fromkeys(name for listed in lacking.values() for name in listed))  # nodes first
     raise NoBackendCanRun(
         f"no ComfyUI backend can run this job: none has {', '.join(names)}", job.source,
         {"missing": names, "backends": [{"backend": backend_label(url), "missing": names}
