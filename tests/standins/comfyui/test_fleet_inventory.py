@@ -54,3 +54,11 @@ async def test_a_restart_with_a_new_list_is_a_new_inventory(gpu):
     _, info = await comfy.get("/object_info")
     assert info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == ["a.safetensors", "c.safetensors"]
     assert "ImageBlur" in info
+
+
+async def test_free_with_unload_models_makes_the_next_prompt_load_again(gpu):
+    running, comfy = gpu
+    await comfy.run(txt2img(seed=1, ckpt="a.safetensors"), extra_data={"run": 1})
+    assert (await comfy.post("/free", {"unload_models": True}))[0] == 200
+    await comfy.run(txt2img(seed=2, ckpt="a.safetensors"), extra_data={"run": 2})
+    assert (await running.stats())["model_loads"] == 2
