@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from comfy_platform.comfyui.routing import Backend, Inventory
 from db.models import ComfyBackend, utcnow
+from db.session import dialect_insert
 
 
 async def record_inventory(session: AsyncSession, url: str, task_queue: str, inventory: Inventory,
@@ -26,8 +25,7 @@ async def record_inventory(session: AsyncSession, url: str, task_queue: str, inv
     changes = {key: value for key, value in values.items() if value is not None}
     if restarted:
         changes["loaded_checkpoint"] = None
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(ComfyBackend).values(url=url, **values)
+    statement = dialect_insert(session, ComfyBackend).values(url=url, **values)
     await session.execute(statement.on_conflict_do_update(index_elements=[ComfyBackend.url], set_=changes))
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, delete, func, literal, null, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
@@ -25,6 +25,7 @@ from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
     "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "count_unfinished",
+    "unfinished_count",
     "create_job", "create_jobs", "delete_unstarted_job", "find_by_idempotency_key", "finished_among", "finish_job",
     "get_job", "jobs_awaiting_start", "list_job_inputs", "list_job_outputs", "list_jobs", "outputs_of_jobs",
     "mark_job_running", "set_job_progress", "usage_summary",
@@ -126,10 +127,15 @@ async def find_by_idempotency_key(session: AsyncSession, api_key_id: str | None,
                                 .execution_options(populate_existing=True))
 
 
+def unfinished_count(api_key_id: str) -> Select:
+    """The query counting an API key's jobs that are queued or running (to use inside a larger statement)."""
+    return select(func.count(Job.id)).where(
+        Job.api_key_id == api_key_id, Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)))
+
+
 async def count_unfinished(session: AsyncSession, api_key_id: str) -> int:
     """An API key's jobs that are queued or running."""
-    return await session.scalar(select(func.count(Job.id)).where(
-        Job.api_key_id == api_key_id, Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+    return await session.scalar(unfinished_count(api_key_id))
 
 
 async def finished_among(session: AsyncSession, job_ids: list[str]) -> list[str]:
