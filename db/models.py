@@ -535,9 +535,10 @@ class ComfyBackend(Base):
 
 
 class ComfySlotWaiter(Base):
-    """A job's ComfyUI activity waiting for a slot, oldest first: a job that has waited past its affinity bound
-    goes before younger ones on every backend it can run on, so no job starves. Renewed as it polls; a row
-    nobody renews (its worker died) stops counting."""
+    """A job's ComfyUI activity waiting for a slot, oldest first. A job that let free slots go for its affinity
+    bound (COMFY_AFFINITY_WAIT_S), or has waited STARVING_AFTER_S in all, goes before younger ones on every
+    backend it can run on, so no job starves. Renewed as it polls; a row nobody renews (its worker died) stops
+    counting."""
 
     __tablename__ = "comfy_slot_waiters"
 
@@ -545,4 +546,6 @@ class ComfySlotWaiter(Base):
     backends: Mapped[list[str]] = mapped_column(JsonType, default=list)  # those it can run on
     checkpoint: Mapped[str | None] = mapped_column(String(512))  # the one it loads
     since: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When it first let a free slot go, waiting for a backend with its checkpoint loaded.
+    passed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -24,6 +24,8 @@ from db.models import ComfySlotLease, ComfySlotWaiter, utcnow
 
 # Any constant: the same in every process that takes slots.
 SLOT_LOCK_ID = 0x636F6D6679_5C07
+# A job waiting this long goes before younger jobs, whatever it waits for: nobody starves.
+STARVING_AFTER_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,10 @@ async def take_slot(session: AsyncSession, job_id: str, candidates: list[str], s
     none yet. Raises NoCapableBackend when every candidate is known to lack something.
 
     Among the free ones, one that loaded the job's checkpoint last is taken (no model load); while none is free
-    the job waits for one up to `affinity_wait_s`, never longer. With `queue` a job that must wait is written
-    down, oldest first: one that has waited past `affinity_wait_s` goes before younger jobs on the backends it
-    can run on. A lease the job already holds is moved, not doubled. Call inside a transaction."""
+    but one is busy, the job lets free slots go for at most `affinity_wait_s` (with `queue`; without, it never
+    waits for affinity). With `queue` a job that must wait is written down, oldest first: one past that bound,
+    or waiting STARVING_AFTER_S in all, goes before younger jobs on the backends it can run on. A lease the job
+    already holds is moved, not doubled. Call inside a transaction."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SLOT_LOCK_ID})
     now = utcnow()
@@ -69,9 +72,8 @@ async def take_slot(session: AsyncSession, job_id: str, candidates: list[str], s
     held = await leases_by_backend(session, up, now, excluding=job_id)
     free = {url: slots - held[url] for url in up if held[url] < slots}
     me, others = (await _waiters(session, job_id, up, checkpoint, now, waiter_ttl_s)) if queue else (None, [])
-    waited = (now - me.since).total_seconds() if me is not None else 0.0
-    for other in others:  # older jobs past their affinity bound take their slots first
-        if (now - other.since).total_seconds() >= affinity_wait_s:
+    for other in others:  # older jobs past their bound take their slots first
+        if _overdue(other, now, affinity_wait_s):
             mine = [url for url in other.backends if free.get(url, 0) > 0]
             if mine:
                 url = pick(mine, held, loaded, other.checkpoint)
@@ -79,9 +81,13 @@ async def take_slot(session: AsyncSession, job_id: str, candidates: list[str], s
     choices = [url for url in up if free.get(url, 0) > 0]
     if not choices:
         return None
-    if checkpoint is not None and waited < affinity_wait_s and checkpoint in loaded.values() and \
+    if checkpoint is not None and checkpoint in loaded.values() and \
             not any(loaded[url] == checkpoint for url in choices):
-        return None  # its checkpoint is loaded on a busy backend: worth a short wait
+        # Its checkpoint is loaded on a busy backend: worth a short wait, counted from the first free slot let go.
+        if me is not None and me.passed_at is None:
+            me.passed_at = now
+        if me is not None and not _overdue(me, now, affinity_wait_s):
+            return None
     wanted = frozenset(other.checkpoint for other in others if other.checkpoint)
     chosen = pick(choices, held, loaded, checkpoint, wanted)
     if me is not None:
@@ -91,6 +97,13 @@ async def take_slot(session: AsyncSession, job_id: str, candidates: list[str], s
         model_load = loaded[chosen] != needs.checkpoint if chosen in rows else None
         await backend_queries.set_loaded(session, chosen, needs.checkpoint)
     return await _lease(session, job_id, Taken(chosen, model_load), worker, now, ttl_s)
+
+
+def _overdue(waiter: ComfySlotWaiter, now: datetime, affinity_wait_s: float) -> bool:
+    """Past its affinity bound (free slots let go that long), or waiting so long it must not wait any more."""
+    if waiter.passed_at is not None and (now - waiter.passed_at).total_seconds() >= affinity_wait_s:
+        return True
+    return (now - waiter.since).total_seconds() >= STARVING_AFTER_S
 
 
 async def _waiters(session: AsyncSession, job_id: str, backends: list[str], checkpoint: str | None,

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("backends", JSON, nullable=False),
         sa.Column("checkpoint", sa.String(512), nullable=True),
         sa.Column("since", TIMESTAMP, nullable=False),
+        sa.Column("passed_at", TIMESTAMP, nullable=True),
         sa.Column("seen_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("job_id", name=op.f("pk_comfy_slot_waiters")),
     )
