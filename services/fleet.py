@@ -15,20 +15,18 @@ from presets import ResolvedJob
 from services.errors import NoBackendCanRun
 
 
-async def capable_backends(sessionmaker: async_sessionmaker[AsyncSession], job: ResolvedJob,
-                           task_queue: str) -> list[str] | None:
-    """The backends of `task_queue` that have every node class and model file the job's graph needs (down ones
-    too: the job waits for them); None when the registry knows no backend of that group (nothing to judge by).
-    Raises NoBackendCanRun when it knows some and none can run the job."""
+async def unable_backends(sessionmaker: async_sessionmaker[AsyncSession], job: ResolvedJob,
+                          task_queue: str) -> set[str]:
+    """The backends of `task_queue` the registry knows to lack a node class or model file the job's graph needs
+    (a down one that has them all counts as able: the job waits for it). Raises NoBackendCanRun when the registry
+    knows backends of that group and none can run the job; knowing none, it has no opinion."""
     async with sessionmaker() as session:
         rows = await backend_queries.list_backends(session, task_queue=task_queue)
-    if not rows:
-        return None
     needs = needs_of(job.graph)
     lacking = {row.url: missing(needs, as_backend(row).inventory) for row in rows}
-    able = [url for url, names in lacking.items() if not names]
-    if able:
-        return able
+    unable = {url for url, names in lacking.items() if names}
+    if not rows or len(unable) < len(rows):
+        return unable
     names = list(dict.fromkeys(name for listed in lacking.values() for name in listed))  # nodes first
     raise NoBackendCanRun(
         f"no ComfyUI backend can run this job: none has {', '.join(names)}", job.source,

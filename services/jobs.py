@@ -43,7 +43,7 @@ from presets import (
     resolve_template,
 )
 from services.errors import IdempotencyConflict
-from services.fleet import capable_backends
+from services.fleet import unable_backends
 from services.job_inputs import ImageSource, check_webhook_url, load_image, preflight_on
 from services.job_presenter import REQUEST_HASH_KEY
 from services.job_starts import (
@@ -149,9 +149,9 @@ async def create_job(env: JobEnv, spec: JobSpec, options: JobOptions, *, job_id:
         await check_webhook_url(options.webhook_url, env.settings)
     # Only backends that have every node and model file it needs (none: 422 naming them), then the graph checked
     # on one of those that answers.
-    capable = await capable_backends(env.sessionmaker, job, options.comfy_task_queue)
+    unable = await unable_backends(env.sessionmaker, job, options.comfy_task_queue)
     if env.comfy is not None:
-        await preflight_on(env.comfy, job, only=capable)
+        await preflight_on(env.comfy, job, skip=unable)
     # 5. Every input, loaded and proved an image.
     images = {name: await load_image(source, where, options.api_key_id, env.sessionmaker, env.storage, env.settings)
               for name, (source, where) in sources.items()}
