@@ -14,6 +14,7 @@ that ran the job's checkpoint last (waiting for it at most COMFY_AFFINITY_WAIT_S
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -31,8 +32,8 @@ from db.slots import NoCapableBackend, Taken
 
 log = logging.getLogger(__name__)
 
-# How often a prompt waiting for a slot looks again. Each backend keeps its next prompt queued in ComfyUI itself,
-# so a slot freed is filled long before that prompt's GPU runs dry.
+# How often a prompt waiting for a slot looks again (at once when this process frees one). Each backend keeps its
+# next prompt queued in ComfyUI itself, so a slot freed is filled long before that prompt's GPU runs dry.
 POLL_S = 0.2
 
 
@@ -41,6 +42,7 @@ class SlotLeases:
                  ttl_s: float = 60.0, affinity: bool = True, affinity_wait_s: float = 1.5) -> None:
         self.sessionmaker, self.pool, self.worker, self.ttl_s = sessionmaker, pool, worker, ttl_s
         self.affinity, self.affinity_wait_s = affinity, affinity_wait_s
+        self._freed = asyncio.Event()  # set (and replaced) whenever this process releases a slot
         # SQLite has no advisory lock; its deployments are one process, which this lock serializes.
         self._local = asyncio.Lock()
 
@@ -87,7 +89,9 @@ class SlotLeases:
                 if while_waiting is not None and time.monotonic() - last_beat >= 1.0:
                     await while_waiting()  # a heartbeat: the wait is alive, and a cancel can reach it
                     last_beat = time.monotonic()
-                await asyncio.sleep(POLL_S * (0.5 + random.random()))
+                freed = self._freed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(freed.wait(), POLL_S * (0.5 + random.random()))
         except (asyncio.CancelledError, NoCapableBackend):
             await asyncio.shield(self._leave(job_id))
             raise
@@ -108,5 +112,7 @@ class SlotLeases:
         try:
             async with self.sessionmaker() as session, session.begin():
                 await slot_queries.release_slot(session, job_id)
+            self._freed.set()  # wake this process's waiters now
+            self._freed = asyncio.Event()
         except Exception as exc:  # the lease expires by itself; the prompt's result matters more
             log.warning("could not release the slot lease of job %s: %s", job_id, exc)
