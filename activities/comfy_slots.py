@@ -32,7 +32,7 @@ from db.slots import NoCapableBackend, Taken
 
 log = logging.getLogger(__name__)
 
-# How often a prompt waiting for a slot looks again (at once when this process frees one). Each backend keeps its
+# How often a prompt waiting for a slot looks again (one looks at once when this process frees one). Each backend keeps its
 # next prompt queued in ComfyUI itself, so a slot freed is filled long before that prompt's GPU runs dry.
 POLL_S = 0.2
 
@@ -42,7 +42,9 @@ class SlotLeases:
                  ttl_s: float = 60.0, affinity: bool = True, affinity_wait_s: float = 1.5) -> None:
         self.sessionmaker, self.pool, self.worker, self.ttl_s = sessionmaker, pool, worker, ttl_s
         self.affinity, self.affinity_wait_s = affinity, affinity_wait_s
-        self._freed = asyncio.Event()  # set (and replaced) whenever this process releases a slot
+        # Notified when this process releases a slot: one waiting job looks at once (all of them would queue up
+        # on the slot lock for one slot).
+        self._freed = asyncio.Condition()
         # SQLite has no advisory lock; its deployments are one process, which this lock serializes.
         self._local = asyncio.Lock()
 
@@ -89,9 +91,9 @@ class SlotLeases:
                 if while_waiting is not None and time.monotonic() - last_beat >= 1.0:
                     await while_waiting()  # a heartbeat: the wait is alive, and a cancel can reach it
                     last_beat = time.monotonic()
-                freed = self._freed
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(freed.wait(), POLL_S * (0.5 + random.random()))
+                async with self._freed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._freed.wait(), POLL_S * (0.5 + random.random()))
         except (asyncio.CancelledError, NoCapableBackend):
             await asyncio.shield(self._leave(job_id))
             raise
@@ -112,7 +114,7 @@ class SlotLeases:
         try:
             async with self.sessionmaker() as session, session.begin():
                 await slot_queries.release_slot(session, job_id)
-            self._freed.set()  # wake this process's waiters now
-            self._freed = asyncio.Event()
+            async with self._freed:
+                self._freed.notify(1)
         except Exception as exc:  # the lease expires by itself; the prompt's result matters more
             log.warning("could not release the slot lease of job %s: %s", job_id, exc)
