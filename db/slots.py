@@ -111,6 +111,8 @@ async def _waiters(session: AsyncSession, job_id: str, backends: list[str], chec
     """This job's place among the waiters (written down now if new), and the live ones before it, oldest first."""
     me = await session.get(ComfySlotWaiter, job_id)
     if me is None:
+        # Rows of jobs whose worker died waiting: gone once nobody has renewed them for a while.
+        await session.execute(delete(ComfySlotWaiter).where(ComfySlotWaiter.seen_at <= now - timedelta(minutes=10)))
         me = ComfySlotWaiter(job_id=job_id, backends=backends, checkpoint=checkpoint, since=now, seen_at=now)
         session.add(me)
     else:
@@ -158,5 +160,3 @@ async def release_slot(session: AsyncSession, job_id: str) -> None:
 
 async def drop_expired(session: AsyncSession) -> None:
     await session.execute(delete(ComfySlotLease).where(ComfySlotLease.expires_at <= utcnow()))
-    await session.execute(delete(ComfySlotWaiter).where(
-        ComfySlotWaiter.seen_at <= utcnow() - timedelta(minutes=10)))
