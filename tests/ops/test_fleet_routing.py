@@ -10,7 +10,9 @@ import random
 import uuid
 
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
+from comfy_platform import metrics
 from db import backends as backend_queries
 from presets import resolve_graph
 from standins.comfyui import EmulatorConfig, start_emulator
@@ -156,3 +158,6 @@ async def test_affinity_never_leaves_a_capable_backend_idle_while_jobs_wait(plat
     loads = [(await gpu.stats())["model_loads"] for gpu in gpus]
     assert loads == [1, 1, 1]  # each loaded the checkpoint once, then kept it
     assert sum(1 for row in rows if row.model_load) == 3
+    for gpu in gpus:  # and the worker's metrics say so, per backend
+        labels = {"backend": metrics.backend_label(gpu.url)}
+        assert REGISTRY.get_sample_value("comfy_backend_models_loaded_total", labels) == 1
