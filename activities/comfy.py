@@ -138,7 +138,7 @@ class ComfyActivities:
                         raise _no_backend(NoCapableBackend({backend: lack.names})) from None
                     log.warning("backend %s lacks %s (the registry had it otherwise); routing again", backend,
                                 ", ".join(lack.names), extra=context)
-                    look_first = found is not None
+                    look_first = False  # nothing was queued there
                     continue
                 except asyncio.CancelledError:
                     outcome = await asyncio.shield(_cancel_quietly(client, trail))
@@ -182,7 +182,8 @@ class ComfyActivities:
                 yield Taken(url)
             return
         try:
-            async with self.slots.lease(job.job_id, backend, needs=needs, while_waiting=lambda: _heartbeat(trail)) as taken:
+            lease = self.slots.lease(job.job_id, backend, needs=needs, while_waiting=lambda: _heartbeat(trail))
+            async with lease as taken:
                 yield taken
         except NoCapableBackend as exc:  # raised while taking the slot, never by the prompt's run
             raise await self._refusal(exc, job) from None

@@ -32,8 +32,8 @@ from db.slots import NoCapableBackend, Taken
 
 log = logging.getLogger(__name__)
 
-# How often a prompt waiting for a slot looks again (one looks at once when this process frees one). Each backend keeps its
-# next prompt queued in ComfyUI itself, so a slot freed is filled long before that prompt's GPU runs dry.
+# How often a prompt waiting for a slot looks again (one looks at once when this process frees one). Each backend
+# keeps its next prompt queued in ComfyUI itself, so a slot freed is filled long before that prompt's GPU runs dry.
 POLL_S = 0.2
 
 
