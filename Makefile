@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.drive
 	$(VENV)/bin/python -m bench.images
 	$(VENV)/bin/python -m bench.scale
+	$(VENV)/bin/python -m bench.fleet
 	$(VENV)/bin/python -m bench.billing
 	$(VENV)/bin/python -m bench.cli
 

@@ -14,6 +14,8 @@ import logging
 import mimetypes
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from PIL import Image
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.backend_registry import BackendRegistry
 from activities.comfy_slots import SlotLeases
 from activities.prompt_trail import PromptTrail
 from comfy_platform import metrics
@@ -42,8 +45,10 @@ from comfy_platform.comfyui.graph import (
 )
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
+from comfy_platform.comfyui.routing import Needs, inventory_of, missing, needs_of
 from comfy_platform.statuses import JobStatus
 from comfy_platform.storage import Storage
+from db.slots import NoCapableBackend, Taken
 from workflows.shared import (
     PROMPT_QUEUED_SIGNAL,
     REPORT_PROGRESS_SIGNAL,
@@ -62,6 +67,25 @@ OUTPUT_IN_MEMORY_BYTES = 32 * 1024 * 1024
 MAX_RECOVERED_BATCH = 64
 
 
+class _BackendLacks(Exception):
+    """The backend chosen lacks a node class or model file the job needs (the registry had it otherwise)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+def _no_backend(exc: NoCapableBackend) -> ApplicationError:
+    """No backend of this group can run the job: it fails at once, naming what each one lacks."""
+    names = list(dict.fromkeys(name for listed in exc.lacking.values() for name in listed))  # nodes first
+    message = f"no ComfyUI backend can run this job: it needs {', '.join(names)}"
+    details = {"missing": names, "backends": [{"backend": metrics.backend_label(url), "missing": lacking}
+                                              for url, lacking in exc.lacking.items()]}
+    log.warning(message)
+    return ApplicationError(message, {"code": "no_backend_can_run", "message": message, "details": details},
+                            type="NoBackendCanRun", non_retryable=True)
+
+
 @dataclass
 class _Found:
     """Where the copy an earlier attempt queued is: its backend and id, or its outputs found on that backend's disk."""
@@ -76,8 +100,10 @@ class ComfyActivities:
 
     def __init__(self, pool: BackendPool, storage: Storage, *, progress_interval_s: float = 0.5,
                  heartbeat_every_s: float = 1.0, max_requeues: int = 3, backend_lost_after_s: float = 120.0,
-                 slots: SlotLeases | None = None) -> None:
+                 slots: SlotLeases | None = None, registry: BackendRegistry | None = None) -> None:
         self.pool = pool
+        # What each backend can run (db/backends.py), kept true by what this activity reads from them too.
+        self.registry = registry
         # Slots shared with every other comfy worker through the database; without, this process counts its own.
         self.slots = slots
         self.storage = storage
@@ -91,18 +117,29 @@ class ComfyActivities:
         info = activity.info()
         trail = PromptTrail.resume(info, job.job_id)
         look_first = info.attempt > 1  # a first attempt has queued nothing yet
+        needs = needs_of(job.graph)
+        unfit = 0  # backends found lacking what the registry said they had
         while True:
             found = await self._find(trail, job) if look_first else None
             look_first = True  # from here on, every copy queued may exist
-            async with self._slot(job.job_id, found.backend if found else None, trail) as backend:
+            async with self._slot(job, found.backend if found else None, trail, needs) as taken:
+                backend = taken.backend
                 client = self.pool.get(backend)
                 context = {"job_id": job.job_id, "workflow_id": info.workflow_id, "backend": backend,
                            "attempt": info.attempt, "prompt_tag": trail.tag}
                 reporter = _ProgressReporter(job.workflow_id, backend, trail, self.progress_interval_s)
                 ticker = asyncio.create_task(self._heartbeat_forever(trail, reporter))
                 try:
-                    result = await self._run_or_attach(client, backend, job, trail, found, reporter, context)
+                    result = await self._run_or_attach(client, backend, job, trail, found, reporter, context, needs)
                     outputs = await self._store_outputs(client, result, job.output_prefix)
+                except _BackendLacks as lack:
+                    unfit += 1
+                    if unfit > len(self.pool.urls):
+                        raise _no_backend(NoCapableBackend({backend: lack.names})) from None
+                    log.warning("backend %s lacks %s (the registry had it otherwise); routing again", backend,
+                                ", ".join(lack.names), extra=context)
+                    look_first = False  # nothing was queued there
+                    continue
                 except asyncio.CancelledError:
                     outcome = await asyncio.shield(_cancel_quietly(client, trail))
                     log.info("job cancelled; prompt %s", outcome, extra={**context, "prompt_id": trail.prompt_id})
@@ -128,19 +165,32 @@ class ComfyActivities:
                     ticker.cancel()
             self.pool.mark_up(backend)
             log.info("prompt finished with %d outputs", len(outputs), extra={**context, "prompt_id": trail.prompt_id})
-            _observe(backend, job, info, result, trail.requeues)
+            # A retry that re-attached did not choose the backend: whether it loaded a model is not known.
+            model_load = taken.model_load if found is None else None
+            waited = _observe(backend, job, info, result, trail.requeues, model_load, reporter.load_seconds(needs))
             return RunGraphOutput(backend=backend, prompt_id=trail.prompt_id or result.prompt_id, outputs=outputs,
                                   comfy_started_at_ms=result.started_at_ms,
-                                  comfy_finished_at_ms=result.finished_at_ms, requeues=trail.requeues)
+                                  comfy_finished_at_ms=result.finished_at_ms, requeues=trail.requeues,
+                                  queue_wait_ms=waited, model_load=model_load)
 
-    def _slot(self, job_id: str, backend: str | None, trail: PromptTrail):
-        """A slot on `backend` (where a retry found the prompt) or the backend chosen for a new one."""
+    @asynccontextmanager
+    async def _slot(self, job: RunGraphInput, backend: str | None, trail: PromptTrail,
+                    needs: Needs) -> AsyncIterator[Taken]:
+        """A slot on `backend` (where a retry found the prompt) or on the backend chosen for a new one."""
         if self.slots is None:
-            return self.pool.lease(backend)
-        return self.slots.lease(job_id, backend, while_waiting=lambda: _heartbeat(trail))
+            async with self.pool.lease(backend) as url:
+                yield Taken(url)
+            return
+        try:
+            lease = self.slots.lease(job.job_id, backend, needs=needs, while_waiting=lambda: _heartbeat(trail))
+            async with lease as taken:
+                yield taken
+        except NoCapableBackend as exc:  # raised while taking the slot, never by the prompt's run
+            raise await self._refusal(exc, job) from None
 
     async def _run_or_attach(self, client: ComfyClient, backend: str, job: RunGraphInput, trail: PromptTrail,
-                             found: _Found | None, reporter: _ProgressReporter, context: dict) -> PromptResult:
+                             found: _Found | None, reporter: _ProgressReporter, context: dict,
+                             needs: Needs) -> PromptResult:
         if found is not None and found.recovered is not None:
             log.info("outputs of a finished copy found on the backend's disk (its history is gone)", extra=context)
             return found.recovered
@@ -148,6 +198,7 @@ class ComfyActivities:
             log.info("re-attaching to the copy an earlier attempt queued", extra={**context, "prompt_id": found.prompt_id})
             trail.queued(backend, found.prompt_id)
             return await client.attach(found.prompt_id, job.graph, on_progress=reporter.report)
+        object_info = await self._inventory_check(client, backend, needs)
         if trail.prompt_id is not None:  # an earlier copy was queued and is gone
             trail.requeues += 1
             if trail.requeues > self.max_requeues:
@@ -157,7 +208,7 @@ class ComfyActivities:
                     {"requeues": self.max_requeues}, retryable=False)
         post = trail.next_post()
         graph, uploaded = await self._upload_inputs(client, job, tag_output_prefixes(job.graph, post))
-        preflight(graph, await client.object_info(), uploaded)
+        preflight(graph, object_info, uploaded)
         log.info("queuing prompt" + (f" again (new try {trail.requeues})" if trail.requeues else ""),
                  extra={**context, "requested_prompt_id": post, "requeues": trail.requeues})
 
@@ -176,6 +227,38 @@ class ComfyActivities:
             if newly_suspected and not exc.delivered and trail.backend != backend:
                 trail.not_delivered(backend)  # refused before the POST: no copy there for a retry to wait for
             raise
+
+    async def _refusal(self, exc: NoCapableBackend, job: RunGraphInput) -> ApplicationError:
+        """Why no backend can run the job, as ComfyUI itself would say it (the node and input at fault) when one
+        of them answers; a retry when what they list now differs from what the registry said."""
+        context = {"job_id": job.job_id, "workflow_id": job.workflow_id}
+        for url in exc.lacking:
+            try:
+                object_info = await self.pool.get(url).object_info(refresh=True)
+            except ComfyError:
+                continue
+            if self.registry is not None:
+                await self.registry.observed(url, object_info)
+            try:
+                preflight(job.graph, object_info, set(job.inputs))
+            except ComfyValidationError as refused:
+                return _application_error(refused, {**context, "backend": url})
+            return ApplicationError(f"ComfyUI at {url} can run the job after all (what it lists changed); "
+                                    "routing again", type="BackendInventoryChanged")
+        return _no_backend(exc)
+
+    async def _inventory_check(self, client: ComfyClient, backend: str, needs: Needs) -> dict:
+        """The backend's `/object_info`, once it is sure to list everything the job needs (read afresh before
+        saying it does not); the registry learns what it lists."""
+        object_info = await client.object_info()
+        if missing(needs, inventory_of(object_info)):
+            object_info = await client.object_info(refresh=True)
+        if self.registry is not None:
+            await self.registry.observed(backend, object_info)
+        lacks = missing(needs, inventory_of(object_info))
+        if lacks:
+            raise _BackendLacks(lacks)
+        return object_info
 
     async def _find(self, trail: PromptTrail, job: RunGraphInput) -> _Found | None:
         """The copy of the prompt an earlier attempt (or loop) queued: running, pending or finished somewhere, or
@@ -297,8 +380,20 @@ class _ProgressReporter:
                                 requeues=trail.requeues)
         self.latest = self.sent
         self._sent_at = time.monotonic()
+        self._node: tuple[str, float] | None = None  # the node running and since when
+        self.node_seconds: dict[str, float] = {}  # how long each finished node ran, as the socket told it
+
+    def load_seconds(self, needs: Needs) -> float | None:
+        """How long the checkpoint loader ran (its load time), when the socket followed it."""
+        loaders = [self.node_seconds[node] for node in needs.loader_nodes if node in self.node_seconds]
+        return max(loaders) if loaders else None
 
     async def report(self, update: Progress) -> None:
+        if update.node is not None and (self._node is None or self._node[0] != update.node):
+            now = time.monotonic()
+            if self._node is not None:
+                self.node_seconds[self._node[0]] = now - self._node[1]
+            self._node = (update.node, now)
         # The prompt's status (queued or running) is the job's.
         self.latest = JobProgress(status=JobStatus(update.status), progress=update.progress,
                                   queue_position=update.queue_position, backend=self.backend,
@@ -329,17 +424,26 @@ async def _heartbeat(trail: PromptTrail) -> None:
     activity.heartbeat(trail.details())
 
 
-def _observe(backend: str, job: RunGraphInput, info: activity.Info, result: PromptResult, requeues: int) -> None:
-    """The finished prompt in the worker's metrics: its GPU time, and how long the job waited for the GPU."""
-    labels = (metrics.backend_label(backend), job.template or "graph")
+def _observe(backend: str, job: RunGraphInput, info: activity.Info, result: PromptResult, requeues: int,
+             model_load: bool | None, load_s: float | None) -> int | None:
+    """The finished prompt in the worker's metrics: its GPU time, how long the job waited for the GPU (returned,
+    in ms) and the model it loaded."""
+    label = metrics.backend_label(backend)
+    labels = (label, job.template or "graph")
     if result.started_at_ms and result.finished_at_ms:
         ran_s = (result.finished_at_ms - result.started_at_ms) / 1000
         metrics.GENERATION_SECONDS.labels(*labels).observe(max(0.0, ran_s))
-    if result.started_at_ms:
-        waited = result.started_at_ms / 1000 - info.scheduled_time.timestamp()
-        metrics.QUEUE_WAIT_SECONDS.labels(*labels).observe(max(0.0, waited))
     if requeues:
         metrics.PROMPTS_REQUEUED.labels(labels[0]).inc(requeues)
+    if model_load:
+        metrics.BACKEND_MODELS_LOADED.labels(label).inc()
+        if load_s is not None:
+            metrics.BACKEND_MODEL_LOAD_SECONDS.labels(label).observe(load_s)
+    if not result.started_at_ms:
+        return None
+    waited = max(0.0, result.started_at_ms / 1000 - info.scheduled_time.timestamp())
+    metrics.QUEUE_WAIT_SECONDS.labels(*labels).observe(waited)
+    return round(waited * 1000)
 
 
 async def _cancel_quietly(client: ComfyClient, trail: PromptTrail) -> str:

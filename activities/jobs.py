@@ -73,8 +73,10 @@ class JobActivities:
         await job_queries.finish_job(
             session, record.job_id, status=record.status, outputs=[asdict(o) for o in record.outputs],
             error=record.error, backend=record.backend, prompt_id=record.prompt_id,
-            prompt_requeues=record.prompt_requeues, progress=record.progress, comfy_started_at=_from_ms(record.comfy_started_at_ms),
-            comfy_finished_at=_from_ms(record.comfy_finished_at_ms), finished_at=datetime.now(timezone.utc))
+            prompt_requeues=record.prompt_requeues, progress=record.progress,
+            comfy_started_at=_from_ms(record.comfy_started_at_ms),
+            comfy_finished_at=_from_ms(record.comfy_finished_at_ms), finished_at=datetime.now(timezone.utc),
+            queue_wait_ms=record.queue_wait_ms, model_load=record.model_load)
 
 
 def _from_ms(value: int | None) -> datetime | None:

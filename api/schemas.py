@@ -122,11 +122,26 @@ class BacklogPublic(BaseModel):
     overloaded: bool
 
 
+class BackendPublic(BaseModel):
+    backend: str = Field(description="the ComfyUI backend's address")
+    group: str = Field(description="the task queue (backend group) whose workers serve it")
+    up: bool = Field(description="whether it answered its last check")
+    version: str | None = Field(None, description="the ComfyUI version it reports")
+    node_classes: int = Field(description="node classes it has installed")
+    models: dict[str, list[str]] = Field(description="model files it lists, by loader input (ckpt_name, "
+                                                     "lora_name ...)")
+    loaded_checkpoint: str | None = Field(None, description="the checkpoint of the last prompt queued on it")
+    refreshed_at: datetime | None = Field(None, description="when what it can run was last read")
+
+
 class HealthPublic(BaseModel):
     status: str = Field(description="ok (health) or ready (ready) when every check passed; else unavailable")
     checks: dict[str, CheckPublic]
     backlog: BacklogPublic | None = Field(None, description="ready only: the fleet's backlog (null when Temporal "
                                                             "does not say)")
+    backends: list[BackendPublic] | None = Field(None, description="ready only: which backends can run what, as "
+                                                                   "the comfy workers last read it (null when "
+                                                                   "the database does not answer)")
 
 
 class WorkflowsPublic(BaseModel):

@@ -45,6 +45,11 @@ BACKEND_BUSY_RATIO = Gauge("comfy_backend_busy_ratio", "Share of the last minute
                            "running on the backend", ["backend"])
 BACKEND_BUSY_SECONDS = Counter("comfy_backend_busy_seconds", "Seconds the backend was seen running a prompt "
                                "(rate() of it is the busy ratio)", ["backend"])
+BACKEND_MODELS_LOADED = Counter("comfy_backend_models_loaded", "Prompts that had the backend load their "
+                                "checkpoint (it had run another one last)", ["backend"])
+BACKEND_MODEL_LOAD_SECONDS = Histogram("comfy_backend_model_load_seconds", "How long a backend took to load a "
+                                       "checkpoint (its loader node's run, as the WebSocket reported it)",
+                                       ["backend"], buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300))
 BACKEND_SLOTS_LEASED = Gauge("comfy_backend_slots_leased", "Prompts this worker holds a slot for, per backend",
                              ["backend"])
 

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     # A backend that may still hold a job's prompt but does not answer is waited for this long before the prompt
     # is taken as lost with it and queued elsewhere (a prompt is never queued twice while a copy may still run).
     COMFY_BACKEND_LOST_AFTER_S: float = 120.0
+    # How often a comfy worker reads each backend's /object_info into the registry of what it can run (also read
+    # whenever a backend comes back after not answering).
+    COMFY_REGISTRY_REFRESH_S: float = 60.0
+    # Prefer a backend whose loaded checkpoint is the job's (no model load); false: model-blind, the least busy
+    # backend that can run it.
+    COMFY_AFFINITY: bool = True
+    # The longest a job waits for a backend with its checkpoint loaded while another backend that can run it has
+    # a free slot.
+    COMFY_AFFINITY_WAIT_S: float = 1.5
     EMULATOR_PORT: int = 8188
 
     # --- API

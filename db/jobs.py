@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, delete, func, literal, null, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
@@ -25,7 +25,7 @@ from db.usage import owner_filters, record_usage, usage_summary
 
 __all__ = [
     "CreatedJob", "InvalidCursor", "JobConflict", "JobNotFound", "NewJob", "clear_start_payload", "count_ahead",
-    "count_unfinished",
+    "count_unfinished", "unfinished_count",
     "create_job", "create_jobs", "delete_unstarted_job", "find_by_idempotency_key", "finished_among", "finish_job",
     "get_job", "jobs_awaiting_start", "list_job_inputs", "list_job_outputs", "list_jobs", "outputs_of_jobs",
     "mark_job_running", "recent_run_seconds", "set_job_progress", "usage_summary",
@@ -127,10 +127,15 @@ async def find_by_idempotency_key(session: AsyncSession, api_key_id: str | None,
                                 .execution_options(populate_existing=True))
 
 
+def unfinished_count(api_key_id: str) -> Select:
+    """The query counting an API key's jobs that are queued or running (to use inside a larger statement)."""
+    return select(func.count(Job.id)).where(
+        Job.api_key_id == api_key_id, Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)))
+
+
 async def count_unfinished(session: AsyncSession, api_key_id: str) -> int:
     """An API key's jobs that are queued or running."""
-    return await session.scalar(select(func.count(Job.id)).where(
-        Job.api_key_id == api_key_id, Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+    return await session.scalar(unfinished_count(api_key_id))
 
 
 async def count_ahead(session: AsyncSession, job: Job) -> int:
@@ -249,6 +254,8 @@ async def finish_job(
     prompt_id: str | None = None,
     prompt_requeues: int = 0,
     progress: float | None = None,
+    queue_wait_ms: int | None = None,
+    model_load: bool | None = None,
 ) -> Job:
     """Move the job to a terminal status, store its outputs (dicts keyed like JobOutput, as dataclasses.asdict
     gives a JobOutputRef) and its usage row.
@@ -284,6 +291,8 @@ async def finish_job(
             backend=unless_final(Job.backend, func.coalesce(backend, Job.backend)),
             prompt_id=unless_final(Job.prompt_id, func.coalesce(prompt_id, Job.prompt_id)),
             prompt_requeues=unless_final(Job.prompt_requeues, prompt_requeues),
+            queue_wait_ms=unless_final(Job.queue_wait_ms, func.coalesce(queue_wait_ms, Job.queue_wait_ms)),
+            model_load=unless_final(Job.model_load, func.coalesce(model_load, Job.model_load)),
             start_payload=null(),  # its workflow has run: nothing is left to start
         )
         .returning(Job)

@@ -15,7 +15,7 @@ from sqlalchemy import case, delete, exists, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.jobs import count_unfinished
+from db.jobs import unfinished_count
 from db.models import Job, JobAdmission, RateLimitBucket, utcnow
 
 # The database's clock in epoch seconds: every replica measures refills against the same one.
@@ -52,13 +52,16 @@ async def admit(session: AsyncSession, api_key_id: str, job_id: str, limit: int,
         lock = int.from_bytes(hashlib.sha256(f"admit:{api_key_id}".encode()).digest()[:8], "big", signed=True)
         await session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
     now = utcnow()
-    unfinished = await count_unfinished(session, api_key_id)
+    # One statement, so one snapshot: counted in two, a job recorded between them would be in neither count (not
+    # yet among the unfinished jobs, no longer a pending admission) and one more job than the limit admitted.
+    unfinished = unfinished_count(api_key_id)
     # Admissions whose job has been recorded are already among its unfinished jobs.
-    pending = await session.scalar(select(func.count()).select_from(JobAdmission).where(
+    pending = select(func.count()).select_from(JobAdmission).where(
         JobAdmission.api_key_id == api_key_id, JobAdmission.expires_at > now,
-        ~exists().where(Job.id == JobAdmission.job_id)))
-    if unfinished + pending >= limit:
-        return unfinished + pending
+        ~exists().where(Job.id == JobAdmission.job_id))
+    counted = await session.scalar(select(unfinished.scalar_subquery() + pending.scalar_subquery()))
+    if counted >= limit:
+        return counted
     session.add(JobAdmission(job_id=job_id, api_key_id=api_key_id, expires_at=now + timedelta(seconds=ttl_s)))
     return None
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -138,6 +139,11 @@ class Job(Base):
     # The execution window ComfyUI's history reports, which is what GPU time is billed from.
     comfy_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     comfy_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # From the job's ComfyUI activity being scheduled to its prompt starting: the wait for a capable backend's
+    # slot and for ComfyUI's own queue.
+    queue_wait_ms: Mapped[int | None] = mapped_column(Integer)
+    # Whether the backend had to load the job's checkpoint (it had run another one last).
+    model_load: Mapped[bool | None] = mapped_column(Boolean)
 
     @property
     def is_terminal(self) -> bool:
@@ -512,3 +518,38 @@ class ComfySlotLease(Base):
     backend: Mapped[str] = mapped_column(String(512))
     worker: Mapped[str] = mapped_column(String(255))  # the Temporal worker identity that holds it, for operators
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ComfyBackend(Base):
+    """The registry of what each ComfyUI backend can run: the node classes and model files its `/object_info`
+    lists (refreshed by the comfy workers serving it when it comes back and every COMFY_REGISTRY_REFRESH_S),
+    whether it answers, and the checkpoint of the last prompt queued on it (what it will have loaded)."""
+
+    __tablename__ = "comfy_backends"
+
+    url: Mapped[str] = mapped_column(String(512), primary_key=True)
+    task_queue: Mapped[str] = mapped_column(String(255))  # the backend group (COMFY_TASK_QUEUE) serving it
+    up: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[str | None] = mapped_column(String(64))
+    node_classes: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    models: Mapped[dict[str, list[str]]] = mapped_column(JsonType, default=dict)  # model input -> files
+    loaded_checkpoint: Mapped[str | None] = mapped_column(String(512))
+    refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # inventory last read
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ComfySlotWaiter(Base):
+    """A job's ComfyUI activity waiting for a slot, oldest first. A job that let free slots go for its affinity
+    bound (COMFY_AFFINITY_WAIT_S), or has waited STARVING_AFTER_S in all, goes before younger ones on every
+    backend it can run on, so no job starves. Renewed as it polls; a row nobody renews (its worker died) stops
+    counting."""
+
+    __tablename__ = "comfy_slot_waiters"
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    backends: Mapped[list[str]] = mapped_column(JsonType, default=list)  # those it can run on
+    checkpoint: Mapped[str | None] = mapped_column(String(512))  # the one it loads
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When it first let a free slot go, waiting for a backend with its checkpoint loaded.
+    passed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

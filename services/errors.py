@@ -28,3 +28,7 @@ class IdempotencyConflict(Exception):
         super().__init__("this Idempotency-Key was used with a different request body")
         self.message = str(self)
         self.job_id = job_id
+
+
+class NoBackendCanRun(InvalidJobRequest):
+    """No ComfyUI backend of the job's group has every node class and model file its graph needs."""

@@ -95,11 +95,14 @@ async def check_webhook_url(url: str, settings: Settings) -> None:
         pass
 
 
-async def preflight_on(pool: BackendPool, job: ResolvedJob) -> None:
-    """Check the graph against the first healthy ComfyUI that answers; with none answering, the job goes ahead
-    and the worker's own preflight or ComfyUI judges it. A backend that does not answer is skipped for a while
-    (BackendPool.mark_down), so a dead one does not hold up every request for the timeout."""
+async def preflight_on(pool: BackendPool, job: ResolvedJob, skip: set[str] = frozenset()) -> None:
+    """Check the graph against the first healthy ComfyUI that answers, but those the fleet registry knows cannot
+    run it (`skip`); with none answering, the job goes ahead and the worker's own preflight or
+    ComfyUI judges it. A backend that does not answer is skipped for a while (BackendPool.mark_down), so a dead
+    one does not hold up every request for the timeout."""
     for url in pool.healthy():
+        if url in skip:
+            continue
         try:
             object_info = await asyncio.wait_for(pool.get(url).object_info(), OBJECT_INFO_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - an unreachable backend only means no preflight from it

@@ -2,7 +2,8 @@
 
 `create_job` reads top to bottom as the steps: check the request's form; a retry with an Idempotency-Key gets the
 job it named (its start finished if a crash cut it short); the door admits it (the API's per-key limits); resolve
-it into a graph (presets/); check the graph on a ComfyUI; load and check every input image; then `submit_job`:
+it into a graph (presets/); refuse it if no backend has every node and model it needs (services/fleet.py) and
+check the graph on one that has; load and check every input image; then `submit_job`:
 store the inputs, record the job with its start payload, start its GenerationWorkflow. A job the API acknowledged
 always runs (services/job_starts.py says how); if Temporal does not take it, the new row is taken back and the
 caller told to try again.
@@ -42,6 +43,7 @@ from presets import (
     resolve_template,
 )
 from services.errors import IdempotencyConflict
+from services.fleet import unable_backends
 from services.job_inputs import ImageSource, check_webhook_url, load_image, preflight_on
 from services.job_presenter import REQUEST_HASH_KEY
 from services.job_starts import (
@@ -145,8 +147,11 @@ async def create_job(env: JobEnv, spec: JobSpec, options: JobOptions, *, job_id:
     job = resolve(spec, set(sources))
     if options.webhook_url is not None:
         await check_webhook_url(options.webhook_url, env.settings)
+    # Only backends that have every node and model file it needs (none: 422 naming them), then the graph checked
+    # on one of those that answers.
+    unable = await unable_backends(env.sessionmaker, job, options.comfy_task_queue)
     if env.comfy is not None:
-        await preflight_on(env.comfy, job)
+        await preflight_on(env.comfy, job, skip=unable)
     # 5. Every input, loaded and proved an image.
     images = {name: await load_image(source, where, options.api_key_id, env.sessionmaker, env.storage, env.settings)
               for name, (source, where) in sources.items()}

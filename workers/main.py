@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
+from activities.backend_registry import BackendRegistry
 from activities.billing import BillingActivities
 from activities.comfy import ComfyActivities
 from activities.comfy_slots import SlotLeases
@@ -89,19 +90,29 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
                         accounts.delete_account_photos, accounts.delete_account_row]))
     if role in ("all", "comfy"):
         pool = BackendPool(settings.comfyui_urls, slots=settings.COMFY_SLOTS_PER_BACKEND)
-        monitor = BackendMonitor(pool, every_s=settings.BACKEND_POLL_S)
+        # What each backend can run, in the database for the API and every worker: read once now, then kept true
+        # by the monitor's checks (activities/backend_registry.py).
+        registry = BackendRegistry(sessionmaker, pool, settings.COMFY_TASK_QUEUE,
+                                   refresh_s=settings.COMFY_REGISTRY_REFRESH_S)
+        await registry.refresh_all()
+        monitor = BackendMonitor(pool, every_s=settings.BACKEND_POLL_S, on_sample=registry.sampled)
         monitor.start()
         closers += [monitor.close, pool.close]
         # Slots are leased in the database, so any number of workers serving the same backends together keep at
-        # most COMFY_SLOTS_PER_BACKEND prompts on each (activities/comfy_slots.py).
-        slots = SlotLeases(sessionmaker, pool, worker=client.identity, ttl_s=settings.COMFY_SLOT_LEASE_S)
-        # As many activity slots as prompts we keep on all backends together: the second prompt on a backend
-        # waits in ComfyUI's own queue, so its GPU starts it the moment the first one ends.
+        # most COMFY_SLOTS_PER_BACKEND prompts on each, each prompt on a backend that can run it
+        # (activities/comfy_slots.py).
+        slots = SlotLeases(sessionmaker, pool, worker=client.identity, ttl_s=settings.COMFY_SLOT_LEASE_S,
+                           affinity=settings.COMFY_AFFINITY, affinity_wait_s=settings.COMFY_AFFINITY_WAIT_S)
+        # The second prompt on a backend waits in ComfyUI's own queue, so its GPU starts it the moment the first
+        # one ends.
         workers.append(Worker(client, task_queue=settings.COMFY_TASK_QUEUE,
                               activities=[ComfyActivities(
                                   pool, storage, max_requeues=settings.COMFY_MAX_REQUEUES,
-                                  backend_lost_after_s=settings.COMFY_BACKEND_LOST_AFTER_S, slots=slots).run_graph],
-                              max_concurrent_activities=pool.capacity,
+                                  backend_lost_after_s=settings.COMFY_BACKEND_LOST_AFTER_S, slots=slots,
+                                  registry=registry).run_graph],
+                              # Twice the slots: jobs only some backends can run may wait for those while others
+                              # take the free slots elsewhere.
+                              max_concurrent_activities=2 * pool.capacity,
                               # A cancel reaches an activity only with a heartbeat reply; without this cap the
                               # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.
                               max_heartbeat_throttle_interval=timedelta(seconds=1),

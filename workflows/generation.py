@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
 RECORD_RUNNING_PATCH = "record-running"
 # Names the version that hands an API job's usage to MeterUsageWorkflow: runs recorded before it replay without.
 METER_USAGE_PATCH = "meter-usage"
+# Names the version that writes the backend that ran the job into the run's memo (the Temporal UI shows it).
+BACKEND_MEMO_PATCH = "backend-memo"
 
 # Faults of the moment (ComfyUI down, a dropped socket, storage hiccups) retry with backoff; these never do.
 NON_RETRYABLE = ["InvalidInput", "ComfyValidationError", "ComfyExecutionError", "ComfyInterrupted"]
@@ -98,7 +100,10 @@ class GenerationWorkflow:
             await self._finish(job, JobStatus.FAILED, error=error)
             await self._notify(job)
             raise ApplicationError(error["message"], error, type=error["code"], non_retryable=True) from err
-        # 3. Record the job, its outputs and one usage row.
+        # 3. Record the job, its outputs and one usage row; the run's memo says where it ran.
+        if workflow.patched(BACKEND_MEMO_PATCH):
+            workflow.upsert_memo({"backend": ran.backend, "queue_wait_ms": ran.queue_wait_ms,
+                                  "model_load": ran.model_load})
         await self._finish(job, JobStatus.SUCCEEDED, ran=ran)
         # 4. Tell the job's webhook, if it has one.
         await self._notify(job)
@@ -166,7 +171,8 @@ class GenerationWorkflow:
             comfy_started_at_ms=ran.comfy_started_at_ms if ran else None,
             comfy_finished_at_ms=ran.comfy_finished_at_ms if ran else None,
             prompt_requeues=ran.requeues if ran else self._state.requeues,
-            progress=None if ran else self._state.progress)
+            progress=None if ran else self._state.progress,
+            queue_wait_ms=ran.queue_wait_ms if ran else None, model_load=ran.model_load if ran else None)
         # A local activity: a short database write in this worker, without another round trip to the server.
         await workflow.execute_local_activity_method(
             JobActivities.finish_job, record, start_to_close_timeout=timedelta(seconds=30),

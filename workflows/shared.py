@@ -147,6 +147,9 @@ class RunGraphOutput:
     comfy_started_at_ms: int | None = None
     comfy_finished_at_ms: int | None = None
     requeues: int = 0  # times the prompt was queued again after ComfyUI lost it
+    # From the activity being scheduled to the prompt starting on the GPU; whether the backend loaded a model first.
+    queue_wait_ms: int | None = None
+    model_load: bool | None = None
 
 
 # GenerationWorkflow's signals, named here because the ComfyUI activity that sends them may not import the workflow
@@ -192,6 +195,8 @@ class FinishJobInput:
     comfy_finished_at_ms: int | None = None
     prompt_requeues: int = 0
     progress: float | None = None  # how far a job that did not succeed got (a succeeded one is at 1.0)
+    queue_wait_ms: int | None = None
+    model_load: bool | None = None
 
 
 def webhook_id_of(job_id: str) -> str:

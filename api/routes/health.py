@@ -11,8 +11,9 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from api.schemas import HealthPublic
+from api.schemas import BackendPublic, HealthPublic
 from db.session import ping
+from services.fleet import fleet_view
 from workflows.shared import IO_TASK_QUEUE
 
 router = APIRouter(tags=["health"])
@@ -32,7 +33,8 @@ async def read_ready(request: Request) -> JSONResponse:
     """200 when Temporal, the database, storage and at least one ComfyUI answer; 503 naming what does not. The
     `backlog` (work waiting for a GPU, the fleet's capacity and the limit past which new jobs are refused) is
     reported without deciding readiness: every replica sees the same backlog, and taking them all out of service
-    would leave clients without the 503 and Retry-After that `POST /api/v1/jobs` answers them."""
+    would leave clients without the 503 and Retry-After that `POST /api/v1/jobs` answers them. `backends` says
+    which ComfyUI backends can run what (node classes, model files) and which answer."""
     return await _report(request.app.state, _temporal(request.app.state), ok_status="ready", backlog=True)
 
 
@@ -47,6 +49,11 @@ async def _report(state, temporal_probe, ok_status: str, backlog: bool = False) 
             body["backlog"] = (await asyncio.wait_for(state.backlog.read(), CHECK_TIMEOUT_S)).public()
         except Exception:  # noqa: BLE001 - Temporal's own check says why
             body["backlog"] = None
+        try:
+            backends = await asyncio.wait_for(fleet_view(state.sessionmaker), CHECK_TIMEOUT_S)
+            body["backends"] = [BackendPublic(**backend).model_dump(mode="json") for backend in backends]
+        except Exception:  # noqa: BLE001 - the database's own check says why
+            body["backends"] = None
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -1,6 +1,7 @@
 """What each ComfyUI backend is doing, sampled for the metrics: up, queue depth, busy ratio.
 
-A comfy worker asks every backend it serves for its `/queue` every BACKEND_POLL_S. Busy means a prompt was
+A comfy worker asks every backend it serves for its `/queue` every BACKEND_POLL_S, and tells `on_sample` (the
+backend registry) whether it answered. Busy means a prompt was
 running at the check; the ratio is over the last minute of checks, and `comfy_backend_busy_seconds` adds the
 interval for each busy check, so `rate()` gives the same ratio over any window a dashboard picks.
 """
@@ -11,6 +12,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from comfy_platform import metrics
 from comfy_platform.comfyui.pool import BackendPool
@@ -20,8 +22,9 @@ RATIO_WINDOW_S = 60.0
 
 
 class BackendMonitor:
-    def __init__(self, pool: BackendPool, every_s: float = 5.0) -> None:
-        self.pool, self.every_s = pool, every_s
+    def __init__(self, pool: BackendPool, every_s: float = 5.0,
+                 on_sample: Callable[[str, bool], Awaitable[None]] | None = None) -> None:
+        self.pool, self.every_s, self.on_sample = pool, every_s, on_sample
         self._samples: dict[str, collections.deque[tuple[float, bool]]] = collections.defaultdict(collections.deque)
         self._task: asyncio.Task | None = None
 
@@ -39,13 +42,21 @@ class BackendMonitor:
             await asyncio.sleep(self.every_s)
 
     async def sample(self, url: str) -> None:
+        up = await self._sample(url)
+        if self.on_sample is not None:
+            try:
+                await self.on_sample(url, up)
+            except Exception as exc:  # noqa: BLE001 - the registry's database may be away for a moment
+                log.warning("backend %s: registry not updated (%s)", url, exc)
+
+    async def _sample(self, url: str) -> bool:
         label = metrics.backend_label(url)
         try:
             running, pending = await asyncio.wait_for(self.pool.get(url).queue(), timeout=max(1.0, self.every_s))
         except Exception as exc:  # a backend that does not answer is down, not a reason to stop watching
             log.debug("backend %s did not answer its queue check: %s", url, exc)
             metrics.BACKEND_UP.labels(label).set(0)
-            return
+            return False
         busy = bool(running)
         metrics.BACKEND_UP.labels(label).set(1)
         metrics.BACKEND_QUEUE_DEPTH.labels(label).set(len(running) + len(pending))
@@ -57,3 +68,4 @@ class BackendMonitor:
         while samples and samples[0][0] < now - RATIO_WINDOW_S:
             samples.popleft()
         metrics.BACKEND_BUSY_RATIO.labels(label).set(sum(b for _, b in samples) / len(samples))
+        return True

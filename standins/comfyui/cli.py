@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..serving import configure_logging
-from .config import DEFAULT_CHECKPOINTS, EmulatorConfig, parse_latency
+from .config import DEFAULT_CHECKPOINTS, EmulatorConfig, parse_latency, parse_names
 from .runner import run
 from .versions import DEFAULT_VERSION, VERSIONS
 
@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-latency", type=float, default=0.0, help="extra seconds per prompt")
     parser.add_argument("--checkpoints", default=",".join(DEFAULT_CHECKPOINTS),
                         help="comma-separated fake checkpoint names offered by CheckpointLoaderSimple")
+    parser.add_argument("--loras", default="", help="comma-separated fake LoRA names offered by LoraLoader")
+    parser.add_argument("--nodes", default=None, metavar="Class,Class",
+                        help="the node classes installed (a subset of the emulator's); default: all")
+    parser.add_argument("--model-load", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds a checkpoint other than the loaded one takes to load (one stays loaded)")
     parser.add_argument("--comfyui-version", choices=list(VERSIONS), default=DEFAULT_VERSION,
                         help="which real ComfyUI to behave like (default %(default)s)")
     parser.add_argument("--stats-file", type=Path, default=None, metavar="PATH",
@@ -40,7 +45,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         data_dir=args.data_dir,
         node_latency=parse_latency(args.node_latency),
         prompt_latency_s=args.prompt_latency,
-        checkpoints=[c.strip() for c in args.checkpoints.split(",") if c.strip()],
+        checkpoints=parse_names(args.checkpoints),
+        loras=parse_names(args.loras),
+        node_classes=parse_names(args.nodes) if args.nodes is not None else None,
+        model_load_s=args.model_load,
         comfyui_version=args.comfyui_version,
         stats_path=args.stats_file,
     )

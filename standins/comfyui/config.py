@@ -29,6 +29,14 @@ class EmulatorConfig:
     prompt_latency_s: float = 0.0
     # Fake model files offered by CheckpointLoaderSimple (nothing is ever loaded).
     checkpoints: list[str] = field(default_factory=lambda: list(DEFAULT_CHECKPOINTS))
+    # Fake LoRA files offered by LoraLoader.
+    loras: list[str] = field(default_factory=list)
+    # The node classes this server has installed (a subset of the emulator's); None: all of them. A fleet of
+    # emulators with different lists stands for GPUs with different custom nodes.
+    node_classes: list[str] | None = None
+    # Seconds CheckpointLoaderSimple takes to "load" a checkpoint that is not the one loaded now. Like a real
+    # ComfyUI, one checkpoint stays loaded: the last prompt's (runtime knob: /_emulator/faults).
+    model_load_s: float = 0.0
     # History entries kept in memory (ComfyUI's MAXIMUM_HISTORY_SIZE).
     max_history: int = 10_000
     # Which real ComfyUI to behave like: "0.3.33", "0.3.64" or "0.33.0" (see versions.py).
@@ -41,10 +49,21 @@ class EmulatorConfig:
         self.data_dir = Path(self.data_dir)
         self.stats_path = Path(self.stats_path) if self.stats_path is not None else None
         behaviour_of(self.comfyui_version)  # refuse an unknown version now, not at first request
+        if self.node_classes is not None:
+            from .nodes import NODE_CLASSES  # the node modules import this one
+
+            unknown = sorted(set(self.node_classes) - set(NODE_CLASSES))
+            if unknown:
+                raise ValueError(f"unknown node classes: {', '.join(unknown)}")
 
     @property
     def behaviour(self) -> Behaviour:
         return behaviour_of(self.comfyui_version)
+
+
+def parse_names(text: str | None) -> list[str]:
+    """"a.safetensors, b.safetensors" -> ["a.safetensors", "b.safetensors"]."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 def parse_latency(items: list[str] | None) -> dict[str, float]:

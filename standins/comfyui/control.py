@@ -4,7 +4,8 @@ POST   /_emulator/faults  {"fail_node": "ImageBlur", "fail_message": "...", "fai
                            "drop_sockets": true, "drop_socket_after_start": true,
                            "silent_socket": true, "stall_s": 5, "http_500": N,
                            "interrupt_delay_s": 0.5, "reply_delay_s": 5,
-                           "node_latency": {"KSampler": 0.5}, "prompt_latency_s": 0.2}
+                           "node_latency": {"KSampler": 0.5}, "prompt_latency_s": 0.2,
+                           "model_load_s": 2.0}
 GET    /_emulator/faults  current faults and latency
 DELETE /_emulator/faults  clear all faults, latency back to the start-up config
 GET    /_emulator/stats   see below
@@ -13,9 +14,10 @@ POST   /_emulator/reset   clear faults, queue, history and cache (stats are kept
 GET /_emulator/stats answers
     {"executions": {prompt_id: times it started running},
      "prompts": [{"prompt_id": str, "number": number, "extra_data": {...}, "status": str,
-                  "queued_at": epoch_s, "started_at": epoch_s | null, "finished_at": epoch_s | null},
+                  "queued_at": epoch_s, "started_at": epoch_s | null, "finished_at": epoch_s | null,
+                  "model_loads": times it loaded a checkpoint (0: the one it needed was loaded)},
                  ...],
-     "busy_seconds": float, "uptime_s": float}
+     "busy_seconds": float, "model_loads": int, "load_seconds": float, "uptime_s": float}
 "prompts" holds one record per accepted POST /prompt, oldest first (the newest 10 000), so a
 prompt id queued twice has two records. "extra_data" is what the client posted under
 "extra_data", without client_id, create_time and the sensitive keys: count a client's own tag

@@ -16,6 +16,7 @@ from .config import EmulatorConfig
 class Faults:
     node_latency: dict[str, float] = field(default_factory=dict)
     prompt_latency_s: float = 0.0
+    model_load_s: float = 0.0             # seconds a checkpoint other than the loaded one takes to load
     fail_node: str | None = None          # class_type that raises at execution
     fail_message: str | None = None
     fail_times: int | None = None         # None = every time until cleared
@@ -29,7 +30,8 @@ class Faults:
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> "Faults":
-        return cls(node_latency=dict(config.node_latency), prompt_latency_s=config.prompt_latency_s)
+        return cls(node_latency=dict(config.node_latency), prompt_latency_s=config.prompt_latency_s,
+                   model_load_s=config.model_load_s)
 
     def update(self, changes: dict[str, Any]) -> list[str]:
         """Apply a JSON body; returns the unknown keys (rejected by the route)."""
@@ -41,7 +43,7 @@ class Faults:
                 continue  # an action, handled by the route
             if key == "node_latency":
                 self.node_latency.update({str(k): float(v) for k, v in (value or {}).items()})
-            elif key in ("prompt_latency_s", "stall_s", "interrupt_delay_s", "reply_delay_s"):
+            elif key in ("prompt_latency_s", "model_load_s", "stall_s", "interrupt_delay_s", "reply_delay_s"):
                 setattr(self, key, float(value or 0))
             elif key in ("http_500",):
                 self.http_500 = int(value or 0)

@@ -218,7 +218,14 @@ async def post_history(request: web.Request) -> web.Response:
 
 
 async def post_free(request: web.Request) -> web.Response:
-    return web.Response(status=200)  # nothing is loaded, nothing to free
+    """{"unload_models": true} unloads the loaded checkpoint and drops the cached outputs that hold it (the next
+    prompt loads its own again)."""
+    body = await _json_body(request)
+    if body.get("unload_models"):
+        state = state_of(request)
+        state.env.loaded_checkpoint = None
+        state.executor.cache.clear()
+    return web.Response(status=200)
 
 
 async def get_embeddings(request: web.Request) -> web.Response:

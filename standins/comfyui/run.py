@@ -47,7 +47,9 @@ class PromptRun:
     def __init__(self, executor: "Executor", item: list) -> None:
         self.ex = executor
         self.hub = executor.hub
+        self.item = item
         self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs = item
+        self.model_loads = 0
         self.client_id = self.extra_data.get("client_id")
         self.messages: list[list] = []
         self.progress_nodes: dict[str, dict] = {}
@@ -178,13 +180,18 @@ class PromptRun:
             await asyncio.sleep(latency)  # one long op: not interruptible, like a real node
         ctx = ExecContext(
             env=self.ex.env, node_id=node_id, prompt_id=self.prompt_id, prompt=self.prompt,
-            extra_data=self.extra_data, latency_s=latency, is_interrupted=lambda: self.ex.interrupt_flag,
+            extra_data=self.extra_data, latency_s=latency, model_load_s=self.ex.faults.model_load_s,
+            model_loaded=self._model_loaded, is_interrupted=lambda: self.ex.interrupt_flag,
             progress=lambda value, maximum: self._progress(node_id, value, maximum),
             preview=lambda png: self._preview(node_id, png))
         node = cls()
         if cls.is_async():
             return await node.run(ctx, **inputs)
         return await asyncio.to_thread(node.run, ctx, **inputs)
+
+    def _model_loaded(self, seconds: float) -> None:
+        self.model_loads += 1
+        self.ex.stats.model_loaded(self.item, seconds)
 
     async def _progress(self, node_id: str, value: int, maximum: int) -> None:
         self.to_client("progress", {"value": value, "max": maximum, "prompt_id": self.prompt_id, "node": node_id})

@@ -24,7 +24,8 @@ class RunningEmulator:
     tests can make "ComfyUI" go down for a while; history is lost across that, like a real
     restart, while stats are carried over so executions can be counted across restarts.
     restart(comfyui_version=...) comes back as another version, like a server upgraded or
-    downgraded while it was down."""
+    downgraded while it was down; restart(checkpoints=[...], node_classes=[...]) comes back with another
+    inventory (models copied in, custom nodes installed), and with no checkpoint loaded."""
 
     def __init__(self, host: str, port: int, config: EmulatorConfig) -> None:
         self.host, self.port, self.config = host, port, config
@@ -64,9 +65,12 @@ class RunningEmulator:
         await runner.cleanup()
         log.warning("ComfyUI EMULATOR on %s stopped", self.url)
 
-    async def restart(self, down_for: float = 0.0, comfyui_version: str | None = None) -> None:
-        if comfyui_version is not None:  # refused before going down if the version is unknown
-            self.config = dataclasses.replace(self.config, comfyui_version=comfyui_version)
+    async def restart(self, down_for: float = 0.0, comfyui_version: str | None = None, **config: Any) -> None:
+        """`config`: any EmulatorConfig field to come back with (checkpoints, loras, node_classes ...)."""
+        if comfyui_version is not None:
+            config["comfyui_version"] = comfyui_version
+        if config:  # refused before going down if the version or a node class is unknown
+            self.config = dataclasses.replace(self.config, **config)
         await self.stop()
         if down_for > 0:
             await asyncio.sleep(down_for)

@@ -31,6 +31,8 @@ class Stats:
         self.executions: dict[str, int] = {}
         self.records: dict[int, dict] = {}  # by submission key, oldest first
         self.busy_seconds = 0.0
+        self.model_loads = 0
+        self.load_seconds = 0.0
         self._keep = keep
         self._next_key = 0
         # Queue items (the server's own lists) -> their record key while queued or running.
@@ -49,6 +51,12 @@ class Stats:
 
     def started(self, item: list) -> None:
         self._record({"event": "started", "key": self._live[id(item)], "prompt_id": item[1]})
+
+    def model_loaded(self, item: list, seconds: float) -> None:
+        """The running item had to load a checkpoint (another one was loaded) for `seconds`."""
+        key = self._live.get(id(item))
+        if key is not None:
+            self._record({"event": "model_loaded", "key": key, "seconds": seconds})
 
     def finished(self, item: list, status: str) -> None:
         """Final status of a queued item; "deleted" for one taken off the queue unrun."""
@@ -70,13 +78,18 @@ class Stats:
             self._next_key = max(self._next_key, key + 1)
             self.records[key] = {"prompt_id": event["prompt_id"], "number": event["number"],
                                  "extra_data": event["extra_data"], "queued_at": at, "started_at": None,
-                                 "finished_at": None, "status": "pending"}
+                                 "finished_at": None, "status": "pending", "model_loads": 0}
             while len(self.records) > self._keep:
                 self.records.pop(next(iter(self.records)))
         elif kind == "started":
             self.executions[event["prompt_id"]] = self.executions.get(event["prompt_id"], 0) + 1
             if key in self.records:
                 self.records[key].update(started_at=at, status="running")
+        elif kind == "model_loaded":
+            self.model_loads += 1
+            self.load_seconds += event["seconds"]
+            if key in self.records:
+                self.records[key]["model_loads"] += 1
         elif kind == "finished" and key in self.records:
             record = self.records[key]
             record.update(finished_at=at, status=event["status"])
@@ -99,5 +112,7 @@ class Stats:
             "executions": dict(self.executions),
             "prompts": [dict(r) for r in self.records.values()],
             "busy_seconds": round(self.busy_seconds, 6),
+            "model_loads": self.model_loads,
+            "load_seconds": round(self.load_seconds, 6),
             "uptime_s": round(time.time() - self._since, 3),
         }

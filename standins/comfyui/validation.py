@@ -164,7 +164,7 @@ def validate_prompt(env: NodeEnv, prompt: Any, partial_targets: list | None = No
             err = _node_error(prompt, x, "missing_node_type",
                               f"Node '{title}' has no class_type. The workflow may be corrupted or a custom node may be missing.")
             return False, err, [], {}
-        cls = NODE_CLASSES.get(node["class_type"])
+        cls = NODE_CLASSES.get(node["class_type"]) if env.installed(node["class_type"]) else None
         if cls is None:
             err = _node_error(prompt, x, "missing_node_type",
                               f"Node '{node['class_type']}' not found. The custom node may not be installed.")

@@ -26,20 +26,21 @@ async def test_a_dead_first_backend_is_asked_once_and_the_live_one_checks_graphs
     port = free_port()
     settings = platform.settings.model_copy(update={"API_PORT": port, "COMFYUI_URL": f"{dead_url},{emulator.url}"})
     key = await make_key()
-    unknown_node = {"1": {"class_type": "NoSuchNode", "inputs": {}}}
+    # Nodes and files every backend has (the fleet registry passes it), with a value ComfyUI refuses.
+    zero_width = empty_image_graph(width=0)
     try:
         async with serving(create_app(settings), port):
             async with asyncio.timeout(30):
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                              headers={"Authorization": f"Bearer {key.secret}"}) as http:
-                    replies = [await http.post("/api/v1/jobs", json={"graph": unknown_node})]
+                    replies = [await http.post("/api/v1/jobs", json={"graph": zero_width})]
                     tried = connections
-                    replies += [await http.post("/api/v1/jobs", json={"graph": unknown_node}) for _ in range(2)]
+                    replies += [await http.post("/api/v1/jobs", json={"graph": zero_width}) for _ in range(2)]
                     created = await http.post("/api/v1/jobs", json={"graph": empty_image_graph()})
     finally:
         dead.close()
         await dead.wait_closed()
-    # The live backend's /object_info refused the unknown node every time, up front.
+    # The live backend's /object_info refused the width every time, up front.
     assert [reply.status_code for reply in replies] == [400, 400, 400]
     assert all(reply.json()["error"]["code"] == "invalid_graph" for reply in replies)
     assert created.status_code == 202

@@ -22,7 +22,8 @@ def backends() -> list[str]:
 
 async def take(sessionmaker, job_id: str, candidates: list[str], **kw) -> str | None:
     async with sessionmaker() as session, session.begin():
-        return await slot_queries.take_slot(session, job_id, candidates, 2, "worker", 60, **kw)
+        taken = await slot_queries.take_slot(session, job_id, candidates, 2, "worker", 60, **kw)
+        return taken.backend if taken is not None else None
 
 
 async def test_backends_fill_least_busy_first_and_refuse_past_their_slots(db_engine):

@@ -52,8 +52,12 @@ async def test_a_long_job_is_recorded_running_then_succeeded(platform, clean_emu
     assert (done.status, done.started_at, done.prompt_id) == ("succeeded", running.started_at, running.prompt_id)
     assert done.finished_at >= done.started_at
     history = await handle.fetch_history()
-    assert markers(history) == ["core_patch", "core_local_activity", "core_local_activity"]  # mark_running, finish_job
+    # record-running, mark_running, backend-memo, finish_job
+    assert markers(history) == ["core_patch", "core_local_activity", "core_patch", "core_local_activity"]
     await replayer([GenerationWorkflow]).replay_workflow(history)
+    # Where it ran, in the run's memo (the Temporal UI shows it), and on its row.
+    assert await (await handle.describe()).memo_value("backend") == platform.settings.COMFYUI_URL
+    assert done.queue_wait_ms is not None and done.queue_wait_ms >= 0
 
 
 async def test_a_short_job_finishes_without_a_running_write_and_still_gets_started_at(platform, clean_emulator):
@@ -63,11 +67,11 @@ async def test_a_short_job_finishes_without_a_running_write_and_still_gets_start
     assert row.status == "succeeded" and row.started_at is not None
     history = await handle.fetch_history()
     # Done before the activity's first progress interval, it got no signal (a loaded machine may stretch it past):
-    # then finish_job is its one write, without a patch marker.
+    # then finish_job is its one write (after the backend-memo patch marker).
     if not running_signals(history):
-        assert markers(history) == ["core_local_activity"]
+        assert markers(history) == ["core_patch", "core_local_activity"]
     else:
-        assert markers(history) == ["core_patch", "core_local_activity", "core_local_activity"]
+        assert markers(history) == ["core_patch", "core_local_activity", "core_patch", "core_local_activity"]
 
 
 async def test_a_cancelled_running_job_stays_cancelled(platform, clean_emulator):

@@ -15,7 +15,7 @@ NODE_CLASSES: dict[str, type[Node]] = {
 
 def object_info(env: NodeEnv, only: str | None = None) -> dict:
     names = [only] if only is not None else list(NODE_CLASSES)
-    return {name: NODE_CLASSES[name].info(name, env) for name in names if name in NODE_CLASSES}
+    return {name: NODE_CLASSES[name].info(name, env) for name in names if name in NODE_CLASSES and env.installed(name)}
 
 
 __all__ = ["NODE_CLASSES", "ExecContext", "InterruptedByUser", "Node", "NodeEnv", "NodeOutput",

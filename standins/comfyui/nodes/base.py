@@ -28,10 +28,15 @@ class InterruptedByUser(Exception):
 
 @dataclass
 class NodeEnv:
-    """What node specs depend on: live folder listings and configured fake models."""
+    """What node specs depend on: live folder listings and configured fake models; and the one checkpoint
+    loaded now (a real ComfyUI keeps the last prompt's models in memory)."""
 
     dirs: DataDirs
     config: EmulatorConfig
+    loaded_checkpoint: str | None = None
+
+    def installed(self, class_type: str) -> bool:
+        return self.config.node_classes is None or class_type in self.config.node_classes
 
 
 @dataclass
@@ -48,10 +53,13 @@ class ExecContext:
     prompt: dict
     extra_data: dict
     latency_s: float
+    model_load_s: float = 0.0
     # Provided by the executor; async so progress frames go out in order with other events.
     progress: Callable[[int, int], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
     preview: Callable[[bytes], Awaitable[None]] = field(repr=False, default=None)  # type: ignore[assignment]
     is_interrupted: Callable[[], bool] = field(repr=False, default=lambda: False)
+    # Called with the seconds spent when a node loaded a model (the stats count loads per prompt).
+    model_loaded: Callable[[float], None] = field(repr=False, default=lambda seconds: None)
 
     def check_interrupt(self) -> None:
         if self.is_interrupted():

@@ -50,7 +50,8 @@ class Latent:
 class CheckpointLoaderSimple(Node):
     DISPLAY_NAME = "Load Checkpoint"
     CATEGORY = "loaders"
-    DESCRIPTION = STANDIN + "Returns placeholder MODEL, CLIP and VAE handles named after the checkpoint."
+    DESCRIPTION = STANDIN + ("Returns placeholder MODEL, CLIP and VAE handles named after the checkpoint. "
+                             "One checkpoint stays loaded; another takes the configured model-load time.")
     RETURN_TYPES = ("MODEL", "CLIP", "VAE")
 
     @classmethod
@@ -58,8 +59,29 @@ class CheckpointLoaderSimple(Node):
         return {"required": {"ckpt_name": (list(env.config.checkpoints),
                                            {"tooltip": "The name of the checkpoint (model) to load."})}}
 
-    def run(self, ctx, ckpt_name):
+    async def run(self, ctx, ckpt_name):
+        if ctx.env.loaded_checkpoint != ckpt_name:
+            ctx.env.loaded_checkpoint = None  # the old one is evicted first
+            if ctx.model_load_s > 0:
+                await asyncio.sleep(ctx.model_load_s)  # not interruptible, like a real load
+            ctx.env.loaded_checkpoint = ckpt_name
+            ctx.model_loaded(ctx.model_load_s)
         return tuple(FakeModel(kind, ckpt_name) for kind in ("MODEL", "CLIP", "VAE"))
+
+
+class LoraLoader(Node):
+    DISPLAY_NAME = "Load LoRA"
+    CATEGORY = "loaders"
+    DESCRIPTION = STANDIN + "Passes MODEL and CLIP through; the LoRA is only a name."
+    RETURN_TYPES = ("MODEL", "CLIP")
+
+    @classmethod
+    def input_types(cls, env):
+        return {"required": {"model": ("MODEL",), "clip": ("CLIP",), "lora_name": (list(env.config.loras),),
+                             "strength_model": FLOAT(1.0, -100.0, 100.0), "strength_clip": FLOAT(1.0, -100.0, 100.0)}}
+
+    def run(self, ctx, model, clip, lora_name, strength_model, strength_clip):
+        return (model, clip)
 
 
 class CLIPTextEncode(Node):
@@ -171,5 +193,5 @@ class VAEDecode(Node):
 
 
 NODES: dict[str, type[Node]] = {n.__name__: n for n in (
-    CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, VAEEncode, KSampler, VAEDecode,
+    CheckpointLoaderSimple, LoraLoader, CLIPTextEncode, EmptyLatentImage, VAEEncode, KSampler, VAEDecode,
 )}
