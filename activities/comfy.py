@@ -43,6 +43,7 @@ from comfy_platform.comfyui.graph import (
     saved_files,
     tag_output_prefixes,
 )
+from comfy_platform.comfyui.names import public_backend_name
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.comfyui.preflight import preflight
 from comfy_platform.comfyui.routing import Needs, inventory_of, missing, needs_of
@@ -79,7 +80,7 @@ def _no_backend(exc: NoCapableBackend) -> ApplicationError:
     """No backend of this group can run the job: it fails at once, naming what each one lacks."""
     names = list(dict.fromkeys(name for listed in exc.lacking.values() for name in listed))  # nodes first
     message = f"no ComfyUI backend can run this job: it needs {', '.join(names)}"
-    details = {"missing": names, "backends": [{"backend": metrics.backend_label(url), "missing": lacking}
+    details = {"missing": names, "backends": [{"backend": public_backend_name(url), "missing": lacking}
                                               for url, lacking in exc.lacking.items()]}
     log.warning(message)
     return ApplicationError(message, {"code": "no_backend_can_run", "message": message, "details": details},

@@ -123,7 +123,8 @@ class BacklogPublic(BaseModel):
 
 
 class BackendPublic(BaseModel):
-    backend: str = Field(description="the ComfyUI backend's address")
+    backend: str = Field(description="the ComfyUI backend's public name (`gpu-` and 8 hex digits; the comfy worker "
+                                     "logs its URL when it starts)")
     group: str = Field(description="the task queue (backend group) whose workers serve it")
     up: bool = Field(description="whether it answered its last check")
     version: str | None = Field(None, description="the ComfyUI version it reports")

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from comfy_platform.comfyui.names import public_backend_name
 from comfy_platform.comfyui.routing import missing, needs_of
-from comfy_platform.metrics import backend_label
 from db import backends as backend_queries
 from db.backends import as_backend
 from presets import ResolvedJob
@@ -30,7 +30,7 @@ async def unable_backends(sessionmaker: async_sessionmaker[AsyncSession], job: R
     names = list(dict.fromkeys(name for listed in lacking.values() for name in listed))  # nodes first
     raise NoBackendCanRun(
         f"no ComfyUI backend can run this job: none has {', '.join(names)}", job.source,
-        {"missing": names, "backends": [{"backend": backend_label(url), "missing": names}
+        {"missing": names, "backends": [{"backend": public_backend_name(url), "missing": names}
                                         for url, names in lacking.items()]},
         code="no_backend_can_run")
 
@@ -39,7 +39,7 @@ async def fleet_view(sessionmaker: async_sessionmaker[AsyncSession]) -> list[dic
     """Every backend the registry knows, and what it can run: for GET /api/ready."""
     async with sessionmaker() as session:
         rows = await backend_queries.list_backends(session)
-    return [{"backend": backend_label(row.url), "group": row.task_queue, "up": row.up, "version": row.version,
+    return [{"backend": public_backend_name(row.url), "group": row.task_queue, "up": row.up, "version": row.version,
              "node_classes": len(row.node_classes or []),
              "models": {name: sorted(files) for name, files in sorted((row.models or {}).items())},
              "loaded_checkpoint": row.loaded_checkpoint, "refreshed_at": row.refreshed_at} for row in rows]

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from comfy_platform.metrics import backend_label
+from comfy_platform.comfyui.names import public_backend_name
 from comfy_platform.statuses import TERMINAL_STATUSES, JobStatus
 from comfy_platform.storage import Storage
 from db.models import Job, JobOutput, MeterReport, MeterReportStatus, WebhookDelivery
@@ -85,7 +85,8 @@ class JobPublic(BaseModel):
     finished_at: datetime | None = None
     preset: str | None = None
     workflow: str | None = None  # the template it ran, by the API's word for one
-    backend: str | None = Field(None, description="the ComfyUI backend that ran it (or holds its prompt)")
+    backend: str | None = Field(None, description="the ComfyUI backend that ran it (or holds its prompt), by its "
+                                "public name (`gpu-` and 8 hex digits)")
     queue_wait_ms: int | None = Field(None, description="milliseconds from being handed to the ComfyUI workers "
                                                         "to its prompt starting on the GPU, once it ran")
     model_load: bool | None = Field(None, description="whether the backend had to load the job's checkpoint "
@@ -121,7 +122,7 @@ async def job_public(job: Job, outputs: list[JobOutput], storage: Storage, url_t
         id=job.id, status=status, progress=progress, queue_position=position, estimated_start_at=start_at,
         created_at=job.created_at,
         started_at=job.started_at, finished_at=job.finished_at, preset=job.preset, workflow=job.template,
-        backend=backend_label(job.backend) if job.backend else None, queue_wait_ms=job.queue_wait_ms,
+        backend=public_backend_name(job.backend) if job.backend else None, queue_wait_ms=job.queue_wait_ms,
         model_load=job.model_load,
         outputs=[JobOutputPublic.of(file, await storage.url(file.storage_key, url_ttl_s, filename=file.filename))
                  for file in map(JobOutputRef.of, outputs)],

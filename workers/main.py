@@ -22,6 +22,7 @@ from activities.jobs import JobActivities
 from activities.storage import StorageActivities
 from activities.webhooks import WebhookActivities
 from comfy_platform.comfyui.monitor import BackendMonitor
+from comfy_platform.comfyui.names import public_backend_name
 from comfy_platform.comfyui.pool import BackendPool
 from comfy_platform.images import image_checker
 from comfy_platform.mail import Mailer
@@ -117,7 +118,8 @@ async def build_workers(client: Client, settings: Settings, role: str = "all",
                               # SDK sends them every 0.8 x heartbeat_timeout and a cancel could wait 16 s.
                               max_heartbeat_throttle_interval=timedelta(seconds=1),
                               graceful_shutdown_timeout=timedelta(seconds=5)))
-        log.info("serving ComfyUI backends %s with %d slots each", ", ".join(pool.urls), pool.slots)
+        log.info("serving ComfyUI backends %s with %d slots each", ", ".join(
+            f"{url} ({public_backend_name(url)})" for url in pool.urls), pool.slots)
     return workers, closers
 
 

@@ -12,6 +12,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from api.schemas import BackendPublic, HealthPublic
+from comfy_platform.comfyui.names import public_backend_name
 from db.session import ping
 from services.fleet import fleet_view
 from workflows.shared import IO_TASK_QUEUE
@@ -82,7 +83,7 @@ async def _temporal_workers(state) -> str:
 async def _temporal(state) -> str:
     client = await state.temporal.get()
     await client.service_client.check_health()
-    return client.service_client.config.target_host
+    return "ok"  # not its address: this answer is public
 
 
 async def _database(state) -> str:
@@ -96,7 +97,7 @@ async def _any_comfyui(state) -> str:
     for url in state.settings.comfyui_urls:
         try:
             stats = await state.comfy.get(url).system_stats()
-            return f"{url} ({stats.get('system', {}).get('comfyui_version', '?')})"
-        except Exception as exc:
-            errors.append(f"{url}: {exc}")
+            return f"{public_backend_name(url)} ({stats.get('system', {}).get('comfyui_version', '?')})"
+        except Exception as exc:  # named, not addressed: this answer is public (the worker logs which is which)
+            errors.append(f"{public_backend_name(url)}: {type(exc).__name__}")
     raise RuntimeError("; ".join(errors))

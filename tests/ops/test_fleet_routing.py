@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import uuid
 
 import pytest_asyncio
@@ -120,8 +121,12 @@ async def test_a_job_no_backend_can_run_is_refused_naming_what_is_missing(api_se
         assert error["details"]["backends"] and all(b["missing"] == error["details"]["missing"]
                                                     for b in error["details"]["backends"])
         assert (await http.get("/api/v1/jobs")).json()["data"] == []  # nothing was recorded
-        ready = (await http.get("/api/ready")).json()
-        assert any(b["models"].get("ckpt_name") for b in ready["backends"])
+        ready = (await http.get("/api/ready"))
+        assert any(b["models"].get("ckpt_name") for b in ready.json()["backends"])
+    # Backends go by public names there, never by their addresses.
+    named = [b["backend"] for b in error["details"]["backends"] + ready.json()["backends"]]
+    assert all(re.fullmatch(r"gpu-[0-9a-f]{8}", name) for name in named), named
+    assert "127.0.0.1" not in reply.text and "127.0.0.1" not in ready.text
 
 
 async def test_a_backend_that_gains_a_model_starts_receiving_its_jobs(platform, fleet):
