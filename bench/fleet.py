@@ -35,7 +35,7 @@ from comfy_platform.settings import Settings
 from comfy_platform.storage import storage_from_settings
 from comfy_platform.temporal import connect
 from db.session import create_engine, create_sessionmaker
-from presets import resolve_graph
+from presets import resolve_graph, resolve_template
 from services.jobs import JobEnv, JobOptions, submit_job
 from standins.comfyui.config import DEFAULT_CHECKPOINTS
 
@@ -49,17 +49,9 @@ JOBS_ONE_BACKEND = max(8, JOBS // 8)
 
 
 def txt2img(ckpt: str, seed: int) -> dict:
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a fox", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 16, "height": 16, "batch_size": 1}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "model": ["4", 0], "seed": seed, "steps": 1, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
-            "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0], "denoise": 1.0}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "fleet"}},
-    }
+    """The t2i_basic template on `ckpt`, as small and short as it goes."""
+    params = {"checkpoint": ckpt, "seed": seed, "steps": 1, "width": 64, "height": 64}
+    return resolve_template("t2i_basic", params, set()).graph
 
 
 def stream(jobs: int) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -21,6 +22,7 @@ from comfy_platform.storage import Storage
 from db import accounts as account_queries
 from db import jobs as job_queries
 from db import users as user_queries
+from db.accounts import Page
 from services.billing.stripe_billing import StripeBilling
 from services.creator.schedules import delete_sync_schedule
 from services.creator.thumbnails import thumbnail_key
@@ -95,39 +97,31 @@ class AccountDeletion:
 
     async def delete_jobs(self, user_id: str) -> int:
         """One page of the account's jobs, files first; how many were deleted (0: none left)."""
-        async with self.sessionmaker() as session:
-            page = await account_queries.jobs_page(session, user_id, PAGE)
-        await self.delete_files(page.storage_keys)
-        if page.ids:
-            async with self.sessionmaker() as session, session.begin():
-                await account_queries.delete_jobs(session, page.ids)
-        return len(page.ids)
+        return await self._delete_page(account_queries.jobs_page, account_queries.delete_jobs, user_id)
 
     async def delete_uploads(self, user_id: str) -> int:
         """One page of the images uploaded with the account's keys, files first; how many (0: none left)."""
-        async with self.sessionmaker() as session:
-            page = await account_queries.uploads_page(session, user_id, PAGE)
-        await self.delete_files(page.storage_keys)
-        if page.ids:
-            async with self.sessionmaker() as session, session.begin():
-                await account_queries.delete_uploads(session, page.ids)
-        return len(page.ids)
+        return await self._delete_page(account_queries.uploads_page, account_queries.delete_uploads, user_id)
 
     async def delete_photos(self, user_id: str) -> int:
         """One page of the creator's photo records with their before/after thumbnails; how many (0: none left).
         The photos themselves and their edits stay in the person's Google Drive."""
-        async with self.sessionmaker() as session:
-            photos = await account_queries.photos_page(session, user_id, PAGE)
-        await self.delete_files([thumbnail_key(user_id, p.file_id, p.version, which)
-                                 for p in photos for which in ("before", "after")])
-        if photos:
-            async with self.sessionmaker() as session, session.begin():
-                await account_queries.delete_photos(session, [p.id for p in photos])
-        return len(photos)
+        return await self._delete_page(_photos_page, account_queries.delete_photos, user_id)
 
     async def delete_account(self, user_id: str) -> bool:
         async with self.sessionmaker() as session, session.begin():
             return await account_queries.delete_account(session, user_id)
+
+    async def _delete_page(self, read_page: Callable[..., Awaitable[Page]],
+                           delete_rows: Callable[[AsyncSession, list[str]], Awaitable[None]], user_id: str) -> int:
+        """Read a page of rows, delete the files they name, then the rows; how many rows went."""
+        async with self.sessionmaker() as session:
+            page = await read_page(session, user_id, PAGE)
+        await self.delete_files(page.storage_keys)
+        if page.ids:
+            async with self.sessionmaker() as session, session.begin():
+                await delete_rows(session, page.ids)
+        return len(page.ids)
 
     async def delete_files(self, keys: list[str]) -> None:
         """Delete from storage, a few at a time; a file already gone is fine. Any other failure is raised after
@@ -139,3 +133,10 @@ class AccountDeletion:
             failures += [result for result in results if isinstance(result, BaseException)]
         if failures:
             raise failures[0]
+
+
+async def _photos_page(session: AsyncSession, user_id: str, limit: int) -> Page:
+    """A page of the creator's photo records, naming their before/after thumbnails in storage."""
+    photos = await account_queries.photos_page(session, user_id, limit)
+    return Page(ids=[p.id for p in photos], storage_keys=[thumbnail_key(user_id, p.file_id, p.version, which)
+                                                          for p in photos for which in ("before", "after")])

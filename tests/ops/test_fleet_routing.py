@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from comfy_platform import metrics
 from db import backends as backend_queries
-from presets import resolve_graph
+from presets import resolve_graph, resolve_template
 from standins.comfyui import EmulatorConfig, start_emulator
 from tests.helpers.comfy_stats import prompts_of_job
 from tests.helpers.ports import free_port
@@ -29,18 +29,10 @@ TXT2IMG_NODES = ["CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
 
 
 def txt2img(ckpt: str, seed: int | None = None) -> dict:
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a fox", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 16, "height": 16, "batch_size": 1}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "model": ["4", 0], "seed": random.randrange(1 << 30) if seed is None else seed, "steps": 2, "cfg": 7.0,
-            "sampler_name": "euler", "scheduler": "normal", "positive": ["6", 0], "negative": ["7", 0],
-            "latent_image": ["5", 0], "denoise": 1.0}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "fleet"}},
-    }
+    """The t2i_basic template on `ckpt`, small and short."""
+    params = {"checkpoint": ckpt, "seed": random.randrange(1 << 30) if seed is None else seed, "steps": 2,
+              "width": 64, "height": 64}
+    return resolve_template("t2i_basic", params, set()).graph
 
 
 def blur_graph() -> dict:
