@@ -59,7 +59,12 @@ async def _submit(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_engine(settings.database_url)
     comfy = BackendPool(settings.comfyui_urls, request_timeout_s=5.0)
     try:
-        client = await connect(settings)
+        try:
+            client = await connect(settings)
+        except RuntimeError:  # the SDK's "Failed client connect": say where and what to start
+            err.print(f"[red]error:[/red] cannot reach Temporal at {settings.temporal_address}: start the stack "
+                      "with `make dev`, or set TEMPORAL_ADDRESS")
+            return 1
         storage = storage_from_settings(settings)
         env = JobEnv(create_sessionmaker(engine), storage, settings, client, comfy)
         try:

@@ -11,11 +11,12 @@ from pathlib import Path
 from PIL import Image
 
 from tests.helpers.images import empty_image_graph, invert_graph, write_png
+from tests.helpers.ports import free_port
 
 
-async def submit(platform, *args: str) -> tuple[int, str, str]:
+async def submit(platform, *args: str, **env: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        *platform.cli, "submit", "--no-progress", *args, env=platform.env(),
+        *platform.cli, "submit", "--no-progress", *args, env=platform.env(**env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     return process.returncode, out.decode(), err.decode()
@@ -131,3 +132,11 @@ async def test_presets_and_templates_are_listed_with_their_parameters(platform):
         entry = next(e for e in listed["data"] if e["name"] == name)
         assert all({"type", "default"} <= set(schema) for schema in entry["params"].values())
     assert "  --param steps=<int>  1 to 150; default 20" in text
+
+
+async def test_a_stack_that_is_not_running_is_said_in_one_line(platform, tmp_path):
+    """Temporal unreachable: where it was looked for and what to start, not a traceback."""
+    address = f"127.0.0.1:{free_port()}"
+    code, _, err = await submit(platform, "--workflow", "t2i_basic", "--out", str(tmp_path), TEMPORAL_ADDRESS=address)
+    assert code == 1 and f"cannot reach Temporal at {address}" in " ".join(err.split()), err
+    assert "Traceback" not in err
